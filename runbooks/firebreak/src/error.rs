@@ -1,0 +1,115 @@
+//! Typed errors. The `error_type()` of each is what a Step Functions `Retry`/`Catch`
+//! matches on, so those names are part of Firebreak's interface: never rename them.
+
+use std::fmt;
+
+/// Why an input was refused. Every variant that concerns a field names its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("input is {size} bytes; the limit is {limit} bytes (the EventBridge and Step Functions payload limit)")]
+    TooLarge { size: usize, limit: usize },
+    #[error("input is not JSON: {reason}")]
+    NotJson { reason: String },
+    #[error("not a finding: {reason}")]
+    NotAFinding { reason: String },
+    #[error("{path}: required field is missing")]
+    MissingField { path: String },
+    #[error("{path}: expected {expected}, found {found}")]
+    WrongType {
+        path: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("{path}: {reason}")]
+    InvalidValue { path: String, reason: String },
+}
+
+impl InputError {
+    /// The JSON path the error is about, when it is about one field.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            InputError::MissingField { path }
+            | InputError::WrongType { path, .. }
+            | InputError::InvalidValue { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Stable name for state-machine routing.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            InputError::NotAFinding { .. } => "NotAFinding",
+            _ => "InvalidInput",
+        }
+    }
+}
+
+/// A policy document that does not parse or validate. Nothing acts on a broken policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policy {source_name}: {path}: {reason}")]
+pub struct PolicyError {
+    /// Where the policy came from (a file, an SSM parameter, the built-in default).
+    pub source_name: String,
+    /// JSON path inside the policy document.
+    pub path: String,
+    pub reason: String,
+}
+
+/// Errors a runbook returns to the state machine.
+#[derive(Debug, thiserror::Error)]
+pub enum RunbookError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// An AWS call failed after the SDK's own retries. `transient` marks throttling and
+    /// 5xx answers, which the state machine retries with backoff.
+    #[error("{operation} failed: {message}")]
+    Aws {
+        operation: &'static str,
+        message: String,
+        transient: bool,
+    },
+}
+
+impl RunbookError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            RunbookError::Input(e) => e.error_type(),
+            RunbookError::Policy(_) => "InvalidPolicy",
+            RunbookError::Aws {
+                transient: true, ..
+            } => "AwsTransientError",
+            RunbookError::Aws { .. } => "AwsCallFailed",
+        }
+    }
+}
+
+/// Shows an untrusted value inside an error message: quoted, escaped, and cut short so
+/// that a 100 kB string does not become a 100 kB log line.
+pub struct Shown<'a>(pub &'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MAX: usize = 64;
+        let mut cut: String = self.0.chars().take(MAX).collect();
+        let total = self.0.chars().count();
+        if total > MAX {
+            cut.push('…');
+            write!(f, "{cut:?} ({total} characters)")
+        } else {
+            write!(f, "{cut:?}")
+        }
+    }
+}
+
+/// The runtime reports `error_type` as `errorType`, which is what ASL `Retry` and `Catch`
+/// match on; the message becomes the `Cause`.
+impl From<RunbookError> for lambda_runtime::Diagnostic {
+    fn from(e: RunbookError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Every input shape Firebreak accepts, told apart and normalised into findings.
+//!
+//! | shape | recognised by |
+//! |---|---|
+//! | EventBridge `GuardDuty Finding` event | `detail-type` = `GuardDuty Finding` |
+//! | `Security Hub Findings - Imported` / `- Custom Action` event | `detail-type`, findings in `detail.findings[]` |
+//! | drill input | an object with `finding` or `event` (and optional `dryRun`, `reason`) |
+//! | bare GuardDuty finding | camelCase `arn`, `type`, `resource` |
+//! | bare ASFF finding | PascalCase `Id`, `ProductArn` |
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{InputError, Shown};
+use crate::ids::Arn;
+use crate::json::Node;
+
+use super::{asff, guardduty, Finding};
+
+/// EventBridge events and Step Functions payloads are both capped at 256 KiB; anything
+/// larger did not come from either and is refused before it is parsed.
+pub const MAX_INPUT_BYTES: usize = 256 * 1024;
+/// `BatchUpdateFindings` takes at most 100 findings, and so does one response.
+pub const MAX_FINDINGS: usize = 100;
+
+const GUARDDUTY_EVENT: &str = "GuardDuty Finding";
+const HUB_IMPORTED: &str = "Security Hub Findings - Imported";
+const HUB_CUSTOM_ACTION: &str = "Security Hub Findings - Custom Action";
+const DRILL_KEYS: [&str; 4] = ["finding", "event", "dryRun", "reason"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum InputKind {
+    GuardDutyEvent,
+    SecurityHubImportedEvent,
+    SecurityHubCustomActionEvent,
+    GuardDutyFinding,
+    AsffFinding,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParsedInput {
+    pub kind: InputKind,
+    /// Came wrapped in a drill input (a manual StartExecution).
+    pub drill: bool,
+    pub dry_run: bool,
+    /// Why the drill was run, as its author wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The EventBridge event id, when the input was an event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The Security Hub custom action that was pressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_action_arn: Option<Arn>,
+    pub findings: Vec<Finding>,
+}
+
+/// Parses raw bytes: refuses oversized input before reading it.
+pub fn parse_input_bytes(bytes: &[u8]) -> Result<ParsedInput, InputError> {
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(InputError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_INPUT_BYTES,
+        });
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| InputError::NotJson {
+        reason: e.to_string(),
+    })?;
+    parse_input(&value)
+}
+
+/// Parses an input that is already JSON (the Lambda runtime hands us a `Value`).
+pub fn parse_input(value: &Value) -> Result<ParsedInput, InputError> {
+    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > MAX_INPUT_BYTES {
+        return Err(InputError::TooLarge {
+            size,
+            limit: MAX_INPUT_BYTES,
+        });
+    }
+    let root = Node::root(value, "$");
+    root.expect_object()?;
+    if is_drill(&root) {
+        return drill(&root);
+    }
+    inner(&root)
+}
+
+fn is_drill(root: &Node<'_>) -> bool {
+    !root.has("detail-type") && DRILL_KEYS.iter().any(|k| root.has(k))
+}
+
+fn drill(root: &Node<'_>) -> Result<ParsedInput, InputError> {
+    // A misspelt `dryRun` must not turn a rehearsal into a real response.
+    if let Some(map) = root.value.as_object() {
+        if let Some(unknown) = map.keys().find(|k| !DRILL_KEYS.contains(&k.as_str())) {
+            return Err(InputError::InvalidValue {
+                path: format!("$.{unknown}"),
+                reason: format!(
+                    "unknown drill input field {}; a drill input has finding or event, dryRun and reason",
+                    Shown(unknown)
+                ),
+            });
+        }
+    }
+    let dry_run = root.bool("dryRun")?.unwrap_or(false);
+    let reason = root.text("reason")?;
+    let body = match (root.get("finding"), root.get("event")) {
+        (Some(f), None) => f,
+        (None, Some(e)) => e,
+        (Some(_), Some(_)) => {
+            return Err(InputError::InvalidValue {
+                path: "$".into(),
+                reason: "a drill input has either finding or event, not both".into(),
+            })
+        }
+        (None, None) => {
+            return Err(InputError::MissingField {
+                path: "$.finding".into(),
+            })
+        }
+    };
+    let node = body.node();
+    node.expect_object()?;
+    if is_drill(&node) {
+        return Err(InputError::InvalidValue {
+            path: body.path.clone(),
+            reason: "a drill input cannot wrap another drill input".into(),
+        });
+    }
+    let mut parsed = inner(&node)?;
+    parsed.drill = true;
+    parsed.dry_run = dry_run;
+    parsed.reason = reason;
+    Ok(parsed)
+}
+
+fn inner(node: &Node<'_>) -> Result<ParsedInput, InputError> {
+    let mut out = ParsedInput {
+        kind: InputKind::GuardDutyFinding,
+        drill: false,
+        dry_run: false,
+        reason: None,
+        event_id: None,
+        custom_action_arn: None,
+        findings: Vec::new(),
+    };
+    if node.has("detail-type") {
+        let detail_type = node.req_str("detail-type")?;
+        let source = node.req_str("source")?;
+        out.event_id = node.text("id")?;
+        let detail = node.req("detail")?;
+        match (source, detail_type) {
+            ("aws.guardduty", GUARDDUTY_EVENT) => {
+                out.kind = InputKind::GuardDutyEvent;
+                let envelope = guardduty::Envelope {
+                    region: node.str("region")?,
+                };
+                out.findings.push(guardduty::parse(detail.node(), &envelope)?);
+            }
+            ("aws.securityhub", HUB_IMPORTED | HUB_CUSTOM_ACTION) => {
+                if detail_type == HUB_CUSTOM_ACTION {
+                    out.kind = InputKind::SecurityHubCustomActionEvent;
+                    let resources = node.array("resources")?;
+                    let first = resources.first().ok_or_else(|| InputError::MissingField {
+                        path: node.child_path("resources[0]"),
+                    })?;
+                    let arn = first
+                        .value
+                        .as_str()
+                        .ok_or_else(|| InputError::WrongType {
+                            path: first.path.clone(),
+                            expected: "a string",
+                            found: crate::json::kind(first.value),
+                        })
+                        .and_then(|s| {
+                            Arn::parse(s).map_err(|reason| InputError::InvalidValue {
+                                path: first.path.clone(),
+                                reason,
+                            })
+                        })?;
+                    out.custom_action_arn = Some(arn);
+                } else {
+                    out.kind = InputKind::SecurityHubImportedEvent;
+                }
+                let findings = detail.node().array("findings")?;
+                if findings.is_empty() {
+                    return Err(InputError::MissingField {
+                        path: detail.node().child_path("findings[0]"),
+                    });
+                }
+                if findings.len() > MAX_FINDINGS {
+                    return Err(InputError::InvalidValue {
+                        path: detail.node().child_path("findings"),
+                        reason: format!(
+                            "{} findings; at most {MAX_FINDINGS} are handled in one response",
+                            findings.len()
+                        ),
+                    });
+                }
+                for f in &findings {
+                    out.findings.push(asff::parse(f.node())?);
+                }
+            }
+            _ => {
+                return Err(InputError::NotAFinding {
+                    reason: format!(
+                        "event {} from {} carries no finding; accepted are {GUARDDUTY_EVENT:?}, {HUB_IMPORTED:?} and {HUB_CUSTOM_ACTION:?}",
+                        Shown(detail_type),
+                        Shown(source)
+                    ),
+                })
+            }
+        }
+        return Ok(out);
+    }
+    if node.has("ProductArn") || node.has("SchemaVersion") {
+        out.kind = InputKind::AsffFinding;
+        out.findings.push(asff::parse(*node)?);
+        return Ok(out);
+    }
+    if node.has("arn") || (node.has("type") && node.has("resource")) {
+        out.kind = InputKind::GuardDutyFinding;
+        out.findings.push(guardduty::parse(*node, &guardduty::Envelope::default())?);
+        return Ok(out);
+    }
+    if node.has("Findings") {
+        return Err(InputError::NotAFinding {
+            reason: "this is GuardDuty API output (PascalCase `Findings[]`, the SDK shape); pass the EventBridge event or its camelCase `detail` instead".into(),
+        });
+    }
+    if node.has("detail") {
+        return Err(InputError::NotAFinding {
+            reason: "an EventBridge event needs `source` and `detail-type`; this one has only `detail`".into(),
+        });
+    }
+    Err(InputError::NotAFinding {
+        reason: "unrecognised input: expected a GuardDuty or Security Hub event, a GuardDuty or ASFF finding, or a drill input {\"finding\"|\"event\": …, \"dryRun\": true}".into(),
+    })
+}

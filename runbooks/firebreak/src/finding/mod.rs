@@ -1,0 +1,309 @@
+//! The one finding model every input shape is normalised into.
+//!
+//! Data flows one way: input → [`Finding`] → plan → action → audit record. Runbooks after
+//! triage never look at the raw event again.
+
+mod asff;
+mod guardduty;
+mod input;
+mod severity;
+mod types;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::InputError;
+use crate::ids::*;
+
+pub use input::{parse_input, parse_input_bytes, InputKind, ParsedInput, MAX_INPUT_BYTES};
+pub use severity::{Severity, SeverityBand};
+pub use types::{FindingType, ParsedType};
+
+/// Where the finding came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Product {
+    GuardDuty,
+    /// Any other product that reports to Security Hub; Firebreak plans no action for
+    /// these unless the policy names their type.
+    Other,
+}
+
+/// What `BatchUpdateFindings` needs to address the finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecurityHubRef {
+    pub id: FindingId,
+    pub product_arn: Arn,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub product: Product,
+    pub security_hub: SecurityHubRef,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub partition: Partition,
+    pub finding_type: FindingType,
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub first_seen: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_seen: Option<OffsetDateTime>,
+    /// How many times GuardDuty has seen this activity (1 when not reported).
+    pub count: u64,
+    /// A generated sample finding (`service.additionalInfo.sample`): never acted on.
+    pub sample: bool,
+    pub archived: bool,
+    /// GuardDuty `resource.resourceType` (`Instance`, `AccessKey`, `S3Bucket`, …) or the
+    /// ASFF type of the first resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// `TARGET` or `ACTOR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_role: Option<String>,
+    pub targets: Targets,
+    /// Fields of a sample finding that failed validation and were dropped (GuardDuty's
+    /// generated samples carry placeholders such as `GeneratedFindingAccessKeyId`). A real
+    /// finding with such a field is refused instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_fields: Vec<IgnoredField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgnoredField {
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Targets {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<AccessKeyTarget>,
+    /// A role the finding names directly (ASFF `AwsIamRole`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleTarget>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_ips: Vec<RemoteIp>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub s3_buckets: Vec<BucketName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eks_cluster: Option<ClusterName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceTarget {
+    pub instance_id: InstanceId,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_interfaces: Vec<NetworkInterface>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_profile_arn: Option<Arn>,
+    /// Tags as reported by the finding; triage replaces them with EC2's current tags.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl InstanceTarget {
+    pub fn subnets(&self) -> Vec<SubnetId> {
+        let mut subnets: Vec<SubnetId> = self
+            .network_interfaces
+            .iter()
+            .filter_map(|eni| eni.subnet_id.clone())
+            .collect();
+        subnets.sort();
+        subnets.dedup();
+        subnets
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkInterface {
+    /// Absent in some findings (GuardDuty's older samples); triage fills it from EC2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_interface_id: Option<NetworkInterfaceId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<SubnetId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<VpcId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<SecurityGroupId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub private_ips: Vec<IpAddr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_addresses: Vec<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ip: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserType {
+    #[serde(rename = "IAMUser")]
+    IamUser,
+    AssumedRole,
+    Root,
+    FederatedUser,
+    Role,
+    #[serde(rename = "AWSService")]
+    AwsService,
+    #[serde(rename = "AWSAccount")]
+    AwsAccount,
+}
+
+impl UserType {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        Ok(match value {
+            "IAMUser" => UserType::IamUser,
+            "AssumedRole" => UserType::AssumedRole,
+            "Root" => UserType::Root,
+            "FederatedUser" => UserType::FederatedUser,
+            "Role" => UserType::Role,
+            "AWSService" => UserType::AwsService,
+            "AWSAccount" => UserType::AwsAccount,
+            other => {
+                return Err(format!(
+                    "unknown user type {}: expected IAMUser, AssumedRole, Root, FederatedUser, Role, AWSService or AWSAccount",
+                    crate::error::Shown(other)
+                ))
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKeyTarget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<AccessKeyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<PrincipalId>,
+    /// The IAM user name, or for `AssumedRole` the role's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<IamName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<UserType>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleTarget {
+    pub role_name: IamName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<Arn>,
+}
+
+/// Which GuardDuty action an address was reported in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum IpSource {
+    NetworkConnectionAction,
+    AwsApiCallAction,
+    PortProbeAction,
+    KubernetesApiCallAction,
+}
+
+impl IpSource {
+    pub fn from_key(key: &str) -> Option<Self> {
+        match key {
+            "networkConnectionAction" | "NetworkConnectionAction" => {
+                Some(IpSource::NetworkConnectionAction)
+            }
+            "awsApiCallAction" | "AwsApiCallAction" => Some(IpSource::AwsApiCallAction),
+            "portProbeAction" | "PortProbeAction" => Some(IpSource::PortProbeAction),
+            "kubernetesApiCallAction" | "KubernetesApiCallAction" => {
+                Some(IpSource::KubernetesApiCallAction)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteIp {
+    pub ip: IpAddr,
+    pub sources: Vec<IpSource>,
+}
+
+/// Adds an address, merging its source into an existing entry: each address once.
+pub(crate) fn add_remote_ip(list: &mut Vec<RemoteIp>, ip: IpAddr, source: IpSource) {
+    match list.iter_mut().find(|r| r.ip == ip) {
+        Some(entry) => {
+            if !entry.sources.contains(&source) {
+                entry.sources.push(source);
+                entry.sources.sort();
+            }
+        }
+        None => list.push(RemoteIp {
+            ip,
+            sources: vec![source],
+        }),
+    }
+}
+
+/// Parsing state shared by both finding parsers.
+pub(crate) struct Ctx {
+    /// Sample findings drop invalid target fields instead of being refused.
+    pub lenient: bool,
+    pub ignored: Vec<IgnoredField>,
+}
+
+impl Ctx {
+    /// For target fields: a validation error refuses a real finding, and is recorded and
+    /// skipped in a sample one (which no action will touch anyway).
+    pub fn target<T>(&mut self, result: Result<Option<T>, InputError>) -> Result<Option<T>, InputError> {
+        match result {
+            Err(InputError::InvalidValue { path, reason }) if self.lenient => {
+                self.ignored.push(IgnoredField { path, reason });
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+}
+
+pub(crate) fn parse_time(value: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        format!(
+            "invalid timestamp {}: expected RFC 3339 such as 2020-08-22T09:15:57Z",
+            crate::error::Shown(value)
+        )
+    })
+}
+
+/// Tag keys and values within AWS's limits (128 and 256 characters).
+pub(crate) fn check_tag(key: &str, value: &str) -> Result<(), String> {
+    if key.is_empty() || key.chars().count() > 128 {
+        return Err(format!("invalid tag key {}", crate::error::Shown(key)));
+    }
+    if value.chars().count() > 256 {
+        return Err(format!(
+            "invalid value for tag {}: longer than 256 characters",
+            crate::error::Shown(key)
+        ));
+    }
+    Ok(())
+}
+
+/// An address from a field named for its family (`ipAddressV4`, `IpAddressV6`).
+pub(crate) fn parse_ip_of_family(value: &str, want_v4: bool) -> Result<IpAddr, String> {
+    let ip = crate::ids::parse_ip(value)?;
+    if ip.is_ipv4() == want_v4 {
+        Ok(ip)
+    } else {
+        Err(format!(
+            "{} is not an IPv{} address",
+            crate::error::Shown(value),
+            if want_v4 { 4 } else { 6 }
+        ))
+    }
+}

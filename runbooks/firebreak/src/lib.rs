@@ -1,0 +1,18 @@
+//! Firebreak's shared library: what every runbook needs.
+//!
+//! - [`finding`]: every input shape (GuardDuty and Security Hub events, bare findings,
+//!   drill inputs) normalised into one validated [`finding::Finding`];
+//! - [`ids`]: validated identifiers (instance ids, ARNs, account ids, IPs, CIDRs);
+//! - [`policy`]: the response policy document;
+//! - [`plan`]: finding + policy → the actions to run and the ones skipped, with reasons;
+//! - [`error`]: typed errors whose names the state machines route on;
+//! - [`aws`] and [`logging`]: SDK configuration and JSON logs.
+
+pub mod aws;
+pub mod error;
+pub mod finding;
+pub mod ids;
+mod json;
+pub mod logging;
+pub mod plan;
+pub mod policy;

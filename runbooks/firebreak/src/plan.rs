@@ -1,0 +1,582 @@
+//! Planning: finding + policy + what triage learned from AWS → the actions to run with
+//! their exact targets, and every action skipped with its reason. Pure: no AWS calls.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::finding::{Finding, InstanceTarget, NetworkInterface, RoleTarget, UserType};
+use crate::ids::*;
+use crate::policy::{glob_match, ActionKind, Policy, PolicyRef};
+
+/// What triage read from AWS about the finding's instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "status")]
+pub enum Enrichment {
+    /// No AWS calls were made (`firebreak plan`): the finding's own data is used.
+    Offline,
+    /// The finding names no instance, so there was nothing to look up.
+    NotNeeded,
+    /// EC2 has no such instance (terminated, another account, or a placeholder).
+    InstanceNotFound { instance_id: InstanceId },
+    Instance(InstanceFacts),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceFacts {
+    pub instance_id: InstanceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub network_interfaces: Vec<NetworkInterface>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_profile_arn: Option<Arn>,
+    /// The role behind the instance profile, from IAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "action")]
+pub enum PlannedAction {
+    #[serde(rename = "isolate-instance", rename_all = "camelCase")]
+    IsolateInstance {
+        instance_id: InstanceId,
+        /// Known interfaces; the runbook reads the current list from EC2 again.
+        network_interfaces: Vec<NetworkInterfaceId>,
+        vpc_ids: Vec<VpcId>,
+    },
+    #[serde(rename = "revoke-role-sessions", rename_all = "camelCase")]
+    RevokeRoleSessions {
+        role_name: IamName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role_arn: Option<Arn>,
+        /// Where the role came from: the access key, the instance profile, the finding.
+        via: String,
+    },
+    #[serde(rename = "disable-access-key", rename_all = "camelCase")]
+    DisableAccessKey {
+        user_name: IamName,
+        access_key_id: AccessKeyId,
+    },
+    #[serde(rename = "block-remote-ips", rename_all = "camelCase")]
+    BlockRemoteIps {
+        ips: Vec<IpAddr>,
+        subnet_ids: Vec<SubnetId>,
+    },
+    #[serde(rename = "mark-resolved", rename_all = "camelCase")]
+    MarkResolved {
+        finding_id: FindingId,
+        product_arn: Arn,
+    },
+}
+
+impl PlannedAction {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            PlannedAction::IsolateInstance { .. } => ActionKind::IsolateInstance,
+            PlannedAction::RevokeRoleSessions { .. } => ActionKind::RevokeRoleSessions,
+            PlannedAction::DisableAccessKey { .. } => ActionKind::DisableAccessKey,
+            PlannedAction::BlockRemoteIps { .. } => ActionKind::BlockRemoteIps,
+            PlannedAction::MarkResolved { .. } => ActionKind::MarkResolved,
+        }
+    }
+
+    /// One line naming the target, for notes and the CLI.
+    pub fn target(&self) -> String {
+        match self {
+            PlannedAction::IsolateInstance {
+                instance_id,
+                network_interfaces,
+                ..
+            } => {
+                if network_interfaces.is_empty() {
+                    instance_id.to_string()
+                } else {
+                    let enis: Vec<&str> = network_interfaces.iter().map(|e| e.as_str()).collect();
+                    format!("{instance_id} ({})", enis.join(", "))
+                }
+            }
+            PlannedAction::RevokeRoleSessions { role_name, via, .. } => {
+                format!("role {role_name} (from {via})")
+            }
+            PlannedAction::DisableAccessKey {
+                user_name,
+                access_key_id,
+            } => format!("access key {access_key_id} of user {user_name}"),
+            PlannedAction::BlockRemoteIps { ips, subnet_ids } => {
+                let ips: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
+                let subnets: Vec<&str> = subnet_ids.iter().map(|s| s.as_str()).collect();
+                format!("{} in the network ACLs of {}", ips.join(", "), subnets.join(", "))
+            }
+            PlannedAction::MarkResolved { finding_id, .. } => format!("finding {finding_id}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    UnknownFindingType,
+    NoPolicyRule,
+    SeverityBelowThreshold,
+    SampleFinding,
+    ArchivedFinding,
+    ExemptAccount,
+    ExemptFindingType,
+    ExemptTag,
+    AllowListedIp,
+    ProtectedPrincipal,
+    NoTarget,
+    TargetNotFound,
+    EnrichmentSkipped,
+    NothingContained,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skip {
+    /// `None` when the skip concerns the whole finding (no rule, unknown type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<ActionKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub reason: SkipReason,
+    pub detail: String,
+}
+
+/// The owner, team and environment of the affected resource, from its tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+}
+
+/// Which playbooks the plan needs; the response state machine routes on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Playbook {
+    Ec2Compromise,
+    CredentialCompromise,
+    MaliciousRemoteIp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub finding: Finding,
+    pub dry_run: bool,
+    pub policy: PolicyRef,
+    pub matched_rules: Vec<String>,
+    pub context: ResourceContext,
+    pub enrichment: Enrichment,
+    pub playbooks: Vec<Playbook>,
+    pub actions: Vec<PlannedAction>,
+    pub skipped: Vec<Skip>,
+}
+
+impl Plan {
+    pub fn action(&self, kind: ActionKind) -> Option<&PlannedAction> {
+        self.actions.iter().find(|a| a.kind() == kind)
+    }
+}
+
+struct Planner<'a> {
+    finding: &'a Finding,
+    policy: &'a Policy,
+    skipped: Vec<Skip>,
+}
+
+impl Planner<'_> {
+    fn skip(&mut self, action: Option<ActionKind>, target: Option<String>, reason: SkipReason, detail: String) {
+        self.skipped.push(Skip {
+            action,
+            target,
+            reason,
+            detail,
+        });
+    }
+
+    /// Reasons that stop every action of the finding, first match wins.
+    fn finding_level_block(&self) -> Option<(SkipReason, String)> {
+        let f = self.finding;
+        if f.sample {
+            return Some((
+                SkipReason::SampleFinding,
+                "generated sample finding: never acted on".into(),
+            ));
+        }
+        if f.archived {
+            return Some((
+                SkipReason::ArchivedFinding,
+                "the finding is archived (suppressed or closed in GuardDuty)".into(),
+            ));
+        }
+        let ex = &self.policy.exemptions;
+        if let Some(e) = ex.accounts.iter().find(|e| e.account_id == f.account_id) {
+            return Some((
+                SkipReason::ExemptAccount,
+                format!("account {} is exempt: {}", f.account_id, e.reason),
+            ));
+        }
+        if let Some((e, p)) = ex
+            .finding_types_by_account
+            .iter()
+            .filter(|e| e.account_id == f.account_id)
+            .find_map(|e| {
+                e.finding_types
+                    .iter()
+                    .find(|p| glob_match(p, &f.finding_type.name))
+                    .map(|p| (e, p))
+            })
+        {
+            return Some((
+                SkipReason::ExemptFindingType,
+                format!(
+                    "{} in account {} is exempt (pattern {p:?}): {}",
+                    f.finding_type.name, f.account_id, e.reason
+                ),
+            ));
+        }
+        None
+    }
+}
+
+/// Makes the plan. `enrichment` is what triage read from AWS, or `Offline`.
+pub fn plan(finding: &Finding, policy: &Policy, policy_source: &str, enrichment: Enrichment, dry_run: bool) -> Plan {
+    let mut p = Planner {
+        finding,
+        policy,
+        skipped: Vec::new(),
+    };
+    let type_name = finding.finding_type.name.as_str();
+
+    // Which actions the matching rules ask for, and which rules missed on severity only.
+    let mut wanted: BTreeMap<ActionKind, Vec<String>> = BTreeMap::new();
+    let mut below: BTreeMap<ActionKind, (String, String)> = BTreeMap::new();
+    let mut matched_rules = Vec::new();
+    for rule in &policy.rules {
+        if !rule.finding_types.iter().any(|pat| glob_match(pat, type_name)) {
+            continue;
+        }
+        if finding.severity.score >= rule.min_severity.score() {
+            matched_rules.push(rule.name.clone());
+            for a in &rule.actions {
+                wanted.entry(*a).or_default().push(rule.name.clone());
+            }
+        } else {
+            for a in &rule.actions {
+                below
+                    .entry(*a)
+                    .or_insert_with(|| (rule.name.clone(), rule.min_severity.to_string()));
+            }
+        }
+    }
+    for (action, (rule, min)) in &below {
+        if !wanted.contains_key(action) {
+            p.skip(
+                Some(*action),
+                None,
+                SkipReason::SeverityBelowThreshold,
+                format!(
+                    "severity {} ({}) is below {min}, rule {rule}'s minimum",
+                    finding.severity.score, finding.severity.band
+                ),
+            );
+        }
+    }
+    if wanted.is_empty() && below.is_empty() {
+        if finding.finding_type.parsed.is_none() {
+            p.skip(
+                None,
+                None,
+                SkipReason::UnknownFindingType,
+                format!("{type_name:?} is not a GuardDuty finding type; Firebreak plans no action for it"),
+            );
+        } else {
+            p.skip(
+                None,
+                None,
+                SkipReason::NoPolicyRule,
+                format!("no policy rule covers {type_name}"),
+            );
+        }
+    }
+
+    // The instance as triage saw it in EC2, else as the finding reports it.
+    let mut instance: Option<InstanceTarget> = finding.targets.instance.clone();
+    let mut instance_role: Option<RoleTarget> = None;
+    let mut instance_missing = None;
+    match &enrichment {
+        Enrichment::Instance(facts) => {
+            if let Some(i) = instance.as_mut() {
+                i.tags = facts.tags.clone();
+                i.network_interfaces = facts.network_interfaces.clone();
+                i.instance_profile_arn = facts.instance_profile_arn.clone();
+            }
+            instance_role = facts.role.clone();
+        }
+        Enrichment::InstanceNotFound { instance_id } => {
+            instance_missing = Some(instance_id.clone());
+            instance = None;
+        }
+        Enrichment::Offline | Enrichment::NotNeeded => {}
+    }
+    let context = instance
+        .as_ref()
+        .map(|i| context_from_tags(policy, &i.tags))
+        .unwrap_or_default();
+
+    let mut actions = Vec::new();
+    let block = p.finding_level_block();
+    let tag = &policy.exemptions.resource_tag;
+    let exempt_tag = instance
+        .as_ref()
+        .filter(|i| i.tags.get(&tag.key) == Some(&tag.value))
+        .map(|i| i.instance_id.clone());
+
+    for (&kind, _) in wanted.iter().filter(|(k, _)| **k != ActionKind::MarkResolved) {
+        if let Some((reason, detail)) = &block {
+            p.skip(Some(kind), None, *reason, detail.clone());
+            continue;
+        }
+        if let Some(id) = &exempt_tag {
+            p.skip(
+                Some(kind),
+                Some(id.to_string()),
+                SkipReason::ExemptTag,
+                format!("instance {id} is tagged {}={}", tag.key, tag.value),
+            );
+            continue;
+        }
+        match kind {
+            ActionKind::IsolateInstance => plan_isolation(&mut p, instance.as_ref(), instance_missing.as_ref(), &mut actions),
+            ActionKind::RevokeRoleSessions => plan_revocation(&mut p, instance.as_ref(), instance_role.as_ref(), &enrichment, &mut actions),
+            ActionKind::DisableAccessKey => plan_key(&mut p, &mut actions),
+            ActionKind::BlockRemoteIps => plan_block(&mut p, instance.as_ref(), instance_missing.as_ref(), &mut actions),
+            ActionKind::MarkResolved => {}
+        }
+    }
+    if wanted.contains_key(&ActionKind::MarkResolved) {
+        if actions.is_empty() {
+            p.skip(
+                Some(ActionKind::MarkResolved),
+                None,
+                SkipReason::NothingContained,
+                "no containment action will run, so the finding stays open for an analyst".into(),
+            );
+        } else {
+            actions.push(PlannedAction::MarkResolved {
+                finding_id: finding.security_hub.id.clone(),
+                product_arn: finding.security_hub.product_arn.clone(),
+            });
+        }
+    }
+
+    let mut playbooks = BTreeSet::new();
+    for a in &actions {
+        match a.kind() {
+            ActionKind::IsolateInstance => {
+                playbooks.insert(Playbook::Ec2Compromise);
+            }
+            ActionKind::RevokeRoleSessions | ActionKind::DisableAccessKey => {
+                playbooks.insert(Playbook::CredentialCompromise);
+            }
+            ActionKind::BlockRemoteIps => {
+                playbooks.insert(Playbook::MaliciousRemoteIp);
+            }
+            ActionKind::MarkResolved => {}
+        }
+    }
+
+    Plan {
+        finding: finding.clone(),
+        dry_run,
+        policy: PolicyRef {
+            version: policy.policy_version.clone(),
+            source: policy_source.to_owned(),
+        },
+        matched_rules,
+        context,
+        enrichment,
+        playbooks: playbooks.into_iter().collect(),
+        actions,
+        skipped: p.skipped,
+    }
+}
+
+fn context_from_tags(policy: &Policy, tags: &BTreeMap<String, String>) -> ResourceContext {
+    let pick = |keys: &[String]| keys.iter().find_map(|k| tags.get(k).cloned());
+    ResourceContext {
+        owner: pick(&policy.context_tags.owner),
+        team: pick(&policy.context_tags.team),
+        environment: pick(&policy.context_tags.environment),
+    }
+}
+
+fn not_found(p: &mut Planner<'_>, kind: ActionKind, id: &InstanceId) {
+    p.skip(
+        Some(kind),
+        Some(id.to_string()),
+        SkipReason::TargetNotFound,
+        format!("EC2 has no instance {id} in this account and region (terminated, in another account, or a placeholder)"),
+    );
+}
+
+fn plan_isolation(p: &mut Planner<'_>, instance: Option<&InstanceTarget>, missing: Option<&InstanceId>, out: &mut Vec<PlannedAction>) {
+    let kind = ActionKind::IsolateInstance;
+    let Some(i) = instance else {
+        match missing {
+            Some(id) => not_found(p, kind, id),
+            None => p.skip(Some(kind), None, SkipReason::NoTarget, format!(
+                "the finding names no instance to isolate (resource type {})",
+                p.finding.resource_type.as_deref().unwrap_or("unknown")
+            )),
+        }
+        return;
+    };
+    let mut vpc_ids: Vec<VpcId> = i.network_interfaces.iter().filter_map(|e| e.vpc_id.clone()).collect();
+    vpc_ids.sort();
+    vpc_ids.dedup();
+    out.push(PlannedAction::IsolateInstance {
+        instance_id: i.instance_id.clone(),
+        network_interfaces: i.network_interfaces.iter().filter_map(|e| e.network_interface_id.clone()).collect(),
+        vpc_ids,
+    });
+}
+
+fn plan_revocation(
+    p: &mut Planner<'_>,
+    instance: Option<&InstanceTarget>,
+    instance_role: Option<&RoleTarget>,
+    enrichment: &Enrichment,
+    out: &mut Vec<PlannedAction>,
+) {
+    let kind = ActionKind::RevokeRoleSessions;
+    let mut roles: Vec<(RoleTarget, String)> = Vec::new();
+    if let Some(key) = &p.finding.targets.access_key {
+        match (key.user_type, &key.user_name) {
+            (Some(UserType::AssumedRole), Some(name)) => roles.push((
+                RoleTarget { role_name: name.clone(), role_arn: None },
+                "the access key's assumed-role session".into(),
+            )),
+            (Some(UserType::Root), _) => {
+                p.skip(Some(kind), Some("root".into()), SkipReason::ProtectedPrincipal,
+                    "root credentials are never touched by automation".into());
+                return;
+            }
+            _ => {}
+        }
+    }
+    if let Some(role) = &p.finding.targets.role {
+        roles.push((role.clone(), "the finding's role resource".into()));
+    }
+    if let Some(role) = instance_role {
+        let profile = instance
+            .and_then(|i| i.instance_profile_arn.as_ref())
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "the instance profile".into());
+        roles.push((role.clone(), format!("instance profile {profile}")));
+    }
+    roles.dedup_by(|a, b| a.0.role_name == b.0.role_name);
+    if roles.is_empty() {
+        let profile = instance.and_then(|i| i.instance_profile_arn.as_ref());
+        match (profile, enrichment) {
+            (Some(arn), Enrichment::Offline) => p.skip(Some(kind), Some(arn.to_string()), SkipReason::EnrichmentSkipped,
+                format!("the role behind instance profile {arn} is read from IAM at run time; an offline plan cannot name it")),
+            _ => p.skip(Some(kind), None, SkipReason::NoTarget,
+                "the finding names no role: no assumed-role key, role resource or instance-profile role".into()),
+        }
+        return;
+    }
+    for (role, via) in roles {
+        if let Some(why) = p.policy.role_protected(role.role_name.as_str(), role.role_arn.as_ref()) {
+            p.skip(Some(kind), Some(format!("role {}", role.role_name)), SkipReason::ProtectedPrincipal, why);
+            continue;
+        }
+        out.push(PlannedAction::RevokeRoleSessions {
+            role_name: role.role_name,
+            role_arn: role.role_arn,
+            via,
+        });
+    }
+}
+
+fn plan_key(p: &mut Planner<'_>, out: &mut Vec<PlannedAction>) {
+    let kind = ActionKind::DisableAccessKey;
+    let Some(key) = &p.finding.targets.access_key else {
+        p.skip(Some(kind), None, SkipReason::NoTarget, "the finding names no access key".into());
+        return;
+    };
+    match key.user_type {
+        Some(UserType::IamUser) => {}
+        Some(UserType::Root) => {
+            p.skip(Some(kind), Some("root".into()), SkipReason::ProtectedPrincipal,
+                "root credentials are never touched by automation".into());
+            return;
+        }
+        Some(UserType::AssumedRole) => {
+            p.skip(Some(kind), key.access_key_id.as_ref().map(|k| k.to_string()), SkipReason::NoTarget,
+                "temporary credentials of an assumed role cannot be deactivated; revoke-role-sessions covers them".into());
+            return;
+        }
+        other => {
+            let t = other.map(|t| format!("{t:?}")).unwrap_or_else(|| "unknown".into());
+            p.skip(Some(kind), None, SkipReason::NoTarget,
+                format!("only an IAM user's long-term key can be deactivated; user type is {t}"));
+            return;
+        }
+    }
+    let (Some(user), Some(key_id)) = (&key.user_name, &key.access_key_id) else {
+        p.skip(Some(kind), None, SkipReason::NoTarget,
+            "the finding does not name both the user and the access key id".into());
+        return;
+    };
+    if let Some(why) = p.policy.user_protected(user.as_str()) {
+        p.skip(Some(kind), Some(format!("user {user}")), SkipReason::ProtectedPrincipal, why);
+        return;
+    }
+    out.push(PlannedAction::DisableAccessKey {
+        user_name: user.clone(),
+        access_key_id: key_id.clone(),
+    });
+}
+
+fn plan_block(p: &mut Planner<'_>, instance: Option<&InstanceTarget>, missing: Option<&InstanceId>, out: &mut Vec<PlannedAction>) {
+    let kind = ActionKind::BlockRemoteIps;
+    if p.finding.targets.remote_ips.is_empty() {
+        p.skip(Some(kind), None, SkipReason::NoTarget, "the finding reports no remote IP".into());
+        return;
+    }
+    let mut ips = Vec::new();
+    for remote in &p.finding.targets.remote_ips {
+        match p.policy.never_block_entry(remote.ip) {
+            Some(entry) => {
+                let detail = format!("{} is in {} ({}), which is never blocked", remote.ip, entry.cidr.0, entry.reason);
+                p.skip(Some(kind), Some(remote.ip.to_string()), SkipReason::AllowListedIp, detail);
+            }
+            None => ips.push(remote.ip),
+        }
+    }
+    if ips.is_empty() {
+        return;
+    }
+    let subnets = instance.map(|i| i.subnets()).unwrap_or_default();
+    if subnets.is_empty() {
+        let detail = match missing {
+            Some(id) => format!("instance {id} was not found in EC2, so there is no subnet whose network ACL could block"),
+            None => "network ACLs guard subnets, and the finding names no instance subnet".into(),
+        };
+        let ips: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
+        p.skip(Some(kind), Some(ips.join(", ")), SkipReason::NoTarget, detail);
+        return;
+    }
+    out.push(PlannedAction::BlockRemoteIps { ips, subnet_ids: subnets });
+}

@@ -1,0 +1,446 @@
+//! The response policy: which finding types, at which severity, get which actions; what is
+//! exempt; which addresses are never blocked and which principals never revoked.
+//!
+//! It is a versioned JSON document (`policy/default-policy.json` is the built-in one and
+//! its reference). A policy that does not parse or validate is an error: nothing acts on a
+//! broken policy.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyError;
+use crate::finding::SeverityBand;
+use crate::ids::{parse_cidr, AccountId, Arn};
+
+/// The built-in policy, compiled into every binary.
+pub const DEFAULT_POLICY_JSON: &str = include_str!("../policy/default-policy.json");
+/// Policies are SSM parameters (advanced tier: 8 KiB); a larger one is refused.
+pub const MAX_POLICY_BYTES: usize = 8 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    IsolateInstance,
+    RevokeRoleSessions,
+    DisableAccessKey,
+    BlockRemoteIps,
+    MarkResolved,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 5] = [
+        ActionKind::IsolateInstance,
+        ActionKind::RevokeRoleSessions,
+        ActionKind::DisableAccessKey,
+        ActionKind::BlockRemoteIps,
+        ActionKind::MarkResolved,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionKind::IsolateInstance => "isolate-instance",
+            ActionKind::RevokeRoleSessions => "revoke-role-sessions",
+            ActionKind::DisableAccessKey => "disable-access-key",
+            ActionKind::BlockRemoteIps => "block-remote-ips",
+            ActionKind::MarkResolved => "mark-resolved",
+        }
+    }
+}
+
+/// A minimum severity: a band name (`"HIGH"`) or a score on GuardDuty's 0–10 scale.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MinSeverity {
+    Band(SeverityBand),
+    Score(f64),
+}
+
+impl MinSeverity {
+    pub fn score(self) -> f64 {
+        match self {
+            MinSeverity::Band(b) => b.min_score(),
+            MinSeverity::Score(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for MinSeverity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MinSeverity::Band(b) => write!(f, "{b}"),
+            MinSeverity::Score(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rule {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Patterns over the GuardDuty type name; `*` matches any run of characters.
+    pub finding_types: Vec<String>,
+    pub min_severity: MinSeverity,
+    pub actions: Vec<ActionKind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountExemption {
+    pub account_id: AccountId,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountTypeExemption {
+    pub account_id: AccountId,
+    pub finding_types: Vec<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagMatch {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Exemptions {
+    #[serde(default)]
+    pub accounts: Vec<AccountExemption>,
+    #[serde(default)]
+    pub finding_types_by_account: Vec<AccountTypeExemption>,
+    pub resource_tag: TagMatch,
+}
+
+/// A CIDR block checked on the way in (host bits zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cidr(pub IpNet);
+
+impl TryFrom<String> for Cidr {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        parse_cidr(&value).map(Cidr)
+    }
+}
+impl From<Cidr> for String {
+    fn from(value: Cidr) -> String {
+        value.0.to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeverBlock {
+    pub cidr: Cidr,
+    pub reason: String,
+}
+
+/// Service-linked roles and the root user are always protected; these lists add to them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProtectedPrincipals {
+    #[serde(default)]
+    pub role_names: Vec<String>,
+    #[serde(default)]
+    pub user_names: Vec<String>,
+    #[serde(default)]
+    pub arns: Vec<Arn>,
+}
+
+/// Tag keys, in order of preference, that name a resource's owner, team and environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextTags {
+    #[serde(default)]
+    pub owner: Vec<String>,
+    #[serde(default)]
+    pub team: Vec<String>,
+    #[serde(default)]
+    pub environment: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    pub policy_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub rules: Vec<Rule>,
+    pub exemptions: Exemptions,
+    pub never_block: Vec<NeverBlock>,
+    #[serde(default)]
+    pub protected_principals: ProtectedPrincipals,
+    #[serde(default)]
+    pub context_tags: ContextTags,
+}
+
+/// Where the policy in force came from, for the plan and the audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRef {
+    pub version: String,
+    pub source: String,
+}
+
+impl Policy {
+    pub fn built_in() -> Result<Policy, PolicyError> {
+        Policy::from_json(DEFAULT_POLICY_JSON, "built-in")
+    }
+
+    /// Parses and validates. `source` names where the text came from, for the error.
+    pub fn from_json(text: &str, source: &str) -> Result<Policy, PolicyError> {
+        let err = |path: String, reason: String| PolicyError {
+            source_name: source.to_owned(),
+            path,
+            reason,
+        };
+        if text.len() > MAX_POLICY_BYTES {
+            return Err(err(
+                "$".into(),
+                format!("{} bytes; the limit is {MAX_POLICY_BYTES}", text.len()),
+            ));
+        }
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let policy: Policy = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { "$".to_owned() } else { format!("$.{path}") };
+            err(path, e.into_inner().to_string())
+        })?;
+        policy.validate().map_err(|(path, reason)| err(path, reason))?;
+        Ok(policy)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        if self.policy_version.trim().is_empty() {
+            return Err(("$.policyVersion".into(), "must not be empty".into()));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let at = |field: &str| format!("$.rules[{i}].{field}");
+            if rule.name.trim().is_empty() {
+                return Err((at("name"), "must not be empty".into()));
+            }
+            if !names.insert(rule.name.as_str()) {
+                return Err((at("name"), format!("rule name {:?} is used twice", rule.name)));
+            }
+            if rule.finding_types.is_empty() {
+                return Err((at("findingTypes"), "must list at least one pattern".into()));
+            }
+            for (j, p) in rule.finding_types.iter().enumerate() {
+                check_pattern(p).map_err(|r| (format!("$.rules[{i}].findingTypes[{j}]"), r))?;
+            }
+            if let MinSeverity::Score(s) = rule.min_severity {
+                if !(0.0..=10.0).contains(&s) {
+                    return Err((at("minSeverity"), format!("{s} is outside 0 to 10")));
+                }
+            }
+            if rule.actions.is_empty() {
+                return Err((at("actions"), "must list at least one action".into()));
+            }
+        }
+        for (i, e) in self.exemptions.finding_types_by_account.iter().enumerate() {
+            if e.finding_types.is_empty() {
+                return Err((
+                    format!("$.exemptions.findingTypesByAccount[{i}].findingTypes"),
+                    "must list at least one pattern".into(),
+                ));
+            }
+            for (j, p) in e.finding_types.iter().enumerate() {
+                check_pattern(p).map_err(|r| {
+                    (format!("$.exemptions.findingTypesByAccount[{i}].findingTypes[{j}]"), r)
+                })?;
+            }
+        }
+        let tag = &self.exemptions.resource_tag;
+        if tag.key.is_empty() || tag.key.len() > 128 || tag.value.len() > 256 {
+            return Err((
+                "$.exemptions.resourceTag".into(),
+                "key must be 1 to 128 characters and value at most 256".into(),
+            ));
+        }
+        for (i, p) in self.protected_principals.role_names.iter().enumerate() {
+            check_name_pattern(p).map_err(|r| (format!("$.protectedPrincipals.roleNames[{i}]"), r))?;
+        }
+        for (i, p) in self.protected_principals.user_names.iter().enumerate() {
+            check_name_pattern(p).map_err(|r| (format!("$.protectedPrincipals.userNames[{i}]"), r))?;
+        }
+        Ok(())
+    }
+
+    /// The first never-block entry that contains `ip`.
+    pub fn never_block_entry(&self, ip: IpAddr) -> Option<&NeverBlock> {
+        self.never_block.iter().find(|n| n.cidr.0.contains(&ip))
+    }
+
+    pub fn role_protected(&self, name: &str, arn: Option<&Arn>) -> Option<String> {
+        // Service-linked roles live under /aws-service-role/ and are AWS's to manage.
+        if name.starts_with("AWSServiceRoleFor")
+            || arn.is_some_and(|a| a.resource().starts_with("role/aws-service-role/"))
+        {
+            return Some("service-linked role: AWS manages it; revoking it breaks the service".into());
+        }
+        if let Some(a) = arn {
+            if self.protected_principals.arns.contains(a) {
+                return Some(format!("{a} is listed in protectedPrincipals.arns"));
+            }
+        }
+        self.protected_principals
+            .role_names
+            .iter()
+            .find(|p| glob_match_ignore_case(p, name))
+            .map(|p| format!("role {name} matches protected pattern {p:?}"))
+    }
+
+    pub fn user_protected(&self, name: &str) -> Option<String> {
+        self.protected_principals
+            .user_names
+            .iter()
+            .find(|p| glob_match_ignore_case(p, name))
+            .map(|p| format!("user {name} matches protected pattern {p:?}"))
+    }
+}
+
+fn check_pattern(p: &str) -> Result<(), String> {
+    if p.is_empty() || p.len() > 256 {
+        return Err("a finding-type pattern must be 1 to 256 characters".into());
+    }
+    if !p
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b":/.!&_-*".contains(&b))
+    {
+        return Err(format!(
+            "pattern {p:?} may only hold letters, digits, :/.!&_- and *"
+        ));
+    }
+    Ok(())
+}
+
+fn check_name_pattern(p: &str) -> Result<(), String> {
+    if p.is_empty()
+        || p.len() > 64
+        || !p
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-*".contains(&b))
+    {
+        return Err(format!("{p:?} is not an IAM name pattern"));
+    }
+    Ok(())
+}
+
+/// `*` matches any run of characters (including none); everything else matches itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != b'*' && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&b| b == b'*')
+}
+
+/// IAM names are unique regardless of case, so protection must not depend on it.
+fn glob_match_ignore_case(pattern: &str, text: &str) -> bool {
+    glob_match(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_policy_is_valid() {
+        let p = Policy::built_in().unwrap();
+        assert!(p.rules.len() >= 5);
+        assert_eq!(p.exemptions.resource_tag.key, "firebreak:exempt");
+        assert_eq!(p.exemptions.resource_tag.value, "true");
+        for ip in ["10.1.2.3", "172.31.43.6", "192.168.0.1", "100.64.1.1", "127.0.0.1",
+                   "169.254.169.254", "224.0.0.1", "0.0.0.0", "::", "::1", "fd00::1",
+                   "fe80::1", "ff02::1"] {
+            assert!(p.never_block_entry(ip.parse().unwrap()).is_some(), "{ip}");
+        }
+        for ip in ["198.51.100.7", "8.8.8.8", "2001:db8::1"] {
+            assert!(p.never_block_entry(ip.parse().unwrap()).is_none(), "{ip}");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("Backdoor:EC2/*", "Backdoor:EC2/C&CActivity.B!DNS"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "axxbyy"));
+        assert!(!glob_match("Backdoor:EC2/*", "Backdoor:Runtime/C&CActivity.B"));
+        assert!(glob_match("UnauthorizedAccess:EC2/SSHBruteForce", "UnauthorizedAccess:EC2/SSHBruteForce"));
+        assert!(glob_match_ignore_case("BreakGlass*", "breakglass-admin"));
+    }
+
+    #[test]
+    fn protected_principals() {
+        let p = Policy::built_in().unwrap();
+        assert!(p.role_protected("AWSServiceRoleForAmazonGuardDuty", None).is_some());
+        let slr = Arn::parse("arn:aws:iam::123456789012:role/aws-service-role/guardduty.amazonaws.com/Custom").unwrap();
+        assert!(p.role_protected("Custom", Some(&slr)).is_some());
+        assert!(p.role_protected("BreakGlassAdmin", None).is_some());
+        assert!(p.role_protected("web-instance-role", None).is_none());
+        assert!(p.user_protected("break-glass-1").is_some());
+        assert!(p.user_protected("alice").is_none());
+    }
+
+    fn with(edit: impl FnOnce(&mut serde_json::Value)) -> Result<Policy, PolicyError> {
+        let mut v: serde_json::Value = serde_json::from_str(DEFAULT_POLICY_JSON).unwrap();
+        edit(&mut v);
+        Policy::from_json(&v.to_string(), "test")
+    }
+
+    #[test]
+    fn broken_policies_name_the_field() {
+        let e = with(|v| v["rules"][0]["actions"][0] = "reboot-instance".into()).unwrap_err();
+        assert_eq!(e.path, "$.rules[0].actions[0]");
+        assert!(e.reason.contains("unknown variant"), "{e}");
+
+        let e = with(|v| v["neverBlock"][0]["cidr"] = "10.0.0.1/8".into()).unwrap_err();
+        assert_eq!(e.path, "$.neverBlock[0].cidr");
+        assert!(e.reason.contains("did you mean 10.0.0.0/8"), "{e}");
+
+        let e = with(|v| v["exemptions"]["accounts"] = serde_json::json!([{"accountId": "12", "reason": "x"}])).unwrap_err();
+        assert_eq!(e.path, "$.exemptions.accounts[0].accountId");
+
+        let e = with(|v| v["rules"][1]["name"] = v["rules"][0]["name"].clone()).unwrap_err();
+        assert_eq!(e.path, "$.rules[1].name");
+
+        let e = with(|v| v["rules"][0]["minSeverity"] = 11.into()).unwrap_err();
+        assert_eq!(e.path, "$.rules[0].minSeverity");
+
+        let e = with(|v| v["rules"][0]["findingTypes"][0] = "Backdoor EC2; rm".into()).unwrap_err();
+        assert_eq!(e.path, "$.rules[0].findingTypes[0]");
+
+        let e = with(|v| v["dryRun"] = true.into()).unwrap_err();
+        assert!(e.reason.contains("unknown field"), "{e}");
+
+        let e = Policy::from_json("{", "test").unwrap_err();
+        assert!(e.reason.contains("EOF"), "{e}");
+        let e = Policy::from_json(&" ".repeat(MAX_POLICY_BYTES + 1), "test").unwrap_err();
+        assert!(e.reason.contains("limit"), "{e}");
+    }
+}
