@@ -1,0 +1,341 @@
+//! The plan for each fixture under the built-in policy and under edited policies: what
+//! runs, on which exact targets, and every skip with its reason.
+
+mod common;
+
+use common::*;
+use firebreak::finding::Finding;
+use firebreak::finding::RoleTarget;
+use firebreak::ids::*;
+use firebreak::plan::*;
+use firebreak::policy::{ActionKind, Policy, DEFAULT_POLICY_JSON};
+use serde_json::json;
+
+fn finding(name: &str) -> Finding {
+    fixture(name).findings.remove(0)
+}
+
+fn offline(name: &str) -> Plan {
+    plan(&finding(name), &Policy::built_in().unwrap(), "built-in", Enrichment::Offline, false)
+}
+
+fn kinds(p: &Plan) -> Vec<ActionKind> {
+    p.actions.iter().map(|a| a.kind()).collect()
+}
+
+fn skips(p: &Plan) -> Vec<(Option<ActionKind>, SkipReason)> {
+    p.skipped.iter().map(|s| (s.action, s.reason)).collect()
+}
+
+fn policy_with(edit: impl FnOnce(&mut serde_json::Value)) -> Policy {
+    let mut v: serde_json::Value = serde_json::from_str(DEFAULT_POLICY_JSON).unwrap();
+    edit(&mut v);
+    Policy::from_json(&v.to_string(), "test").unwrap()
+}
+
+#[test]
+fn ec2_compromise_isolates_blocks_and_resolves() {
+    let p = offline("ec2-network-backdoor.json");
+    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::BlockRemoteIps, ActionKind::MarkResolved]);
+    assert_eq!(p.matched_rules, vec!["ec2-compromise"]);
+    assert_eq!(p.playbooks, vec![Playbook::Ec2Compromise, Playbook::MaliciousRemoteIp]);
+    assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+    assert_eq!(
+        p.actions[0],
+        PlannedAction::IsolateInstance {
+            instance_id: InstanceId::parse("i-0a1b2c3d4e5f60718").unwrap(),
+            network_interfaces: vec![
+                NetworkInterfaceId::parse("eni-0a1b2c3d4e5f60711").unwrap(),
+                NetworkInterfaceId::parse("eni-0a1b2c3d4e5f60712").unwrap()
+            ],
+            vpc_ids: vec![VpcId::parse("vpc-0a1b2c3d4e5f60731").unwrap()],
+        }
+    );
+    assert_eq!(
+        p.actions[1],
+        PlannedAction::BlockRemoteIps {
+            ips: vec!["203.0.113.50".parse().unwrap()],
+            subnet_ids: vec![
+                SubnetId::parse("subnet-0a1b2c3d4e5f60721").unwrap(),
+                SubnetId::parse("subnet-0a1b2c3d4e5f60722").unwrap()
+            ],
+        }
+    );
+    match &p.actions[2] {
+        PlannedAction::MarkResolved { finding_id, product_arn } => {
+            assert_eq!(finding_id, &p.finding.security_hub.id);
+            assert_eq!(product_arn.as_str(), "arn:aws:securityhub:us-east-1::product/aws/guardduty");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.context.owner.as_deref(), Some("alice@example.com"));
+    assert_eq!(p.context.team.as_deref(), Some("payments"));
+    assert_eq!(p.context.environment.as_deref(), Some("production"));
+    assert_eq!(p.policy.version, "2026-11-29.1");
+}
+
+#[test]
+fn dns_finding_isolates_but_has_nothing_to_block() {
+    let p = offline("ec2-dns-backdoor.json");
+    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::MarkResolved]);
+    assert_eq!(skips(&p), vec![(Some(ActionKind::BlockRemoteIps), SkipReason::NoTarget)]);
+}
+
+#[test]
+fn port_probe_blocks_public_addresses_and_skips_private_ones() {
+    let p = offline("ec2-port-probe.json");
+    assert_eq!(kinds(&p), vec![ActionKind::BlockRemoteIps, ActionKind::MarkResolved]);
+    match &p.actions[0] {
+        PlannedAction::BlockRemoteIps { ips, .. } => {
+            assert_eq!(ips, &vec!["198.51.100.23".parse::<std::net::IpAddr>().unwrap(), "203.0.113.77".parse().unwrap()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.skipped.len(), 1);
+    assert_eq!(p.skipped[0].reason, SkipReason::AllowListedIp);
+    assert_eq!(p.skipped[0].target.as_deref(), Some("10.9.8.7"));
+    assert!(p.skipped[0].detail.contains("10.0.0.0/8"), "{}", p.skipped[0].detail);
+}
+
+#[test]
+fn severity_decides_between_block_and_isolate() {
+    // HIGH brute force: both rules match, isolation too.
+    let p = offline("ec2-ssh-brute-force-ipv6.json");
+    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::BlockRemoteIps, ActionKind::MarkResolved]);
+    assert_eq!(p.matched_rules, vec!["brute-force-block", "brute-force-isolate"]);
+    // MEDIUM brute force: isolation is skipped for severity, blocking still runs.
+    let p = plan(
+        &fixture("securityhub-imported-guardduty-ssh.json").findings[0],
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::Offline,
+        false,
+    );
+    assert_eq!(kinds(&p), vec![ActionKind::BlockRemoteIps, ActionKind::MarkResolved]);
+    assert_eq!(skips(&p), vec![(Some(ActionKind::IsolateInstance), SkipReason::SeverityBelowThreshold)]);
+    assert!(p.skipped[0].detail.contains("below HIGH"), "{}", p.skipped[0].detail);
+}
+
+#[test]
+fn iam_user_key_is_deactivated_and_no_role_is_invented() {
+    let p = offline("iam-user-malicious-caller.json");
+    assert_eq!(kinds(&p), vec![ActionKind::DisableAccessKey, ActionKind::MarkResolved]);
+    assert_eq!(
+        p.actions[0],
+        PlannedAction::DisableAccessKey {
+            user_name: IamName::parse("ci-deployer").unwrap(),
+            access_key_id: AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap(),
+        }
+    );
+    assert_eq!(skips(&p), vec![(Some(ActionKind::RevokeRoleSessions), SkipReason::NoTarget)]);
+    assert_eq!(p.playbooks, vec![Playbook::CredentialCompromise]);
+}
+
+#[test]
+fn exfiltrated_instance_credentials_revoke_the_role_only() {
+    let p = offline("assumed-role-credential-exfiltration.json");
+    assert_eq!(kinds(&p), vec![ActionKind::RevokeRoleSessions, ActionKind::MarkResolved]);
+    match &p.actions[0] {
+        PlannedAction::RevokeRoleSessions { role_name, .. } => assert_eq!(role_name.as_str(), "web-instance-role"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn root_is_never_touched() {
+    let p = offline("root-credential-usage.json");
+    assert!(p.actions.is_empty());
+    assert_eq!(
+        skips(&p),
+        vec![
+            (Some(ActionKind::RevokeRoleSessions), SkipReason::ProtectedPrincipal),
+            (Some(ActionKind::DisableAccessKey), SkipReason::ProtectedPrincipal),
+            (Some(ActionKind::MarkResolved), SkipReason::NothingContained),
+        ]
+    );
+}
+
+#[test]
+fn types_without_a_rule_plan_nothing_and_say_so() {
+    for name in ["s3-malicious-ip-caller.json", "eks-kubernetes-malicious-caller.json"] {
+        let p = offline(name);
+        assert!(p.actions.is_empty(), "{name}");
+        assert_eq!(skips(&p), vec![(None, SkipReason::NoPolicyRule)], "{name}");
+    }
+}
+
+#[test]
+fn unknown_types_plan_nothing() {
+    let dir = samples_dir();
+    let bytes = std::fs::read(dir.join("securityhub-custom-action__custodian-event-securityhub-cloudtrail-finding-action.json")).unwrap();
+    let f = firebreak::finding::parse_input_bytes(&bytes).unwrap().findings.remove(0);
+    let p = plan(&f, &Policy::built_in().unwrap(), "built-in", Enrichment::Offline, false);
+    assert!(p.actions.is_empty());
+    assert_eq!(skips(&p), vec![(None, SkipReason::UnknownFindingType)]);
+}
+
+#[test]
+fn exempt_tag_skips_every_action_on_the_instance() {
+    let p = offline("ec2-exempt-instance.json");
+    assert!(p.actions.is_empty());
+    assert_eq!(
+        skips(&p),
+        vec![
+            (Some(ActionKind::IsolateInstance), SkipReason::ExemptTag),
+            (Some(ActionKind::BlockRemoteIps), SkipReason::ExemptTag),
+            (Some(ActionKind::MarkResolved), SkipReason::NothingContained),
+        ]
+    );
+    assert!(p.skipped[0].detail.contains("firebreak:exempt=true"));
+}
+
+#[test]
+fn live_tags_from_ec2_override_the_findings_tags() {
+    let f = finding("ec2-network-backdoor.json");
+    let facts = |tags: &[(&str, &str)]| InstanceFacts {
+        instance_id: f.targets.instance.as_ref().unwrap().instance_id.clone(),
+        state: Some("running".into()),
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        network_interfaces: f.targets.instance.as_ref().unwrap().network_interfaces.clone(),
+        instance_profile_arn: None,
+        role: None,
+    };
+    let policy = Policy::built_in().unwrap();
+    let p = plan(&f, &policy, "built-in", Enrichment::Instance(facts(&[("firebreak:exempt", "true")])), false);
+    assert!(p.actions.is_empty(), "tagged exempt since the finding was raised");
+    let p = plan(&f, &policy, "built-in", Enrichment::Instance(facts(&[("owner", "carol")])), false);
+    assert_eq!(p.actions.len(), 3);
+    assert_eq!(p.context.owner.as_deref(), Some("carol"));
+}
+
+#[test]
+fn an_instance_ec2_does_not_know_is_not_acted_on() {
+    let f = finding("ec2-network-backdoor.json");
+    let id = f.targets.instance.as_ref().unwrap().instance_id.clone();
+    let p = plan(&f, &Policy::built_in().unwrap(), "built-in", Enrichment::InstanceNotFound { instance_id: id }, false);
+    assert!(p.actions.is_empty());
+    assert_eq!(
+        skips(&p),
+        vec![
+            (Some(ActionKind::IsolateInstance), SkipReason::TargetNotFound),
+            (Some(ActionKind::BlockRemoteIps), SkipReason::NoTarget),
+            (Some(ActionKind::MarkResolved), SkipReason::NothingContained),
+        ]
+    );
+}
+
+#[test]
+fn account_and_account_type_exemptions() {
+    let f = finding("ec2-network-backdoor.json");
+    let policy = policy_with(|v| {
+        v["exemptions"]["accounts"] = json!([{"accountId": "111122223333", "reason": "sandbox account"}]);
+    });
+    let p = plan(&f, &policy, "test", Enrichment::Offline, false);
+    assert!(p.actions.is_empty());
+    assert!(p.skipped.iter().take(2).all(|s| s.reason == SkipReason::ExemptAccount && s.detail.contains("sandbox account")));
+
+    let policy = policy_with(|v| {
+        v["exemptions"]["findingTypesByAccount"] = json!([
+            {"accountId": "111122223333", "findingTypes": ["Backdoor:EC2/*"], "reason": "honeypot by design"}
+        ]);
+    });
+    let p = plan(&f, &policy, "test", Enrichment::Offline, false);
+    assert!(p.actions.is_empty());
+    assert_eq!(p.skipped[0].reason, SkipReason::ExemptFindingType);
+    assert!(p.skipped[0].detail.contains("honeypot by design"));
+    // Another account with the same type is not exempt.
+    let policy = policy_with(|v| {
+        v["exemptions"]["findingTypesByAccount"] = json!([
+            {"accountId": "999999999999", "findingTypes": ["Backdoor:EC2/*"], "reason": "x"}
+        ]);
+    });
+    assert_eq!(plan(&f, &policy, "test", Enrichment::Offline, false).actions.len(), 3);
+}
+
+#[test]
+fn sample_and_archived_findings_are_never_acted_on() {
+    let mut f = finding("ec2-network-backdoor.json");
+    f.sample = true;
+    let p = plan(&f, &Policy::built_in().unwrap(), "built-in", Enrichment::Offline, false);
+    assert!(p.actions.is_empty());
+    assert_eq!(p.skipped[0].reason, SkipReason::SampleFinding);
+    let mut f = finding("ec2-network-backdoor.json");
+    f.archived = true;
+    let p = plan(&f, &Policy::built_in().unwrap(), "built-in", Enrichment::Offline, false);
+    assert!(p.actions.is_empty());
+    assert_eq!(p.skipped[0].reason, SkipReason::ArchivedFinding);
+}
+
+#[test]
+fn instance_profile_role_is_revoked_when_the_policy_asks_and_not_when_protected() {
+    let f = finding("ec2-network-backdoor.json");
+    let policy = policy_with(|v| {
+        v["rules"][0]["actions"] = json!(["isolate-instance", "revoke-role-sessions", "mark-resolved"]);
+    });
+    // Offline, the role behind the profile is unknown: said, not guessed.
+    let p = plan(&f, &policy, "test", Enrichment::Offline, false);
+    assert_eq!(skips(&p), vec![(Some(ActionKind::RevokeRoleSessions), SkipReason::EnrichmentSkipped)]);
+
+    let inst = f.targets.instance.clone().unwrap();
+    let facts = |role: &str| {
+        Enrichment::Instance(InstanceFacts {
+            instance_id: inst.instance_id.clone(),
+            state: None,
+            tags: inst.tags.clone(),
+            network_interfaces: inst.network_interfaces.clone(),
+            instance_profile_arn: inst.instance_profile_arn.clone(),
+            role: Some(RoleTarget {
+                role_name: IamName::parse(role).unwrap(),
+                role_arn: Some(Arn::parse(&format!("arn:aws:iam::111122223333:role/{role}")).unwrap()),
+            }),
+        })
+    };
+    let p = plan(&f, &policy, "test", facts("web-instance-role"), false);
+    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::RevokeRoleSessions, ActionKind::MarkResolved]);
+    let p = plan(&f, &policy, "test", facts("BreakGlassAdmin"), false);
+    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::MarkResolved]);
+    assert_eq!(skips(&p), vec![(Some(ActionKind::RevokeRoleSessions), SkipReason::ProtectedPrincipal)]);
+}
+
+#[test]
+fn protected_users_keep_their_keys() {
+    let policy = policy_with(|v| v["protectedPrincipals"]["userNames"] = json!(["ci-*"]));
+    let p = plan(&finding("iam-user-malicious-caller.json"), &policy, "test", Enrichment::Offline, false);
+    assert!(p.actions.is_empty());
+    assert!(skips(&p).contains(&(Some(ActionKind::DisableAccessKey), SkipReason::ProtectedPrincipal)), "{:?}", p.skipped);
+}
+
+#[test]
+fn an_allow_listed_cidr_added_by_the_user_is_honoured() {
+    let policy = policy_with(|v| {
+        v["neverBlock"].as_array_mut().unwrap().push(json!({"cidr": "203.0.113.0/24", "reason": "our scanner"}));
+    });
+    let p = plan(&finding("ec2-network-backdoor.json"), &policy, "test", Enrichment::Offline, false);
+    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::MarkResolved]);
+    assert_eq!(p.skipped[0].reason, SkipReason::AllowListedIp);
+    assert!(p.skipped[0].detail.contains("our scanner"));
+}
+
+#[test]
+fn dry_run_is_carried_and_plans_the_same_actions() {
+    let f = finding("ec2-network-backdoor.json");
+    let policy = Policy::built_in().unwrap();
+    let real = plan(&f, &policy, "built-in", Enrichment::Offline, false);
+    let dry = plan(&f, &policy, "built-in", Enrichment::Offline, true);
+    assert!(dry.dry_run && !real.dry_run);
+    assert_eq!(dry.actions, real.actions);
+}
+
+#[test]
+fn a_plan_survives_a_round_trip_through_json() {
+    let p = offline("ec2-network-backdoor.json");
+    let text = serde_json::to_string(&p).unwrap();
+    let back: Plan = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, p);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["actions"][0]["action"], "isolate-instance");
+    assert_eq!(v["actions"][0]["instanceId"], "i-0a1b2c3d4e5f60718");
+    // A tampered plan cannot carry an unchecked identifier to the next runbook.
+    let tampered = text.replace("i-0a1b2c3d4e5f60718", "i-0a1b;reboot");
+    assert!(serde_json::from_str::<Plan>(&tampered).is_err());
+}
