@@ -15,7 +15,11 @@ use firebreak::plan::{plan, Enrichment};
 use firebreak::policy::{Policy, MAX_POLICY_BYTES};
 
 #[derive(Parser)]
-#[command(name = "firebreak", version, about = "Firebreak: AWS incident-response runbooks")]
+#[command(
+    name = "firebreak",
+    version,
+    about = "Firebreak: AWS incident-response runbooks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,7 +51,9 @@ fn main() -> ExitCode {
 fn read(path: &std::path::Path, limit: usize) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
     let taken = if path.as_os_str() == "-" {
-        std::io::stdin().take(limit as u64 + 1).read_to_end(&mut buf)
+        std::io::stdin()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut buf)
     } else {
         std::fs::File::open(path).and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut buf))
     };

@@ -52,9 +52,16 @@ fn skip_label(r: SkipReason) -> &'static str {
 pub fn plan(p: &Plan) -> String {
     let f = &p.finding;
     let mut s = String::new();
-    let _ = writeln!(s, "Finding   {}  ({} {:.1})", f.finding_type.name, f.severity.band, f.severity.score);
+    let _ = writeln!(
+        s,
+        "Finding   {}  ({} {:.1})",
+        f.finding_type.name, f.severity.band, f.severity.score
+    );
     if let Some(t) = &f.finding_type.parsed {
-        let mut parts = format!("purpose {}, resource {}, family {}", t.threat_purpose, t.resource_type, t.threat_family);
+        let mut parts = format!(
+            "purpose {}, resource {}, family {}",
+            t.threat_purpose, t.resource_type, t.threat_family
+        );
         if let Some(m) = &t.detection_mechanism {
             let _ = write!(parts, ", mechanism {m}");
         }
@@ -67,7 +74,11 @@ pub fn plan(p: &Plan) -> String {
         let _ = writeln!(s, "          {}", title.trim());
     }
     let _ = writeln!(s, "Id        {}", f.security_hub.id);
-    let _ = writeln!(s, "Account   {}  {}  {}", f.account_id, f.region, f.partition);
+    let _ = writeln!(
+        s,
+        "Account   {}  {}  {}",
+        f.account_id, f.region, f.partition
+    );
     let mut flags = Vec::new();
     if f.sample {
         flags.push("SAMPLE".to_owned());
@@ -75,7 +86,11 @@ pub fn plan(p: &Plan) -> String {
     if f.archived {
         flags.push("ARCHIVED".to_owned());
     }
-    flags.push(format!("seen {} time{}", f.count, if f.count == 1 { "" } else { "s" }));
+    flags.push(format!(
+        "seen {} time{}",
+        f.count,
+        if f.count == 1 { "" } else { "s" }
+    ));
     if let (Some(first), Some(last)) = (f.first_seen, f.last_seen) {
         flags.push(format!("first {} last {}", rfc3339(first), rfc3339(last)));
     }
@@ -95,9 +110,20 @@ pub fn plan(p: &Plan) -> String {
         targets.push(line);
     }
     if let Some(k) = &t.access_key {
-        let id = k.access_key_id.as_ref().map(|k| k.to_string()).unwrap_or_else(|| "(no key id)".into());
-        let user = k.user_name.as_ref().map(|u| u.to_string()).unwrap_or_else(|| "(no name)".into());
-        let kind = k.user_type.map(|u| format!("{u:?}")).unwrap_or_else(|| "unknown type".into());
+        let id = k
+            .access_key_id
+            .as_ref()
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "(no key id)".into());
+        let user = k
+            .user_name
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| "(no name)".into());
+        let kind = k
+            .user_type
+            .map(|u| format!("{u:?}"))
+            .unwrap_or_else(|| "unknown type".into());
         targets.push(format!("access key {id} of {user} ({kind})"));
     }
     if let Some(r) = &t.role {
@@ -117,17 +143,39 @@ pub fn plan(p: &Plan) -> String {
         targets.push("none".into());
     }
     for (i, line) in targets.iter().enumerate() {
-        let _ = writeln!(s, "{}{line}", if i == 0 { "Targets   " } else { "          " });
+        let _ = writeln!(
+            s,
+            "{}{line}",
+            if i == 0 { "Targets   " } else { "          " }
+        );
     }
     let c = &p.context;
     if c.owner.is_some() || c.team.is_some() || c.environment.is_some() {
         let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-        let _ = writeln!(s, "Context   owner {}, team {}, environment {}", show(&c.owner), show(&c.team), show(&c.environment));
+        let _ = writeln!(
+            s,
+            "Context   owner {}, team {}, environment {}",
+            show(&c.owner),
+            show(&c.team),
+            show(&c.environment)
+        );
     }
-    let rules = if p.matched_rules.is_empty() { "none".to_owned() } else { p.matched_rules.join(", ") };
-    let _ = writeln!(s, "Policy    {} (version {}); rules matched: {rules}", p.policy.source, p.policy.version);
+    let rules = if p.matched_rules.is_empty() {
+        "none".to_owned()
+    } else {
+        p.matched_rules.join(", ")
+    };
+    let _ = writeln!(
+        s,
+        "Policy    {} (version {}); rules matched: {rules}",
+        p.policy.source, p.policy.version
+    );
 
-    let verb = if p.dry_run { "Would do (dry run)" } else { "Would do" };
+    let verb = if p.dry_run {
+        "Would do (dry run)"
+    } else {
+        "Would do"
+    };
     let _ = writeln!(s, "\n{verb} ({}):", p.actions.len());
     if p.actions.is_empty() {
         let _ = writeln!(s, "  nothing");
@@ -139,7 +187,13 @@ pub fn plan(p: &Plan) -> String {
         let _ = writeln!(s, "Would skip ({}):", p.skipped.len());
         for k in &p.skipped {
             let action = k.action.map(|a| a.name()).unwrap_or("(all)");
-            let _ = writeln!(s, "  - {:<22} {}: {}", action, skip_label(k.reason), k.detail);
+            let _ = writeln!(
+                s,
+                "  - {:<22} {}: {}",
+                action,
+                skip_label(k.reason),
+                k.detail
+            );
         }
     }
     if matches!(p.enrichment, Enrichment::Offline) && f.targets.instance.is_some() {

@@ -9,7 +9,9 @@ use firebreak::plan::{plan, Enrichment};
 use firebreak::policy::Policy;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/findings").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/findings")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -24,7 +26,10 @@ fn bench(c: &mut Criterion) {
         "securityhub-custom-action-two-findings.json",
     ] {
         let bytes = fixture(name);
-        let findings = parse_input_bytes(&bytes).expect("fixture parses").findings.len() as u64;
+        let findings = parse_input_bytes(&bytes)
+            .expect("fixture parses")
+            .findings
+            .len() as u64;
         group.throughput(Throughput::Elements(findings));
         group.bench_function(name.trim_end_matches(".json"), |b| {
             b.iter(|| {
@@ -36,7 +41,9 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
-    c.bench_function("policy/parse_built_in", |b| b.iter(|| Policy::built_in().expect("valid")));
+    c.bench_function("policy/parse_built_in", |b| {
+        b.iter(|| Policy::built_in().expect("valid"))
+    });
 }
 
 criterion_group!(benches, bench);

@@ -62,10 +62,20 @@ where
             let msg = e.err().message().unwrap_or("");
             (transient, format!("{code}: {msg}"))
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            (true, format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err)))
-        }
-        _ => (false, format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err))),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
+            true,
+            format!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            ),
+        ),
+        _ => (
+            false,
+            format!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            ),
+        ),
     };
     RunbookError::Aws {
         operation,

@@ -60,7 +60,9 @@ fn check_ec2_id(value: &str, prefix: &str, what: &str) -> Result<(), String> {
         .and_then(|rest| rest.strip_prefix('-'))
         .is_some_and(|hex| {
             (hex.len() == 8 || hex.len() == 17)
-                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         });
     if ok {
         Ok(())
@@ -108,9 +110,9 @@ fn check_region(v: &str) -> Result<(), String> {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts
-            .last()
-            .is_some_and(|p| !p.is_empty() && p.len() <= 2 && p.bytes().all(|b| b.is_ascii_digit()));
+        && parts.last().is_some_and(|p| {
+            !p.is_empty() && p.len() <= 2 && p.bytes().all(|b| b.is_ascii_digit())
+        });
     if ok {
         Ok(())
     } else {
@@ -184,8 +186,7 @@ fn check_arn(v: &str) -> Result<(), String> {
 fn check_iam_name(v: &str) -> Result<(), String> {
     if !v.is_empty()
         && v.len() <= 64
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
     {
         Ok(())
@@ -201,7 +202,8 @@ fn check_iam_name(v: &str) -> Result<(), String> {
 fn check_access_key_id(v: &str) -> Result<(), String> {
     let ok = v.len() == 20
         && (v.starts_with("AKIA") || v.starts_with("ASIA"))
-        && v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        && v.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     if ok {
         Ok(())
     } else {
@@ -217,8 +219,7 @@ fn check_access_key_id(v: &str) -> Result<(), String> {
 fn check_principal_id(v: &str) -> Result<(), String> {
     if !v.is_empty()
         && v.len() <= 256
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b":+=,.@_-".contains(&b))
     {
         Ok(())
@@ -247,8 +248,7 @@ fn check_finding_id(v: &str) -> Result<(), String> {
 /// S3 bucket names: 3 to 63 of lowercase letters, digits, `.` and `-`.
 fn check_bucket_name(v: &str) -> Result<(), String> {
     if (3..=63).contains(&v.len())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
     {
         Ok(())
@@ -262,8 +262,7 @@ fn check_cluster_name(v: &str) -> Result<(), String> {
     if !v.is_empty()
         && v.len() <= 100
         && v.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         Ok(())

@@ -189,7 +189,9 @@ impl<'a> Node<'a> {
     ) -> Result<Option<T>, InputError> {
         match self.str(key)? {
             None => Ok(None),
-            Some(s) => check(s).map(Some).map_err(|reason| self.invalid(key, reason)),
+            Some(s) => check(s)
+                .map(Some)
+                .map_err(|reason| self.invalid(key, reason)),
         }
     }
 

@@ -19,7 +19,9 @@ pub enum Enrichment {
     /// The finding names no instance, so there was nothing to look up.
     NotNeeded,
     /// EC2 has no such instance (terminated, another account, or a placeholder).
-    InstanceNotFound { instance_id: InstanceId },
+    InstanceNotFound {
+        instance_id: InstanceId,
+    },
     Instance(InstanceFacts),
 }
 
@@ -109,7 +111,11 @@ impl PlannedAction {
             PlannedAction::BlockRemoteIps { ips, subnet_ids } => {
                 let ips: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
                 let subnets: Vec<&str> = subnet_ids.iter().map(|s| s.as_str()).collect();
-                format!("{} in the network ACLs of {}", ips.join(", "), subnets.join(", "))
+                format!(
+                    "{} in the network ACLs of {}",
+                    ips.join(", "),
+                    subnets.join(", ")
+                )
             }
             PlannedAction::MarkResolved { finding_id, .. } => format!("finding {finding_id}"),
         }
@@ -195,7 +201,13 @@ struct Planner<'a> {
 }
 
 impl Planner<'_> {
-    fn skip(&mut self, action: Option<ActionKind>, target: Option<String>, reason: SkipReason, detail: String) {
+    fn skip(
+        &mut self,
+        action: Option<ActionKind>,
+        target: Option<String>,
+        reason: SkipReason,
+        detail: String,
+    ) {
         self.skipped.push(Skip {
             action,
             target,
@@ -250,7 +262,13 @@ impl Planner<'_> {
 }
 
 /// Makes the plan. `enrichment` is what triage read from AWS, or `Offline`.
-pub fn plan(finding: &Finding, policy: &Policy, policy_source: &str, enrichment: Enrichment, dry_run: bool) -> Plan {
+pub fn plan(
+    finding: &Finding,
+    policy: &Policy,
+    policy_source: &str,
+    enrichment: Enrichment,
+    dry_run: bool,
+) -> Plan {
     let mut p = Planner {
         finding,
         policy,
@@ -263,7 +281,11 @@ pub fn plan(finding: &Finding, policy: &Policy, policy_source: &str, enrichment:
     let mut below: BTreeMap<ActionKind, (String, String)> = BTreeMap::new();
     let mut matched_rules = Vec::new();
     for rule in &policy.rules {
-        if !rule.finding_types.iter().any(|pat| glob_match(pat, type_name)) {
+        if !rule
+            .finding_types
+            .iter()
+            .any(|pat| glob_match(pat, type_name))
+        {
             continue;
         }
         if finding.severity.score >= rule.min_severity.score() {
@@ -342,7 +364,10 @@ pub fn plan(finding: &Finding, policy: &Policy, policy_source: &str, enrichment:
         .filter(|i| i.tags.get(&tag.key) == Some(&tag.value))
         .map(|i| i.instance_id.clone());
 
-    for (&kind, _) in wanted.iter().filter(|(k, _)| **k != ActionKind::MarkResolved) {
+    for (&kind, _) in wanted
+        .iter()
+        .filter(|(k, _)| **k != ActionKind::MarkResolved)
+    {
         if let Some((reason, detail)) = &block {
             p.skip(Some(kind), None, *reason, detail.clone());
             continue;
@@ -357,10 +382,26 @@ pub fn plan(finding: &Finding, policy: &Policy, policy_source: &str, enrichment:
             continue;
         }
         match kind {
-            ActionKind::IsolateInstance => plan_isolation(&mut p, instance.as_ref(), instance_missing.as_ref(), &mut actions),
-            ActionKind::RevokeRoleSessions => plan_revocation(&mut p, instance.as_ref(), instance_role.as_ref(), &enrichment, &mut actions),
+            ActionKind::IsolateInstance => plan_isolation(
+                &mut p,
+                instance.as_ref(),
+                instance_missing.as_ref(),
+                &mut actions,
+            ),
+            ActionKind::RevokeRoleSessions => plan_revocation(
+                &mut p,
+                instance.as_ref(),
+                instance_role.as_ref(),
+                &enrichment,
+                &mut actions,
+            ),
             ActionKind::DisableAccessKey => plan_key(&mut p, &mut actions),
-            ActionKind::BlockRemoteIps => plan_block(&mut p, instance.as_ref(), instance_missing.as_ref(), &mut actions),
+            ActionKind::BlockRemoteIps => plan_block(
+                &mut p,
+                instance.as_ref(),
+                instance_missing.as_ref(),
+                &mut actions,
+            ),
             ActionKind::MarkResolved => {}
         }
     }
@@ -430,24 +471,42 @@ fn not_found(p: &mut Planner<'_>, kind: ActionKind, id: &InstanceId) {
     );
 }
 
-fn plan_isolation(p: &mut Planner<'_>, instance: Option<&InstanceTarget>, missing: Option<&InstanceId>, out: &mut Vec<PlannedAction>) {
+fn plan_isolation(
+    p: &mut Planner<'_>,
+    instance: Option<&InstanceTarget>,
+    missing: Option<&InstanceId>,
+    out: &mut Vec<PlannedAction>,
+) {
     let kind = ActionKind::IsolateInstance;
     let Some(i) = instance else {
         match missing {
             Some(id) => not_found(p, kind, id),
-            None => p.skip(Some(kind), None, SkipReason::NoTarget, format!(
-                "the finding names no instance to isolate (resource type {})",
-                p.finding.resource_type.as_deref().unwrap_or("unknown")
-            )),
+            None => p.skip(
+                Some(kind),
+                None,
+                SkipReason::NoTarget,
+                format!(
+                    "the finding names no instance to isolate (resource type {})",
+                    p.finding.resource_type.as_deref().unwrap_or("unknown")
+                ),
+            ),
         }
         return;
     };
-    let mut vpc_ids: Vec<VpcId> = i.network_interfaces.iter().filter_map(|e| e.vpc_id.clone()).collect();
+    let mut vpc_ids: Vec<VpcId> = i
+        .network_interfaces
+        .iter()
+        .filter_map(|e| e.vpc_id.clone())
+        .collect();
     vpc_ids.sort();
     vpc_ids.dedup();
     out.push(PlannedAction::IsolateInstance {
         instance_id: i.instance_id.clone(),
-        network_interfaces: i.network_interfaces.iter().filter_map(|e| e.network_interface_id.clone()).collect(),
+        network_interfaces: i
+            .network_interfaces
+            .iter()
+            .filter_map(|e| e.network_interface_id.clone())
+            .collect(),
         vpc_ids,
     });
 }
@@ -464,12 +523,19 @@ fn plan_revocation(
     if let Some(key) = &p.finding.targets.access_key {
         match (key.user_type, &key.user_name) {
             (Some(UserType::AssumedRole), Some(name)) => roles.push((
-                RoleTarget { role_name: name.clone(), role_arn: None },
+                RoleTarget {
+                    role_name: name.clone(),
+                    role_arn: None,
+                },
                 "the access key's assumed-role session".into(),
             )),
             (Some(UserType::Root), _) => {
-                p.skip(Some(kind), Some("root".into()), SkipReason::ProtectedPrincipal,
-                    "root credentials are never touched by automation".into());
+                p.skip(
+                    Some(kind),
+                    Some("root".into()),
+                    SkipReason::ProtectedPrincipal,
+                    "root credentials are never touched by automation".into(),
+                );
                 return;
             }
             _ => {}
@@ -497,8 +563,16 @@ fn plan_revocation(
         return;
     }
     for (role, via) in roles {
-        if let Some(why) = p.policy.role_protected(role.role_name.as_str(), role.role_arn.as_ref()) {
-            p.skip(Some(kind), Some(format!("role {}", role.role_name)), SkipReason::ProtectedPrincipal, why);
+        if let Some(why) = p
+            .policy
+            .role_protected(role.role_name.as_str(), role.role_arn.as_ref())
+        {
+            p.skip(
+                Some(kind),
+                Some(format!("role {}", role.role_name)),
+                SkipReason::ProtectedPrincipal,
+                why,
+            );
             continue;
         }
         out.push(PlannedAction::RevokeRoleSessions {
@@ -512,14 +586,23 @@ fn plan_revocation(
 fn plan_key(p: &mut Planner<'_>, out: &mut Vec<PlannedAction>) {
     let kind = ActionKind::DisableAccessKey;
     let Some(key) = &p.finding.targets.access_key else {
-        p.skip(Some(kind), None, SkipReason::NoTarget, "the finding names no access key".into());
+        p.skip(
+            Some(kind),
+            None,
+            SkipReason::NoTarget,
+            "the finding names no access key".into(),
+        );
         return;
     };
     match key.user_type {
         Some(UserType::IamUser) => {}
         Some(UserType::Root) => {
-            p.skip(Some(kind), Some("root".into()), SkipReason::ProtectedPrincipal,
-                "root credentials are never touched by automation".into());
+            p.skip(
+                Some(kind),
+                Some("root".into()),
+                SkipReason::ProtectedPrincipal,
+                "root credentials are never touched by automation".into(),
+            );
             return;
         }
         Some(UserType::AssumedRole) => {
@@ -528,19 +611,34 @@ fn plan_key(p: &mut Planner<'_>, out: &mut Vec<PlannedAction>) {
             return;
         }
         other => {
-            let t = other.map(|t| format!("{t:?}")).unwrap_or_else(|| "unknown".into());
-            p.skip(Some(kind), None, SkipReason::NoTarget,
-                format!("only an IAM user's long-term key can be deactivated; user type is {t}"));
+            let t = other
+                .map(|t| format!("{t:?}"))
+                .unwrap_or_else(|| "unknown".into());
+            p.skip(
+                Some(kind),
+                None,
+                SkipReason::NoTarget,
+                format!("only an IAM user's long-term key can be deactivated; user type is {t}"),
+            );
             return;
         }
     }
     let (Some(user), Some(key_id)) = (&key.user_name, &key.access_key_id) else {
-        p.skip(Some(kind), None, SkipReason::NoTarget,
-            "the finding does not name both the user and the access key id".into());
+        p.skip(
+            Some(kind),
+            None,
+            SkipReason::NoTarget,
+            "the finding does not name both the user and the access key id".into(),
+        );
         return;
     };
     if let Some(why) = p.policy.user_protected(user.as_str()) {
-        p.skip(Some(kind), Some(format!("user {user}")), SkipReason::ProtectedPrincipal, why);
+        p.skip(
+            Some(kind),
+            Some(format!("user {user}")),
+            SkipReason::ProtectedPrincipal,
+            why,
+        );
         return;
     }
     out.push(PlannedAction::DisableAccessKey {
@@ -549,18 +647,36 @@ fn plan_key(p: &mut Planner<'_>, out: &mut Vec<PlannedAction>) {
     });
 }
 
-fn plan_block(p: &mut Planner<'_>, instance: Option<&InstanceTarget>, missing: Option<&InstanceId>, out: &mut Vec<PlannedAction>) {
+fn plan_block(
+    p: &mut Planner<'_>,
+    instance: Option<&InstanceTarget>,
+    missing: Option<&InstanceId>,
+    out: &mut Vec<PlannedAction>,
+) {
     let kind = ActionKind::BlockRemoteIps;
     if p.finding.targets.remote_ips.is_empty() {
-        p.skip(Some(kind), None, SkipReason::NoTarget, "the finding reports no remote IP".into());
+        p.skip(
+            Some(kind),
+            None,
+            SkipReason::NoTarget,
+            "the finding reports no remote IP".into(),
+        );
         return;
     }
     let mut ips = Vec::new();
     for remote in &p.finding.targets.remote_ips {
         match p.policy.never_block_entry(remote.ip) {
             Some(entry) => {
-                let detail = format!("{} is in {} ({}), which is never blocked", remote.ip, entry.cidr.0, entry.reason);
-                p.skip(Some(kind), Some(remote.ip.to_string()), SkipReason::AllowListedIp, detail);
+                let detail = format!(
+                    "{} is in {} ({}), which is never blocked",
+                    remote.ip, entry.cidr.0, entry.reason
+                );
+                p.skip(
+                    Some(kind),
+                    Some(remote.ip.to_string()),
+                    SkipReason::AllowListedIp,
+                    detail,
+                );
             }
             None => ips.push(remote.ip),
         }
@@ -575,8 +691,16 @@ fn plan_block(p: &mut Planner<'_>, instance: Option<&InstanceTarget>, missing: O
             None => "network ACLs guard subnets, and the finding names no instance subnet".into(),
         };
         let ips: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
-        p.skip(Some(kind), Some(ips.join(", ")), SkipReason::NoTarget, detail);
+        p.skip(
+            Some(kind),
+            Some(ips.join(", ")),
+            SkipReason::NoTarget,
+            detail,
+        );
         return;
     }
-    out.push(PlannedAction::BlockRemoteIps { ips, subnet_ids: subnets });
+    out.push(PlannedAction::BlockRemoteIps {
+        ips,
+        subnet_ids: subnets,
+    });
 }

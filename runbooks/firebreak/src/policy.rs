@@ -211,10 +211,16 @@ impl Policy {
         let de = &mut serde_json::Deserializer::from_str(text);
         let policy: Policy = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            let path = if path == "." { "$".to_owned() } else { format!("$.{path}") };
+            let path = if path == "." {
+                "$".to_owned()
+            } else {
+                format!("$.{path}")
+            };
             err(path, e.into_inner().to_string())
         })?;
-        policy.validate().map_err(|(path, reason)| err(path, reason))?;
+        policy
+            .validate()
+            .map_err(|(path, reason)| err(path, reason))?;
         Ok(policy)
     }
 
@@ -229,7 +235,10 @@ impl Policy {
                 return Err((at("name"), "must not be empty".into()));
             }
             if !names.insert(rule.name.as_str()) {
-                return Err((at("name"), format!("rule name {:?} is used twice", rule.name)));
+                return Err((
+                    at("name"),
+                    format!("rule name {:?} is used twice", rule.name),
+                ));
             }
             if rule.finding_types.is_empty() {
                 return Err((at("findingTypes"), "must list at least one pattern".into()));
@@ -255,7 +264,10 @@ impl Policy {
             }
             for (j, p) in e.finding_types.iter().enumerate() {
                 check_pattern(p).map_err(|r| {
-                    (format!("$.exemptions.findingTypesByAccount[{i}].findingTypes[{j}]"), r)
+                    (
+                        format!("$.exemptions.findingTypesByAccount[{i}].findingTypes[{j}]"),
+                        r,
+                    )
                 })?;
             }
         }
@@ -267,10 +279,12 @@ impl Policy {
             ));
         }
         for (i, p) in self.protected_principals.role_names.iter().enumerate() {
-            check_name_pattern(p).map_err(|r| (format!("$.protectedPrincipals.roleNames[{i}]"), r))?;
+            check_name_pattern(p)
+                .map_err(|r| (format!("$.protectedPrincipals.roleNames[{i}]"), r))?;
         }
         for (i, p) in self.protected_principals.user_names.iter().enumerate() {
-            check_name_pattern(p).map_err(|r| (format!("$.protectedPrincipals.userNames[{i}]"), r))?;
+            check_name_pattern(p)
+                .map_err(|r| (format!("$.protectedPrincipals.userNames[{i}]"), r))?;
         }
         Ok(())
     }
@@ -285,7 +299,9 @@ impl Policy {
         if name.starts_with("AWSServiceRoleFor")
             || arn.is_some_and(|a| a.resource().starts_with("role/aws-service-role/"))
         {
-            return Some("service-linked role: AWS manages it; revoking it breaks the service".into());
+            return Some(
+                "service-linked role: AWS manages it; revoking it breaks the service".into(),
+            );
         }
         if let Some(a) = arn {
             if self.protected_principals.arns.contains(a) {
@@ -374,9 +390,21 @@ mod tests {
         assert!(p.rules.len() >= 5);
         assert_eq!(p.exemptions.resource_tag.key, "firebreak:exempt");
         assert_eq!(p.exemptions.resource_tag.value, "true");
-        for ip in ["10.1.2.3", "172.31.43.6", "192.168.0.1", "100.64.1.1", "127.0.0.1",
-                   "169.254.169.254", "224.0.0.1", "0.0.0.0", "::", "::1", "fd00::1",
-                   "fe80::1", "ff02::1"] {
+        for ip in [
+            "10.1.2.3",
+            "172.31.43.6",
+            "192.168.0.1",
+            "100.64.1.1",
+            "127.0.0.1",
+            "169.254.169.254",
+            "224.0.0.1",
+            "0.0.0.0",
+            "::",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+        ] {
             assert!(p.never_block_entry(ip.parse().unwrap()).is_some(), "{ip}");
         }
         for ip in ["198.51.100.7", "8.8.8.8", "2001:db8::1"] {
@@ -386,20 +414,34 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob_match("Backdoor:EC2/*", "Backdoor:EC2/C&CActivity.B!DNS"));
+        assert!(glob_match(
+            "Backdoor:EC2/*",
+            "Backdoor:EC2/C&CActivity.B!DNS"
+        ));
         assert!(glob_match("*", ""));
         assert!(glob_match("a*b*c", "axxbyyc"));
         assert!(!glob_match("a*b*c", "axxbyy"));
-        assert!(!glob_match("Backdoor:EC2/*", "Backdoor:Runtime/C&CActivity.B"));
-        assert!(glob_match("UnauthorizedAccess:EC2/SSHBruteForce", "UnauthorizedAccess:EC2/SSHBruteForce"));
+        assert!(!glob_match(
+            "Backdoor:EC2/*",
+            "Backdoor:Runtime/C&CActivity.B"
+        ));
+        assert!(glob_match(
+            "UnauthorizedAccess:EC2/SSHBruteForce",
+            "UnauthorizedAccess:EC2/SSHBruteForce"
+        ));
         assert!(glob_match_ignore_case("BreakGlass*", "breakglass-admin"));
     }
 
     #[test]
     fn protected_principals() {
         let p = Policy::built_in().unwrap();
-        assert!(p.role_protected("AWSServiceRoleForAmazonGuardDuty", None).is_some());
-        let slr = Arn::parse("arn:aws:iam::123456789012:role/aws-service-role/guardduty.amazonaws.com/Custom").unwrap();
+        assert!(p
+            .role_protected("AWSServiceRoleForAmazonGuardDuty", None)
+            .is_some());
+        let slr = Arn::parse(
+            "arn:aws:iam::123456789012:role/aws-service-role/guardduty.amazonaws.com/Custom",
+        )
+        .unwrap();
         assert!(p.role_protected("Custom", Some(&slr)).is_some());
         assert!(p.role_protected("BreakGlassAdmin", None).is_some());
         assert!(p.role_protected("web-instance-role", None).is_none());
@@ -423,7 +465,10 @@ mod tests {
         assert_eq!(e.path, "$.neverBlock[0].cidr");
         assert!(e.reason.contains("did you mean 10.0.0.0/8"), "{e}");
 
-        let e = with(|v| v["exemptions"]["accounts"] = serde_json::json!([{"accountId": "12", "reason": "x"}])).unwrap_err();
+        let e = with(|v| {
+            v["exemptions"]["accounts"] = serde_json::json!([{"accountId": "12", "reason": "x"}])
+        })
+        .unwrap_err();
         assert_eq!(e.path, "$.exemptions.accounts[0].accountId");
 
         let e = with(|v| v["rules"][1]["name"] = v["rules"][0]["name"].clone()).unwrap_err();

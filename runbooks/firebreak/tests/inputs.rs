@@ -25,7 +25,10 @@ fn guardduty_event_ec2_network_finding() {
     let input = fixture("ec2-network-backdoor.json");
     assert_eq!(input.kind, InputKind::GuardDutyEvent);
     assert!(!input.drill && !input.dry_run);
-    assert_eq!(input.event_id.as_deref(), Some("7bf73129-1428-4cd3-a780-95db273d1602"));
+    assert_eq!(
+        input.event_id.as_deref(),
+        Some("7bf73129-1428-4cd3-a780-95db273d1602")
+    );
     let f = &input.findings[0];
     assert_eq!(f.product, Product::GuardDuty);
     assert_eq!(
@@ -42,7 +45,11 @@ fn guardduty_event_ec2_network_finding() {
     assert_eq!(f.finding_type.name, "Backdoor:EC2/C&CActivity.B");
     let t = f.finding_type.parsed.as_ref().unwrap();
     assert_eq!(
-        (t.threat_purpose.as_str(), t.resource_type.as_str(), t.threat_family.as_str()),
+        (
+            t.threat_purpose.as_str(),
+            t.resource_type.as_str(),
+            t.threat_family.as_str()
+        ),
         ("Backdoor", "EC2", "C&CActivity")
     );
     assert_eq!(t.detection_mechanism.as_deref(), Some("B"));
@@ -62,12 +69,24 @@ fn guardduty_event_ec2_network_finding() {
         i.instance_profile_arn.as_ref().unwrap().as_str(),
         "arn:aws:iam::111122223333:instance-profile/web-instance-profile"
     );
-    assert_eq!(i.tags.get("owner").map(String::as_str), Some("alice@example.com"));
+    assert_eq!(
+        i.tags.get("owner").map(String::as_str),
+        Some("alice@example.com")
+    );
     assert_eq!(i.network_interfaces.len(), 2);
     let e0 = &i.network_interfaces[0];
-    assert_eq!(e0.network_interface_id.as_ref().unwrap().as_str(), "eni-0a1b2c3d4e5f60711");
-    assert_eq!(e0.subnet_id.as_ref().unwrap().as_str(), "subnet-0a1b2c3d4e5f60721");
-    assert_eq!(e0.vpc_id.as_ref().unwrap().as_str(), "vpc-0a1b2c3d4e5f60731");
+    assert_eq!(
+        e0.network_interface_id.as_ref().unwrap().as_str(),
+        "eni-0a1b2c3d4e5f60711"
+    );
+    assert_eq!(
+        e0.subnet_id.as_ref().unwrap().as_str(),
+        "subnet-0a1b2c3d4e5f60721"
+    );
+    assert_eq!(
+        e0.vpc_id.as_ref().unwrap().as_str(),
+        "vpc-0a1b2c3d4e5f60731"
+    );
     assert_eq!(e0.security_groups.len(), 1);
     assert_eq!(e0.private_ips, vec![ip("10.0.1.10")]);
     assert_eq!(e0.public_ip, Some(ip("54.240.197.10")));
@@ -78,7 +97,10 @@ fn guardduty_event_ec2_network_finding() {
 
     assert_eq!(
         f.targets.remote_ips,
-        vec![RemoteIp { ip: ip("203.0.113.50"), sources: vec![IpSource::NetworkConnectionAction] }]
+        vec![RemoteIp {
+            ip: ip("203.0.113.50"),
+            sources: vec![IpSource::NetworkConnectionAction]
+        }]
     );
     assert!(f.targets.access_key.is_none());
     assert!(f.ignored_fields.is_empty());
@@ -87,7 +109,10 @@ fn guardduty_event_ec2_network_finding() {
 #[test]
 fn dns_finding_has_no_remote_ip_and_keeps_the_artifact() {
     let f = one("ec2-dns-backdoor.json");
-    assert_eq!(f.finding_type.parsed.unwrap().artifact.as_deref(), Some("DNS"));
+    assert_eq!(
+        f.finding_type.parsed.unwrap().artifact.as_deref(),
+        Some("DNS")
+    );
     assert!(f.targets.remote_ips.is_empty());
     assert!(f.targets.instance.is_some());
 }
@@ -96,8 +121,15 @@ fn dns_finding_has_no_remote_ip_and_keeps_the_artifact() {
 fn port_probe_collects_each_distinct_address_once() {
     let f = one("ec2-port-probe.json");
     let ips: Vec<IpAddr> = f.targets.remote_ips.iter().map(|r| r.ip).collect();
-    assert_eq!(ips, vec![ip("198.51.100.23"), ip("203.0.113.77"), ip("10.9.8.7")]);
-    assert!(f.targets.remote_ips.iter().all(|r| r.sources == vec![IpSource::PortProbeAction]));
+    assert_eq!(
+        ips,
+        vec![ip("198.51.100.23"), ip("203.0.113.77"), ip("10.9.8.7")]
+    );
+    assert!(f
+        .targets
+        .remote_ips
+        .iter()
+        .all(|r| r.sources == vec![IpSource::PortProbeAction]));
     assert_eq!(f.severity.band, SeverityBand::Low);
 }
 
@@ -110,7 +142,10 @@ fn iam_user_access_key() {
     assert_eq!(k.user_name.unwrap().as_str(), "ci-deployer");
     assert_eq!(k.user_type, Some(UserType::IamUser));
     assert!(f.targets.instance.is_none());
-    assert_eq!(f.targets.remote_ips[0].sources, vec![IpSource::AwsApiCallAction]);
+    assert_eq!(
+        f.targets.remote_ips[0].sources,
+        vec![IpSource::AwsApiCallAction]
+    );
 }
 
 #[test]
@@ -120,11 +155,21 @@ fn assumed_role_key_does_not_make_its_instance_details_a_target() {
     assert_eq!(k.user_type, Some(UserType::AssumedRole));
     assert_eq!(k.user_name.unwrap().as_str(), "web-instance-role");
     assert_eq!(k.access_key_id.unwrap().as_str(), "ASIASZ4SI7REEEXAMPLE");
-    assert_eq!(k.principal_id.unwrap().as_str(), "AROACKCEVSQ6C2EXAMPLE:i-0a1b2c3d4e5f60718");
-    assert_eq!(f.resource_type.as_deref(), Some("AccessKey"));
-    assert!(f.targets.instance.is_none(), "instanceDetails of an AccessKey finding is not a target");
     assert_eq!(
-        f.finding_type.parsed.unwrap().detection_mechanism.as_deref(),
+        k.principal_id.unwrap().as_str(),
+        "AROACKCEVSQ6C2EXAMPLE:i-0a1b2c3d4e5f60718"
+    );
+    assert_eq!(f.resource_type.as_deref(), Some("AccessKey"));
+    assert!(
+        f.targets.instance.is_none(),
+        "instanceDetails of an AccessKey finding is not a target"
+    );
+    assert_eq!(
+        f.finding_type
+            .parsed
+            .unwrap()
+            .detection_mechanism
+            .as_deref(),
         Some("OutsideAWS")
     );
 }
@@ -132,7 +177,10 @@ fn assumed_role_key_does_not_make_its_instance_details_a_target() {
 #[test]
 fn root_user() {
     let f = one("root-credential-usage.json");
-    assert_eq!(f.targets.access_key.unwrap().user_type, Some(UserType::Root));
+    assert_eq!(
+        f.targets.access_key.unwrap().user_type,
+        Some(UserType::Root)
+    );
 }
 
 #[test]
@@ -146,7 +194,10 @@ fn s3_and_eks_targets() {
     assert_eq!(f.targets.eks_cluster.unwrap().as_str(), "payments-prod");
     assert_eq!(
         f.targets.remote_ips,
-        vec![RemoteIp { ip: ip("203.0.113.140"), sources: vec![IpSource::KubernetesApiCallAction] }]
+        vec![RemoteIp {
+            ip: ip("203.0.113.140"),
+            sources: vec![IpSource::KubernetesApiCallAction]
+        }]
     );
 }
 
@@ -154,7 +205,10 @@ fn s3_and_eks_targets() {
 fn ipv6_remote_address() {
     let f = one("ec2-ssh-brute-force-ipv6.json");
     assert_eq!(f.targets.remote_ips.len(), 1);
-    assert_eq!(f.targets.remote_ips[0].ip, ip("2001:db8:85a3::8a2e:370:7334"));
+    assert_eq!(
+        f.targets.remote_ips[0].ip,
+        ip("2001:db8:85a3::8a2e:370:7334")
+    );
     assert!(f.targets.remote_ips[0].ip.is_ipv6());
     assert_eq!(f.severity.band, SeverityBand::High);
 }
@@ -169,7 +223,10 @@ fn guardduty_finding_in_asff_from_an_imported_event() {
         f.security_hub.id.as_str(),
         "arn:aws:guardduty:us-east-1:193043430472:detector/d4b040365221be2b54a6264dc9a4bc64/finding/46ba0ac2845071e23ccdeb2ae03bfdea"
     );
-    assert_eq!(f.security_hub.product_arn.as_str(), "arn:aws:securityhub:us-east-1::product/aws/guardduty");
+    assert_eq!(
+        f.security_hub.product_arn.as_str(),
+        "arn:aws:securityhub:us-east-1::product/aws/guardduty"
+    );
     assert_eq!(f.finding_type.name, "UnauthorizedAccess:EC2/SSHBruteForce");
     assert_eq!(f.severity.band, SeverityBand::Medium);
     assert_eq!(f.severity.score, 4.0);
@@ -182,7 +239,10 @@ fn guardduty_finding_in_asff_from_an_imported_event() {
     assert_eq!(i.tags.get("Name").map(String::as_str), Some("kubectl"));
     assert_eq!(
         f.targets.remote_ips,
-        vec![RemoteIp { ip: ip("199.241.229.197"), sources: vec![IpSource::NetworkConnectionAction] }]
+        vec![RemoteIp {
+            ip: ip("199.241.229.197"),
+            sources: vec![IpSource::NetworkConnectionAction]
+        }]
     );
     assert_eq!(f.first_seen.unwrap().unix_timestamp(), 1_598_087_757);
 }
@@ -196,10 +256,19 @@ fn custom_action_event_with_two_findings() {
         "arn:aws:securityhub:us-east-1:193043430472:action/custom/FirebreakContain"
     );
     assert_eq!(input.findings.len(), 2);
-    assert_eq!(input.findings[0].finding_type.name, "UnauthorizedAccess:EC2/SSHBruteForce");
-    assert_eq!(input.findings[1].finding_type.name, "Backdoor:EC2/C&CActivity.B");
+    assert_eq!(
+        input.findings[0].finding_type.name,
+        "UnauthorizedAccess:EC2/SSHBruteForce"
+    );
+    assert_eq!(
+        input.findings[1].finding_type.name,
+        "Backdoor:EC2/C&CActivity.B"
+    );
     assert_eq!(input.findings[1].severity.band, SeverityBand::High);
-    assert_ne!(input.findings[0].security_hub.id, input.findings[1].security_hub.id);
+    assert_ne!(
+        input.findings[0].security_hub.id,
+        input.findings[1].security_hub.id
+    );
 }
 
 #[test]
@@ -207,7 +276,10 @@ fn drill_input_wraps_an_event() {
     let input = fixture("drill-dry-run.json");
     assert!(input.drill && input.dry_run);
     assert_eq!(input.kind, InputKind::GuardDutyEvent);
-    assert_eq!(input.reason.as_deref(), Some("quarterly rehearsal of the EC2 playbook"));
+    assert_eq!(
+        input.reason.as_deref(),
+        Some("quarterly rehearsal of the EC2 playbook")
+    );
     assert_eq!(input.findings[0], one("ec2-network-backdoor.json"));
 
     // A drill may also wrap a bare finding; dryRun defaults to false.
@@ -229,12 +301,19 @@ fn bare_findings_parse_like_their_events() {
     let event = fixture_json("securityhub-imported-guardduty-ssh.json");
     let bare = parse_input(&event["detail"]["findings"][0]).unwrap();
     assert_eq!(bare.kind, InputKind::AsffFinding);
-    assert_eq!(bare.findings[0], fixture("securityhub-imported-guardduty-ssh.json").findings[0]);
+    assert_eq!(
+        bare.findings[0],
+        fixture("securityhub-imported-guardduty-ssh.json").findings[0]
+    );
 }
 
 #[test]
 fn the_model_survives_a_round_trip_through_json() {
-    for name in ["ec2-network-backdoor.json", "securityhub-custom-action-two-findings.json", "assumed-role-credential-exfiltration.json"] {
+    for name in [
+        "ec2-network-backdoor.json",
+        "securityhub-custom-action-two-findings.json",
+        "assumed-role-credential-exfiltration.json",
+    ] {
         for f in fixture(name).findings {
             let text = serde_json::to_string(&f).unwrap();
             let back: Finding = serde_json::from_str(&text).unwrap();
@@ -270,17 +349,23 @@ fn every_sample_is_parsed_or_refused_with_a_reason() {
             "securityhub-custom-action__custodian-event-securityhub-iamkey-finding-action.json",
             "securityhub-custom-action__custodian-event-securityhub-lambda-cross.json",
         ];
-        assert_eq!(result.is_ok(), expected_ok.contains(&name.as_str()), "{name}: {result:?}");
+        assert_eq!(
+            result.is_ok(),
+            expected_ok.contains(&name.as_str()),
+            "{name}: {result:?}"
+        );
     }
     assert_eq!(seen, 13, "sample count changed: review this test");
 }
 
 #[test]
 fn sample_canary_ec2() {
-    let f = sample("guardduty-detail__Canary_EC2_Stateless.IntegTest__aws-samples-automated-response.json")
-        .unwrap()
-        .findings
-        .remove(0);
+    let f = sample(
+        "guardduty-detail__Canary_EC2_Stateless.IntegTest__aws-samples-automated-response.json",
+    )
+    .unwrap()
+    .findings
+    .remove(0);
     assert_eq!(f.finding_type.name, "Canary:EC2/Stateless.IntegTest");
     assert_eq!(f.account_id.as_str(), "123456789012");
     assert_eq!(f.severity.band, SeverityBand::Medium);
@@ -288,7 +373,10 @@ fn sample_canary_ec2() {
     let i = f.targets.instance.unwrap();
     assert_eq!(i.instance_id.as_str(), "i-05746eb48123455e0");
     let eni = &i.network_interfaces[0];
-    assert_eq!(eni.network_interface_id, None, "the sample's interface has no id");
+    assert_eq!(
+        eni.network_interface_id, None,
+        "the sample's interface has no id"
+    );
     assert_eq!(eni.subnet_id.as_ref().unwrap().as_str(), "subnet-d58b7123");
     assert_eq!(eni.security_groups[0].as_str(), "sg-9918a123");
     assert_eq!(eni.public_ip, Some(ip("11.111.111.1")));
@@ -307,9 +395,15 @@ fn sample_findings_keep_placeholders_out_of_the_targets() {
     assert_eq!(k.access_key_id, None);
     assert_eq!(k.user_name.unwrap().as_str(), "GeneratedFindingUserName");
     assert_eq!(k.user_type, Some(UserType::IamUser));
-    assert!(f.targets.instance.is_none(), "placeholder instance i-99999999 of an AccessKey finding");
+    assert!(
+        f.targets.instance.is_none(),
+        "placeholder instance i-99999999 of an AccessKey finding"
+    );
     assert_eq!(f.ignored_fields.len(), 1);
-    assert_eq!(f.ignored_fields[0].path, "$.resource.accessKeyDetails.accessKeyId");
+    assert_eq!(
+        f.ignored_fields[0].path,
+        "$.resource.accessKeyDetails.accessKeyId"
+    );
 
     let f = sample("guardduty-detail__PenTest_S3_ParrotLinux__aws-samples-automated-response.json")
         .unwrap()
@@ -317,38 +411,68 @@ fn sample_findings_keep_placeholders_out_of_the_targets() {
         .remove(0);
     assert!(f.sample);
     assert_eq!(f.resource_type.as_deref(), Some("S3Bucket"));
-    assert!(f.targets.s3_buckets.is_empty(), "\"bucketName\" is not a bucket name");
+    assert!(
+        f.targets.s3_buckets.is_empty(),
+        "\"bucketName\" is not a bucket name"
+    );
     let paths: Vec<&str> = f.ignored_fields.iter().map(|i| i.path.as_str()).collect();
-    assert_eq!(paths, vec!["$.resource.accessKeyDetails.accessKeyId", "$.resource.s3BucketDetails[0].name"]);
+    assert_eq!(
+        paths,
+        vec![
+            "$.resource.accessKeyDetails.accessKeyId",
+            "$.resource.s3BucketDetails[0].name"
+        ]
+    );
     assert_eq!(f.targets.remote_ips[0].ip, ip("198.51.100.0"));
 }
 
 #[test]
 fn sample_security_hub_custom_actions() {
-    let input = sample("securityhub-custom-action__custodian-event-securityhub-iamkey-finding-action.json").unwrap();
+    let input =
+        sample("securityhub-custom-action__custodian-event-securityhub-iamkey-finding-action.json")
+            .unwrap();
     assert_eq!(input.kind, InputKind::SecurityHubCustomActionEvent);
-    assert_eq!(input.custom_action_arn.unwrap().as_str(), "arn:aws:securityhub:us-east-1:644160558196:action/custom/aws");
+    assert_eq!(
+        input.custom_action_arn.unwrap().as_str(),
+        "arn:aws:securityhub:us-east-1:644160558196:action/custom/aws"
+    );
     let f = &input.findings[0];
     assert_eq!(f.product, Product::GuardDuty);
     // The older, unprefixed ProductFields keys.
-    assert_eq!(f.finding_type.name, "UnauthorizedAccess:IAMUser/ConsoleLogin");
+    assert_eq!(
+        f.finding_type.name,
+        "UnauthorizedAccess:IAMUser/ConsoleLogin"
+    );
     assert_eq!(f.severity.band, SeverityBand::Medium);
     assert_eq!(f.targets.remote_ips[0].ip, ip("208.115.85.104"));
-    assert_eq!(f.targets.remote_ips[0].sources, vec![IpSource::AwsApiCallAction]);
+    assert_eq!(
+        f.targets.remote_ips[0].sources,
+        vec![IpSource::AwsApiCallAction]
+    );
     let k = f.targets.access_key.as_ref().unwrap();
     assert_eq!(k.user_name.as_ref().unwrap().as_str(), "kapil");
-    assert_eq!(k.access_key_id, None, "AWS::IAM::AccessKey:null names no key");
+    assert_eq!(
+        k.access_key_id, None,
+        "AWS::IAM::AccessKey:null names no key"
+    );
 
-    let input = sample("securityhub-custom-action__custodian-event-securityhub-cloudtrail-finding-action.json").unwrap();
+    let input = sample(
+        "securityhub-custom-action__custodian-event-securityhub-cloudtrail-finding-action.json",
+    )
+    .unwrap();
     let f = &input.findings[0];
     assert_eq!(f.product, Product::Other);
     assert!(f.finding_type.parsed.is_none());
     assert_eq!(f.severity.band, SeverityBand::Informational);
     assert_eq!(f.targets, Targets::default());
 
-    let input = sample("securityhub-custom-action__custodian-event-securityhub-lambda-cross.json").unwrap();
+    let input =
+        sample("securityhub-custom-action__custodian-event-securityhub-lambda-cross.json").unwrap();
     let f = &input.findings[0];
-    assert_eq!(f.security_hub.id.as_str(), "us-east-1/644160558196/356580e4704cf1222cbee13685416652/84a7b9799285262dbf00c7b214463dde");
+    assert_eq!(
+        f.security_hub.id.as_str(),
+        "us-east-1/644160558196/356580e4704cf1222cbee13685416652/84a7b9799285262dbf00c7b214463dde"
+    );
     assert_eq!(f.account_id.as_str(), "644160558196");
     assert_eq!(f.severity.score, 0.6);
 }
@@ -356,20 +480,37 @@ fn sample_security_hub_custom_actions() {
 #[test]
 fn samples_that_are_refused_say_why() {
     let reason = |name: &str| sample(name).unwrap_err().to_string();
-    assert!(reason("securityhub-custom-action__custodian-event-securityhub-insight-2.json")
-        .contains("\"Security Hub Insight Results\" from \"aws.securityhub\" carries no finding"));
-    assert!(reason("guardduty-GetFindings-cli-output__Recon_IAMUser_UserPermissions__awscli-example.json")
-        .contains("GuardDuty API output"));
-    assert!(reason("guardduty-event-partial__UnauthorizedAccess_EC2_SSHBruteForce__aws-samples-waf-acl.json")
-        .contains("needs `source` and `detail-type`"));
-    let e = sample("asff-finding__guardduty_UnauthorizedAccess_EC2_SSHBruteForce__awsdocs-guardduty-ug.json").unwrap_err();
-    assert_eq!(e.path(), Some("$.ProductArn"), "the user guide's example prints arn:aws:: with an extra colon");
+    assert!(
+        reason("securityhub-custom-action__custodian-event-securityhub-insight-2.json").contains(
+            "\"Security Hub Insight Results\" from \"aws.securityhub\" carries no finding"
+        )
+    );
+    assert!(reason(
+        "guardduty-GetFindings-cli-output__Recon_IAMUser_UserPermissions__awscli-example.json"
+    )
+    .contains("GuardDuty API output"));
+    assert!(reason(
+        "guardduty-event-partial__UnauthorizedAccess_EC2_SSHBruteForce__aws-samples-waf-acl.json"
+    )
+    .contains("needs `source` and `detail-type`"));
+    let e = sample(
+        "asff-finding__guardduty_UnauthorizedAccess_EC2_SSHBruteForce__awsdocs-guardduty-ug.json",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.path(),
+        Some("$.ProductArn"),
+        "the user guide's example prints arn:aws:: with an extra colon"
+    );
     for name in [
         "iam-policy__AWSRevokeOlderSessions-equivalent__awsdocs-example.json",
         "securityhub-BatchUpdateFindings-request__awscli-example1.json",
         "securityhub-BatchUpdateFindings-response__awscli-example1.json",
     ] {
-        assert!(matches!(sample(name), Err(InputError::NotAFinding { .. })), "{name}");
+        assert!(
+            matches!(sample(name), Err(InputError::NotAFinding { .. })),
+            "{name}"
+        );
     }
 }
 
@@ -381,104 +522,264 @@ fn base() -> Value {
 
 fn with(pointer: &str, value: Value) -> Value {
     let mut v = base();
-    *v.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+    *v.pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("{pointer}")) = value;
     v
 }
 
 fn without(pointer: &str) -> Value {
     let mut v = base();
     let (parent, key) = pointer.rsplit_once('/').unwrap();
-    v.pointer_mut(parent).unwrap().as_object_mut().unwrap().remove(key);
+    v.pointer_mut(parent)
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove(key);
     v
 }
 
 #[test]
 fn malformed_inputs_are_refused_naming_the_field() {
     let cases: Vec<(&str, Value, &str, &str)> = vec![
-        ("injection-like instance id", with("/detail/resource/instanceDetails/instanceId", json!("i-123;rm")),
-            "$.detail.resource.instanceDetails.instanceId", "invalid instance id \"i-123;rm\""),
-        ("CIDR as a remote IP", with("/detail/service/action/networkConnectionAction/remoteIpDetails/ipAddressV4", json!("0.0.0.0/0")),
-            "$.detail.service.action.networkConnectionAction.remoteIpDetails.ipAddressV4", "not a CIDR block"),
-        ("huge instance id", with("/detail/resource/instanceDetails/instanceId", json!("i-".to_owned() + &"a".repeat(100_000))),
-            "$.detail.resource.instanceDetails.instanceId", "(100002 characters)"),
-        ("severity as a string", with("/detail/severity", json!("8")),
-            "$.detail.severity", "expected a number, found a string"),
-        ("severity out of range", with("/detail/severity", json!(42)),
-            "$.detail.severity", "outside GuardDuty's 0 to 10 scale"),
-        ("missing type", without("/detail/type"),
-            "$.detail.type", "required field is missing"),
-        ("short account id", with("/detail/accountId", json!("12345")),
-            "$.detail.accountId", "expected 12 digits"),
-        ("detail is an array", with("/detail", json!([1, 2])),
-            "$.detail", "expected an object, found an array"),
-        ("region with a shell command", with("/detail/region", json!("us-east-1; rm -rf /")),
-            "$.detail.region", "invalid region"),
-        ("ARN with a space", with("/detail/arn", json!("arn:aws:guardduty:us-east-1:111122223333:detector/x/finding/y DROP")),
-            "$.detail.arn", "whitespace"),
-        ("ARN of another service", with("/detail/arn", json!("arn:aws:ec2:us-east-1:111122223333:instance/i-12345678")),
-            "$.detail.arn", "expected a GuardDuty finding ARN"),
-        ("subnet id of the wrong shape", with("/detail/resource/instanceDetails/networkInterfaces/0/subnetId", json!("subnet-xyz")),
-            "$.detail.resource.instanceDetails.networkInterfaces[0].subnetId", "invalid subnet id"),
-        ("security group id with a quote", with("/detail/resource/instanceDetails/networkInterfaces/1/securityGroups/0/groupId", json!("sg-1234'--")),
-            "$.detail.resource.instanceDetails.networkInterfaces[1].securityGroups[0].groupId", "invalid security group id"),
-        ("IPv4 field holding IPv6", with("/detail/service/action/networkConnectionAction/remoteIpDetails/ipAddressV4", json!("2001:db8::1")),
-            "$.detail.service.action.networkConnectionAction.remoteIpDetails.ipAddressV4", "is not an IPv4 address"),
-        ("remote IP that is not one", with("/detail/service/action/networkConnectionAction/remoteIpDetails/ipAddressV4", json!("256.1.1.1")),
-            "$.detail.service.action.networkConnectionAction.remoteIpDetails.ipAddressV4", "invalid IP address"),
-        ("interfaces as an object", with("/detail/resource/instanceDetails/networkInterfaces", json!({"a": 1})),
-            "$.detail.resource.instanceDetails.networkInterfaces", "expected an array"),
-        ("timestamp that is not one", with("/detail/service/eventFirstSeen", json!("yesterday")),
-            "$.detail.service.eventFirstSeen", "invalid timestamp"),
-        ("negative count", with("/detail/service/count", json!(-3)),
-            "$.detail.service.count", "whole number"),
-        ("unknown user type", {
-            let mut v = fixture_json("iam-user-malicious-caller.json");
-            v["detail"]["resource"]["accessKeyDetails"]["userType"] = json!("Admin");
-            v
-        }, "$.detail.resource.accessKeyDetails.userType", "unknown user type"),
-        ("access key id with lowercase", {
-            let mut v = fixture_json("iam-user-malicious-caller.json");
-            v["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("AKIAiosfodnn7example");
-            v
-        }, "$.detail.resource.accessKeyDetails.accessKeyId", "invalid access key id"),
-        ("custom action with no findings", {
-            let mut v = fixture_json("securityhub-custom-action-two-findings.json");
-            v["detail"]["findings"] = json!([]);
-            v
-        }, "$.detail.findings[0]", "required field is missing"),
-        ("custom action with a bad action ARN", {
-            let mut v = fixture_json("securityhub-custom-action-two-findings.json");
-            v["resources"] = json!(["not-an-arn"]);
-            v
-        }, "$.resources[0]", "invalid ARN"),
-        ("ASFF finding with a bad severity label", {
-            let mut v = fixture_json("securityhub-imported-guardduty-ssh.json");
-            v["detail"]["findings"][0]["Severity"]["Label"] = json!("SEVERE");
-            v
-        }, "$.detail.findings[0].Severity.Label", "unknown severity label"),
-        ("ASFF product field that is not a string", {
-            let mut v = fixture_json("securityhub-imported-guardduty-ssh.json");
-            v["detail"]["findings"][0]["ProductFields"]["aws/guardduty/service/count"] = json!(74);
-            v
-        }, "$.detail.findings[0].ProductFields[\"aws/guardduty/service/count\"]", "expected a string"),
-        ("ASFF instance ARN with an injected id", {
-            let mut v = fixture_json("securityhub-imported-guardduty-ssh.json");
-            v["detail"]["findings"][0]["Resources"][0]["Id"] = json!("arn:aws:ec2:us-east-1:193043430472:instance/i-1;reboot");
-            v
-        }, "$.detail.findings[0].Resources[0].Id", "invalid instance id"),
-        ("drill with a misspelt dryRun", json!({"dryrun": true, "event": base()}),
-            "$.dryrun", "unknown drill input field"),
-        ("drill with dryRun as a string", json!({"dryRun": "yes", "event": base()}),
-            "$.dryRun", "expected a boolean"),
-        ("drill inside a drill", json!({"dryRun": true, "event": {"dryRun": true, "event": base()}}),
-            "$.event", "cannot wrap another drill"),
+        (
+            "injection-like instance id",
+            with(
+                "/detail/resource/instanceDetails/instanceId",
+                json!("i-123;rm"),
+            ),
+            "$.detail.resource.instanceDetails.instanceId",
+            "invalid instance id \"i-123;rm\"",
+        ),
+        (
+            "CIDR as a remote IP",
+            with(
+                "/detail/service/action/networkConnectionAction/remoteIpDetails/ipAddressV4",
+                json!("0.0.0.0/0"),
+            ),
+            "$.detail.service.action.networkConnectionAction.remoteIpDetails.ipAddressV4",
+            "not a CIDR block",
+        ),
+        (
+            "huge instance id",
+            with(
+                "/detail/resource/instanceDetails/instanceId",
+                json!("i-".to_owned() + &"a".repeat(100_000)),
+            ),
+            "$.detail.resource.instanceDetails.instanceId",
+            "(100002 characters)",
+        ),
+        (
+            "severity as a string",
+            with("/detail/severity", json!("8")),
+            "$.detail.severity",
+            "expected a number, found a string",
+        ),
+        (
+            "severity out of range",
+            with("/detail/severity", json!(42)),
+            "$.detail.severity",
+            "outside GuardDuty's 0 to 10 scale",
+        ),
+        (
+            "missing type",
+            without("/detail/type"),
+            "$.detail.type",
+            "required field is missing",
+        ),
+        (
+            "short account id",
+            with("/detail/accountId", json!("12345")),
+            "$.detail.accountId",
+            "expected 12 digits",
+        ),
+        (
+            "detail is an array",
+            with("/detail", json!([1, 2])),
+            "$.detail",
+            "expected an object, found an array",
+        ),
+        (
+            "region with a shell command",
+            with("/detail/region", json!("us-east-1; rm -rf /")),
+            "$.detail.region",
+            "invalid region",
+        ),
+        (
+            "ARN with a space",
+            with(
+                "/detail/arn",
+                json!("arn:aws:guardduty:us-east-1:111122223333:detector/x/finding/y DROP"),
+            ),
+            "$.detail.arn",
+            "whitespace",
+        ),
+        (
+            "ARN of another service",
+            with(
+                "/detail/arn",
+                json!("arn:aws:ec2:us-east-1:111122223333:instance/i-12345678"),
+            ),
+            "$.detail.arn",
+            "expected a GuardDuty finding ARN",
+        ),
+        (
+            "subnet id of the wrong shape",
+            with(
+                "/detail/resource/instanceDetails/networkInterfaces/0/subnetId",
+                json!("subnet-xyz"),
+            ),
+            "$.detail.resource.instanceDetails.networkInterfaces[0].subnetId",
+            "invalid subnet id",
+        ),
+        (
+            "security group id with a quote",
+            with(
+                "/detail/resource/instanceDetails/networkInterfaces/1/securityGroups/0/groupId",
+                json!("sg-1234'--"),
+            ),
+            "$.detail.resource.instanceDetails.networkInterfaces[1].securityGroups[0].groupId",
+            "invalid security group id",
+        ),
+        (
+            "IPv4 field holding IPv6",
+            with(
+                "/detail/service/action/networkConnectionAction/remoteIpDetails/ipAddressV4",
+                json!("2001:db8::1"),
+            ),
+            "$.detail.service.action.networkConnectionAction.remoteIpDetails.ipAddressV4",
+            "is not an IPv4 address",
+        ),
+        (
+            "remote IP that is not one",
+            with(
+                "/detail/service/action/networkConnectionAction/remoteIpDetails/ipAddressV4",
+                json!("256.1.1.1"),
+            ),
+            "$.detail.service.action.networkConnectionAction.remoteIpDetails.ipAddressV4",
+            "invalid IP address",
+        ),
+        (
+            "interfaces as an object",
+            with(
+                "/detail/resource/instanceDetails/networkInterfaces",
+                json!({"a": 1}),
+            ),
+            "$.detail.resource.instanceDetails.networkInterfaces",
+            "expected an array",
+        ),
+        (
+            "timestamp that is not one",
+            with("/detail/service/eventFirstSeen", json!("yesterday")),
+            "$.detail.service.eventFirstSeen",
+            "invalid timestamp",
+        ),
+        (
+            "negative count",
+            with("/detail/service/count", json!(-3)),
+            "$.detail.service.count",
+            "whole number",
+        ),
+        (
+            "unknown user type",
+            {
+                let mut v = fixture_json("iam-user-malicious-caller.json");
+                v["detail"]["resource"]["accessKeyDetails"]["userType"] = json!("Admin");
+                v
+            },
+            "$.detail.resource.accessKeyDetails.userType",
+            "unknown user type",
+        ),
+        (
+            "access key id with lowercase",
+            {
+                let mut v = fixture_json("iam-user-malicious-caller.json");
+                v["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] =
+                    json!("AKIAiosfodnn7example");
+                v
+            },
+            "$.detail.resource.accessKeyDetails.accessKeyId",
+            "invalid access key id",
+        ),
+        (
+            "custom action with no findings",
+            {
+                let mut v = fixture_json("securityhub-custom-action-two-findings.json");
+                v["detail"]["findings"] = json!([]);
+                v
+            },
+            "$.detail.findings[0]",
+            "required field is missing",
+        ),
+        (
+            "custom action with a bad action ARN",
+            {
+                let mut v = fixture_json("securityhub-custom-action-two-findings.json");
+                v["resources"] = json!(["not-an-arn"]);
+                v
+            },
+            "$.resources[0]",
+            "invalid ARN",
+        ),
+        (
+            "ASFF finding with a bad severity label",
+            {
+                let mut v = fixture_json("securityhub-imported-guardduty-ssh.json");
+                v["detail"]["findings"][0]["Severity"]["Label"] = json!("SEVERE");
+                v
+            },
+            "$.detail.findings[0].Severity.Label",
+            "unknown severity label",
+        ),
+        (
+            "ASFF product field that is not a string",
+            {
+                let mut v = fixture_json("securityhub-imported-guardduty-ssh.json");
+                v["detail"]["findings"][0]["ProductFields"]["aws/guardduty/service/count"] =
+                    json!(74);
+                v
+            },
+            "$.detail.findings[0].ProductFields[\"aws/guardduty/service/count\"]",
+            "expected a string",
+        ),
+        (
+            "ASFF instance ARN with an injected id",
+            {
+                let mut v = fixture_json("securityhub-imported-guardduty-ssh.json");
+                v["detail"]["findings"][0]["Resources"][0]["Id"] =
+                    json!("arn:aws:ec2:us-east-1:193043430472:instance/i-1;reboot");
+                v
+            },
+            "$.detail.findings[0].Resources[0].Id",
+            "invalid instance id",
+        ),
+        (
+            "drill with a misspelt dryRun",
+            json!({"dryrun": true, "event": base()}),
+            "$.dryrun",
+            "unknown drill input field",
+        ),
+        (
+            "drill with dryRun as a string",
+            json!({"dryRun": "yes", "event": base()}),
+            "$.dryRun",
+            "expected a boolean",
+        ),
+        (
+            "drill inside a drill",
+            json!({"dryRun": true, "event": {"dryRun": true, "event": base()}}),
+            "$.event",
+            "cannot wrap another drill",
+        ),
     ];
     assert!(cases.len() >= 10);
     for (name, input, path, message) in cases {
         let err = parse_input(&input).expect_err(name);
         assert_eq!(err.path(), Some(path), "{name}: {err}");
         assert!(err.to_string().contains(message), "{name}: {err}");
-        assert!(err.to_string().len() < 400, "{name}: the error echoes too much input");
+        assert!(
+            err.to_string().len() < 400,
+            "{name}: the error echoes too much input"
+        );
         assert_eq!(err.error_type(), "InvalidInput", "{name}");
     }
 }
@@ -490,7 +791,10 @@ fn refusals_that_are_not_about_one_field() {
     let big = vec![b' '; MAX_INPUT_BYTES + 1];
     assert_eq!(
         parse_input_bytes(&big).unwrap_err(),
-        InputError::TooLarge { size: MAX_INPUT_BYTES + 1, limit: MAX_INPUT_BYTES }
+        InputError::TooLarge {
+            size: MAX_INPUT_BYTES + 1,
+            limit: MAX_INPUT_BYTES
+        }
     );
     // Within the byte limit but a huge title: cut, not refused (it is only shown).
     let v = with("/detail/title", json!("x".repeat(100_000)));
@@ -512,7 +816,13 @@ fn refusals_that_are_not_about_one_field() {
 #[test]
 fn deeply_nested_json_is_refused_not_a_stack_overflow() {
     let deep = "[".repeat(150_000) + &"]".repeat(150_000);
-    assert!(matches!(parse_input_bytes(deep.as_bytes()), Err(InputError::TooLarge { .. })));
+    assert!(matches!(
+        parse_input_bytes(deep.as_bytes()),
+        Err(InputError::TooLarge { .. })
+    ));
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-    assert!(matches!(parse_input_bytes(deep.as_bytes()), Err(InputError::NotJson { .. })));
+    assert!(matches!(
+        parse_input_bytes(deep.as_bytes()),
+        Err(InputError::NotJson { .. })
+    ));
 }

@@ -12,30 +12,58 @@ fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| Value::from(n)),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)),
         ".{0,40}".prop_map(Value::String),
         // Values that look like the real thing, so deeper branches are reached.
         prop_oneof![
-            Just("GuardDuty Finding"), Just("aws.guardduty"), Just("Security Hub Findings - Custom Action"),
-            Just("aws.securityhub"), Just("i-0a1b2c3d4e5f60718"), Just("Instance"), Just("AccessKey"),
-            Just("arn:aws:guardduty:us-east-1:111122223333:detector/d/finding/f"), Just("111122223333"),
-            Just("us-east-1"), Just("198.51.100.7"), Just("0.0.0.0/0"), Just("AssumedRole"), Just("true"),
-        ].prop_map(|s| Value::String(s.to_owned())),
+            Just("GuardDuty Finding"),
+            Just("aws.guardduty"),
+            Just("Security Hub Findings - Custom Action"),
+            Just("aws.securityhub"),
+            Just("i-0a1b2c3d4e5f60718"),
+            Just("Instance"),
+            Just("AccessKey"),
+            Just("arn:aws:guardduty:us-east-1:111122223333:detector/d/finding/f"),
+            Just("111122223333"),
+            Just("us-east-1"),
+            Just("198.51.100.7"),
+            Just("0.0.0.0/0"),
+            Just("AssumedRole"),
+            Just("true"),
+        ]
+        .prop_map(|s| Value::String(s.to_owned())),
     ];
     leaf.prop_recursive(6, 64, 8, |inner| {
         let keys = prop_oneof![
-            Just("detail-type".to_owned()), Just("source".to_owned()), Just("detail".to_owned()),
-            Just("findings".to_owned()), Just("resource".to_owned()), Just("service".to_owned()),
-            Just("type".to_owned()), Just("arn".to_owned()), Just("accountId".to_owned()),
-            Just("severity".to_owned()), Just("instanceDetails".to_owned()), Just("instanceId".to_owned()),
-            Just("networkInterfaces".to_owned()), Just("action".to_owned()), Just("dryRun".to_owned()),
-            Just("finding".to_owned()), Just("ProductArn".to_owned()), Just("Id".to_owned()),
-            Just("Resources".to_owned()), Just("Types".to_owned()), "[a-zA-Z]{1,8}",
+            Just("detail-type".to_owned()),
+            Just("source".to_owned()),
+            Just("detail".to_owned()),
+            Just("findings".to_owned()),
+            Just("resource".to_owned()),
+            Just("service".to_owned()),
+            Just("type".to_owned()),
+            Just("arn".to_owned()),
+            Just("accountId".to_owned()),
+            Just("severity".to_owned()),
+            Just("instanceDetails".to_owned()),
+            Just("instanceId".to_owned()),
+            Just("networkInterfaces".to_owned()),
+            Just("action".to_owned()),
+            Just("dryRun".to_owned()),
+            Just("finding".to_owned()),
+            Just("ProductArn".to_owned()),
+            Just("Id".to_owned()),
+            Just("Resources".to_owned()),
+            Just("Types".to_owned()),
+            "[a-zA-Z]{1,8}",
         ];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(keys, inner, 0..8).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(keys, inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

@@ -16,7 +16,13 @@ fn finding(name: &str) -> Finding {
 }
 
 fn offline(name: &str) -> Plan {
-    plan(&finding(name), &Policy::built_in().unwrap(), "built-in", Enrichment::Offline, false)
+    plan(
+        &finding(name),
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::Offline,
+        false,
+    )
 }
 
 fn kinds(p: &Plan) -> Vec<ActionKind> {
@@ -36,9 +42,19 @@ fn policy_with(edit: impl FnOnce(&mut serde_json::Value)) -> Policy {
 #[test]
 fn ec2_compromise_isolates_blocks_and_resolves() {
     let p = offline("ec2-network-backdoor.json");
-    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::BlockRemoteIps, ActionKind::MarkResolved]);
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ActionKind::IsolateInstance,
+            ActionKind::BlockRemoteIps,
+            ActionKind::MarkResolved
+        ]
+    );
     assert_eq!(p.matched_rules, vec!["ec2-compromise"]);
-    assert_eq!(p.playbooks, vec![Playbook::Ec2Compromise, Playbook::MaliciousRemoteIp]);
+    assert_eq!(
+        p.playbooks,
+        vec![Playbook::Ec2Compromise, Playbook::MaliciousRemoteIp]
+    );
     assert!(p.skipped.is_empty(), "{:?}", p.skipped);
     assert_eq!(
         p.actions[0],
@@ -62,9 +78,15 @@ fn ec2_compromise_isolates_blocks_and_resolves() {
         }
     );
     match &p.actions[2] {
-        PlannedAction::MarkResolved { finding_id, product_arn } => {
+        PlannedAction::MarkResolved {
+            finding_id,
+            product_arn,
+        } => {
             assert_eq!(finding_id, &p.finding.security_hub.id);
-            assert_eq!(product_arn.as_str(), "arn:aws:securityhub:us-east-1::product/aws/guardduty");
+            assert_eq!(
+                product_arn.as_str(),
+                "arn:aws:securityhub:us-east-1::product/aws/guardduty"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -77,32 +99,61 @@ fn ec2_compromise_isolates_blocks_and_resolves() {
 #[test]
 fn dns_finding_isolates_but_has_nothing_to_block() {
     let p = offline("ec2-dns-backdoor.json");
-    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::MarkResolved]);
-    assert_eq!(skips(&p), vec![(Some(ActionKind::BlockRemoteIps), SkipReason::NoTarget)]);
+    assert_eq!(
+        kinds(&p),
+        vec![ActionKind::IsolateInstance, ActionKind::MarkResolved]
+    );
+    assert_eq!(
+        skips(&p),
+        vec![(Some(ActionKind::BlockRemoteIps), SkipReason::NoTarget)]
+    );
 }
 
 #[test]
 fn port_probe_blocks_public_addresses_and_skips_private_ones() {
     let p = offline("ec2-port-probe.json");
-    assert_eq!(kinds(&p), vec![ActionKind::BlockRemoteIps, ActionKind::MarkResolved]);
+    assert_eq!(
+        kinds(&p),
+        vec![ActionKind::BlockRemoteIps, ActionKind::MarkResolved]
+    );
     match &p.actions[0] {
         PlannedAction::BlockRemoteIps { ips, .. } => {
-            assert_eq!(ips, &vec!["198.51.100.23".parse::<std::net::IpAddr>().unwrap(), "203.0.113.77".parse().unwrap()]);
+            assert_eq!(
+                ips,
+                &vec![
+                    "198.51.100.23".parse::<std::net::IpAddr>().unwrap(),
+                    "203.0.113.77".parse().unwrap()
+                ]
+            );
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(p.skipped.len(), 1);
     assert_eq!(p.skipped[0].reason, SkipReason::AllowListedIp);
     assert_eq!(p.skipped[0].target.as_deref(), Some("10.9.8.7"));
-    assert!(p.skipped[0].detail.contains("10.0.0.0/8"), "{}", p.skipped[0].detail);
+    assert!(
+        p.skipped[0].detail.contains("10.0.0.0/8"),
+        "{}",
+        p.skipped[0].detail
+    );
 }
 
 #[test]
 fn severity_decides_between_block_and_isolate() {
     // HIGH brute force: both rules match, isolation too.
     let p = offline("ec2-ssh-brute-force-ipv6.json");
-    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::BlockRemoteIps, ActionKind::MarkResolved]);
-    assert_eq!(p.matched_rules, vec!["brute-force-block", "brute-force-isolate"]);
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ActionKind::IsolateInstance,
+            ActionKind::BlockRemoteIps,
+            ActionKind::MarkResolved
+        ]
+    );
+    assert_eq!(
+        p.matched_rules,
+        vec!["brute-force-block", "brute-force-isolate"]
+    );
     // MEDIUM brute force: isolation is skipped for severity, blocking still runs.
     let p = plan(
         &fixture("securityhub-imported-guardduty-ssh.json").findings[0],
@@ -111,15 +162,31 @@ fn severity_decides_between_block_and_isolate() {
         Enrichment::Offline,
         false,
     );
-    assert_eq!(kinds(&p), vec![ActionKind::BlockRemoteIps, ActionKind::MarkResolved]);
-    assert_eq!(skips(&p), vec![(Some(ActionKind::IsolateInstance), SkipReason::SeverityBelowThreshold)]);
-    assert!(p.skipped[0].detail.contains("below HIGH"), "{}", p.skipped[0].detail);
+    assert_eq!(
+        kinds(&p),
+        vec![ActionKind::BlockRemoteIps, ActionKind::MarkResolved]
+    );
+    assert_eq!(
+        skips(&p),
+        vec![(
+            Some(ActionKind::IsolateInstance),
+            SkipReason::SeverityBelowThreshold
+        )]
+    );
+    assert!(
+        p.skipped[0].detail.contains("below HIGH"),
+        "{}",
+        p.skipped[0].detail
+    );
 }
 
 #[test]
 fn iam_user_key_is_deactivated_and_no_role_is_invented() {
     let p = offline("iam-user-malicious-caller.json");
-    assert_eq!(kinds(&p), vec![ActionKind::DisableAccessKey, ActionKind::MarkResolved]);
+    assert_eq!(
+        kinds(&p),
+        vec![ActionKind::DisableAccessKey, ActionKind::MarkResolved]
+    );
     assert_eq!(
         p.actions[0],
         PlannedAction::DisableAccessKey {
@@ -127,16 +194,24 @@ fn iam_user_key_is_deactivated_and_no_role_is_invented() {
             access_key_id: AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap(),
         }
     );
-    assert_eq!(skips(&p), vec![(Some(ActionKind::RevokeRoleSessions), SkipReason::NoTarget)]);
+    assert_eq!(
+        skips(&p),
+        vec![(Some(ActionKind::RevokeRoleSessions), SkipReason::NoTarget)]
+    );
     assert_eq!(p.playbooks, vec![Playbook::CredentialCompromise]);
 }
 
 #[test]
 fn exfiltrated_instance_credentials_revoke_the_role_only() {
     let p = offline("assumed-role-credential-exfiltration.json");
-    assert_eq!(kinds(&p), vec![ActionKind::RevokeRoleSessions, ActionKind::MarkResolved]);
+    assert_eq!(
+        kinds(&p),
+        vec![ActionKind::RevokeRoleSessions, ActionKind::MarkResolved]
+    );
     match &p.actions[0] {
-        PlannedAction::RevokeRoleSessions { role_name, .. } => assert_eq!(role_name.as_str(), "web-instance-role"),
+        PlannedAction::RevokeRoleSessions { role_name, .. } => {
+            assert_eq!(role_name.as_str(), "web-instance-role")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -148,8 +223,14 @@ fn root_is_never_touched() {
     assert_eq!(
         skips(&p),
         vec![
-            (Some(ActionKind::RevokeRoleSessions), SkipReason::ProtectedPrincipal),
-            (Some(ActionKind::DisableAccessKey), SkipReason::ProtectedPrincipal),
+            (
+                Some(ActionKind::RevokeRoleSessions),
+                SkipReason::ProtectedPrincipal
+            ),
+            (
+                Some(ActionKind::DisableAccessKey),
+                SkipReason::ProtectedPrincipal
+            ),
             (Some(ActionKind::MarkResolved), SkipReason::NothingContained),
         ]
     );
@@ -157,7 +238,10 @@ fn root_is_never_touched() {
 
 #[test]
 fn types_without_a_rule_plan_nothing_and_say_so() {
-    for name in ["s3-malicious-ip-caller.json", "eks-kubernetes-malicious-caller.json"] {
+    for name in [
+        "s3-malicious-ip-caller.json",
+        "eks-kubernetes-malicious-caller.json",
+    ] {
         let p = offline(name);
         assert!(p.actions.is_empty(), "{name}");
         assert_eq!(skips(&p), vec![(None, SkipReason::NoPolicyRule)], "{name}");
@@ -167,9 +251,21 @@ fn types_without_a_rule_plan_nothing_and_say_so() {
 #[test]
 fn unknown_types_plan_nothing() {
     let dir = samples_dir();
-    let bytes = std::fs::read(dir.join("securityhub-custom-action__custodian-event-securityhub-cloudtrail-finding-action.json")).unwrap();
-    let f = firebreak::finding::parse_input_bytes(&bytes).unwrap().findings.remove(0);
-    let p = plan(&f, &Policy::built_in().unwrap(), "built-in", Enrichment::Offline, false);
+    let bytes = std::fs::read(dir.join(
+        "securityhub-custom-action__custodian-event-securityhub-cloudtrail-finding-action.json",
+    ))
+    .unwrap();
+    let f = firebreak::finding::parse_input_bytes(&bytes)
+        .unwrap()
+        .findings
+        .remove(0);
+    let p = plan(
+        &f,
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::Offline,
+        false,
+    );
     assert!(p.actions.is_empty());
     assert_eq!(skips(&p), vec![(None, SkipReason::UnknownFindingType)]);
 }
@@ -195,15 +291,39 @@ fn live_tags_from_ec2_override_the_findings_tags() {
     let facts = |tags: &[(&str, &str)]| InstanceFacts {
         instance_id: f.targets.instance.as_ref().unwrap().instance_id.clone(),
         state: Some("running".into()),
-        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        network_interfaces: f.targets.instance.as_ref().unwrap().network_interfaces.clone(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        network_interfaces: f
+            .targets
+            .instance
+            .as_ref()
+            .unwrap()
+            .network_interfaces
+            .clone(),
         instance_profile_arn: None,
         role: None,
     };
     let policy = Policy::built_in().unwrap();
-    let p = plan(&f, &policy, "built-in", Enrichment::Instance(facts(&[("firebreak:exempt", "true")])), false);
-    assert!(p.actions.is_empty(), "tagged exempt since the finding was raised");
-    let p = plan(&f, &policy, "built-in", Enrichment::Instance(facts(&[("owner", "carol")])), false);
+    let p = plan(
+        &f,
+        &policy,
+        "built-in",
+        Enrichment::Instance(facts(&[("firebreak:exempt", "true")])),
+        false,
+    );
+    assert!(
+        p.actions.is_empty(),
+        "tagged exempt since the finding was raised"
+    );
+    let p = plan(
+        &f,
+        &policy,
+        "built-in",
+        Enrichment::Instance(facts(&[("owner", "carol")])),
+        false,
+    );
     assert_eq!(p.actions.len(), 3);
     assert_eq!(p.context.owner.as_deref(), Some("carol"));
 }
@@ -212,12 +332,21 @@ fn live_tags_from_ec2_override_the_findings_tags() {
 fn an_instance_ec2_does_not_know_is_not_acted_on() {
     let f = finding("ec2-network-backdoor.json");
     let id = f.targets.instance.as_ref().unwrap().instance_id.clone();
-    let p = plan(&f, &Policy::built_in().unwrap(), "built-in", Enrichment::InstanceNotFound { instance_id: id }, false);
+    let p = plan(
+        &f,
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::InstanceNotFound { instance_id: id },
+        false,
+    );
     assert!(p.actions.is_empty());
     assert_eq!(
         skips(&p),
         vec![
-            (Some(ActionKind::IsolateInstance), SkipReason::TargetNotFound),
+            (
+                Some(ActionKind::IsolateInstance),
+                SkipReason::TargetNotFound
+            ),
             (Some(ActionKind::BlockRemoteIps), SkipReason::NoTarget),
             (Some(ActionKind::MarkResolved), SkipReason::NothingContained),
         ]
@@ -228,11 +357,16 @@ fn an_instance_ec2_does_not_know_is_not_acted_on() {
 fn account_and_account_type_exemptions() {
     let f = finding("ec2-network-backdoor.json");
     let policy = policy_with(|v| {
-        v["exemptions"]["accounts"] = json!([{"accountId": "111122223333", "reason": "sandbox account"}]);
+        v["exemptions"]["accounts"] =
+            json!([{"accountId": "111122223333", "reason": "sandbox account"}]);
     });
     let p = plan(&f, &policy, "test", Enrichment::Offline, false);
     assert!(p.actions.is_empty());
-    assert!(p.skipped.iter().take(2).all(|s| s.reason == SkipReason::ExemptAccount && s.detail.contains("sandbox account")));
+    assert!(p
+        .skipped
+        .iter()
+        .take(2)
+        .all(|s| s.reason == SkipReason::ExemptAccount && s.detail.contains("sandbox account")));
 
     let policy = policy_with(|v| {
         v["exemptions"]["findingTypesByAccount"] = json!([
@@ -249,19 +383,36 @@ fn account_and_account_type_exemptions() {
             {"accountId": "999999999999", "findingTypes": ["Backdoor:EC2/*"], "reason": "x"}
         ]);
     });
-    assert_eq!(plan(&f, &policy, "test", Enrichment::Offline, false).actions.len(), 3);
+    assert_eq!(
+        plan(&f, &policy, "test", Enrichment::Offline, false)
+            .actions
+            .len(),
+        3
+    );
 }
 
 #[test]
 fn sample_and_archived_findings_are_never_acted_on() {
     let mut f = finding("ec2-network-backdoor.json");
     f.sample = true;
-    let p = plan(&f, &Policy::built_in().unwrap(), "built-in", Enrichment::Offline, false);
+    let p = plan(
+        &f,
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::Offline,
+        false,
+    );
     assert!(p.actions.is_empty());
     assert_eq!(p.skipped[0].reason, SkipReason::SampleFinding);
     let mut f = finding("ec2-network-backdoor.json");
     f.archived = true;
-    let p = plan(&f, &Policy::built_in().unwrap(), "built-in", Enrichment::Offline, false);
+    let p = plan(
+        &f,
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::Offline,
+        false,
+    );
     assert!(p.actions.is_empty());
     assert_eq!(p.skipped[0].reason, SkipReason::ArchivedFinding);
 }
@@ -270,11 +421,18 @@ fn sample_and_archived_findings_are_never_acted_on() {
 fn instance_profile_role_is_revoked_when_the_policy_asks_and_not_when_protected() {
     let f = finding("ec2-network-backdoor.json");
     let policy = policy_with(|v| {
-        v["rules"][0]["actions"] = json!(["isolate-instance", "revoke-role-sessions", "mark-resolved"]);
+        v["rules"][0]["actions"] =
+            json!(["isolate-instance", "revoke-role-sessions", "mark-resolved"]);
     });
     // Offline, the role behind the profile is unknown: said, not guessed.
     let p = plan(&f, &policy, "test", Enrichment::Offline, false);
-    assert_eq!(skips(&p), vec![(Some(ActionKind::RevokeRoleSessions), SkipReason::EnrichmentSkipped)]);
+    assert_eq!(
+        skips(&p),
+        vec![(
+            Some(ActionKind::RevokeRoleSessions),
+            SkipReason::EnrichmentSkipped
+        )]
+    );
 
     let inst = f.targets.instance.clone().unwrap();
     let facts = |role: &str| {
@@ -286,32 +444,75 @@ fn instance_profile_role_is_revoked_when_the_policy_asks_and_not_when_protected(
             instance_profile_arn: inst.instance_profile_arn.clone(),
             role: Some(RoleTarget {
                 role_name: IamName::parse(role).unwrap(),
-                role_arn: Some(Arn::parse(&format!("arn:aws:iam::111122223333:role/{role}")).unwrap()),
+                role_arn: Some(
+                    Arn::parse(&format!("arn:aws:iam::111122223333:role/{role}")).unwrap(),
+                ),
             }),
         })
     };
     let p = plan(&f, &policy, "test", facts("web-instance-role"), false);
-    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::RevokeRoleSessions, ActionKind::MarkResolved]);
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ActionKind::IsolateInstance,
+            ActionKind::RevokeRoleSessions,
+            ActionKind::MarkResolved
+        ]
+    );
     let p = plan(&f, &policy, "test", facts("BreakGlassAdmin"), false);
-    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::MarkResolved]);
-    assert_eq!(skips(&p), vec![(Some(ActionKind::RevokeRoleSessions), SkipReason::ProtectedPrincipal)]);
+    assert_eq!(
+        kinds(&p),
+        vec![ActionKind::IsolateInstance, ActionKind::MarkResolved]
+    );
+    assert_eq!(
+        skips(&p),
+        vec![(
+            Some(ActionKind::RevokeRoleSessions),
+            SkipReason::ProtectedPrincipal
+        )]
+    );
 }
 
 #[test]
 fn protected_users_keep_their_keys() {
     let policy = policy_with(|v| v["protectedPrincipals"]["userNames"] = json!(["ci-*"]));
-    let p = plan(&finding("iam-user-malicious-caller.json"), &policy, "test", Enrichment::Offline, false);
+    let p = plan(
+        &finding("iam-user-malicious-caller.json"),
+        &policy,
+        "test",
+        Enrichment::Offline,
+        false,
+    );
     assert!(p.actions.is_empty());
-    assert!(skips(&p).contains(&(Some(ActionKind::DisableAccessKey), SkipReason::ProtectedPrincipal)), "{:?}", p.skipped);
+    assert!(
+        skips(&p).contains(&(
+            Some(ActionKind::DisableAccessKey),
+            SkipReason::ProtectedPrincipal
+        )),
+        "{:?}",
+        p.skipped
+    );
 }
 
 #[test]
 fn an_allow_listed_cidr_added_by_the_user_is_honoured() {
     let policy = policy_with(|v| {
-        v["neverBlock"].as_array_mut().unwrap().push(json!({"cidr": "203.0.113.0/24", "reason": "our scanner"}));
+        v["neverBlock"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"cidr": "203.0.113.0/24", "reason": "our scanner"}));
     });
-    let p = plan(&finding("ec2-network-backdoor.json"), &policy, "test", Enrichment::Offline, false);
-    assert_eq!(kinds(&p), vec![ActionKind::IsolateInstance, ActionKind::MarkResolved]);
+    let p = plan(
+        &finding("ec2-network-backdoor.json"),
+        &policy,
+        "test",
+        Enrichment::Offline,
+        false,
+    );
+    assert_eq!(
+        kinds(&p),
+        vec![ActionKind::IsolateInstance, ActionKind::MarkResolved]
+    );
     assert_eq!(p.skipped[0].reason, SkipReason::AllowListedIp);
     assert!(p.skipped[0].detail.contains("our scanner"));
 }

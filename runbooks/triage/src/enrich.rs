@@ -14,7 +14,10 @@ use firebreak::ids::*;
 use firebreak::plan::{Enrichment, InstanceFacts};
 use firebreak::policy::Policy;
 
-pub async fn policy_from_ssm(ssm: &SsmClient, name: &str) -> Result<(Policy, String), RunbookError> {
+pub async fn policy_from_ssm(
+    ssm: &SsmClient,
+    name: &str,
+) -> Result<(Policy, String), RunbookError> {
     let out = ssm
         .get_parameter()
         .name(name)
@@ -22,14 +25,14 @@ pub async fn policy_from_ssm(ssm: &SsmClient, name: &str) -> Result<(Policy, Str
         .await
         .map_err(|e| aws_error("ssm:GetParameter", e))?;
     let source = format!("ssm:{name}");
-    let text = out
-        .parameter()
-        .and_then(|p| p.value())
-        .ok_or_else(|| firebreak::error::PolicyError {
-            source_name: source.clone(),
-            path: "$".into(),
-            reason: "the parameter has no value".into(),
-        })?;
+    let text =
+        out.parameter()
+            .and_then(|p| p.value())
+            .ok_or_else(|| firebreak::error::PolicyError {
+                source_name: source.clone(),
+                path: "$".into(),
+                reason: "the parameter has no value".into(),
+            })?;
     let policy = Policy::from_json(text, &source)?;
     Ok((policy, source))
 }
@@ -41,17 +44,32 @@ fn checked<T>(what: &str, value: Option<&str>, parse: fn(&str) -> Result<T, Stri
     match parse(v) {
         Ok(t) => Some(t),
         Err(reason) => {
-            tracing::warn!(field = what, reason, "value from AWS failed validation; ignored");
+            tracing::warn!(
+                field = what,
+                reason,
+                "value from AWS failed validation; ignored"
+            );
             None
         }
     }
 }
 
-pub async fn instance(ec2: &Ec2Client, iam: &IamClient, id: &InstanceId) -> Result<Enrichment, RunbookError> {
-    let out = match ec2.describe_instances().instance_ids(id.as_str()).send().await {
+pub async fn instance(
+    ec2: &Ec2Client,
+    iam: &IamClient,
+    id: &InstanceId,
+) -> Result<Enrichment, RunbookError> {
+    let out = match ec2
+        .describe_instances()
+        .instance_ids(id.as_str())
+        .send()
+        .await
+    {
         Ok(out) => out,
         Err(e) if error_code(&e).is_some_and(|c| c.starts_with("InvalidInstanceID")) => {
-            return Ok(Enrichment::InstanceNotFound { instance_id: id.clone() })
+            return Ok(Enrichment::InstanceNotFound {
+                instance_id: id.clone(),
+            })
         }
         Err(e) => return Err(aws_error("ec2:DescribeInstances", e)),
     };
@@ -61,7 +79,9 @@ pub async fn instance(ec2: &Ec2Client, iam: &IamClient, id: &InstanceId) -> Resu
         .flat_map(|r| r.instances())
         .find(|i| i.instance_id() == Some(id.as_str()))
     else {
-        return Ok(Enrichment::InstanceNotFound { instance_id: id.clone() });
+        return Ok(Enrichment::InstanceNotFound {
+            instance_id: id.clone(),
+        });
     };
 
     let tags: BTreeMap<String, String> = inst
@@ -73,7 +93,11 @@ pub async fn instance(ec2: &Ec2Client, iam: &IamClient, id: &InstanceId) -> Resu
         .network_interfaces()
         .iter()
         .map(|eni| NetworkInterface {
-            network_interface_id: checked("networkInterfaceId", eni.network_interface_id(), NetworkInterfaceId::parse),
+            network_interface_id: checked(
+                "networkInterfaceId",
+                eni.network_interface_id(),
+                NetworkInterfaceId::parse,
+            ),
             subnet_id: checked("subnetId", eni.subnet_id(), SubnetId::parse),
             vpc_id: checked("vpcId", eni.vpc_id(), VpcId::parse),
             security_groups: eni
@@ -105,7 +129,10 @@ pub async fn instance(ec2: &Ec2Client, iam: &IamClient, id: &InstanceId) -> Resu
     };
     Ok(Enrichment::Instance(InstanceFacts {
         instance_id: id.clone(),
-        state: inst.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()),
+        state: inst
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_owned()),
         tags,
         network_interfaces,
         instance_profile_arn,
@@ -115,18 +142,31 @@ pub async fn instance(ec2: &Ec2Client, iam: &IamClient, id: &InstanceId) -> Resu
 
 /// `arn:aws:iam::123456789012:instance-profile/path/name` → the profile's role.
 async fn profile_role(iam: &IamClient, arn: &Arn) -> Result<Option<RoleTarget>, RunbookError> {
-    let Some(name) = arn.resource().rsplit('/').next().filter(|n| IamName::parse(n).is_ok()) else {
+    let Some(name) = arn
+        .resource()
+        .rsplit('/')
+        .next()
+        .filter(|n| IamName::parse(n).is_ok())
+    else {
         return Ok(None);
     };
-    let out = match iam.get_instance_profile().instance_profile_name(name).send().await {
+    let out = match iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+    {
         Ok(out) => out,
         Err(e) if error_code(&e) == Some("NoSuchEntity") => return Ok(None),
         Err(e) => return Err(aws_error("iam:GetInstanceProfile", e)),
     };
-    Ok(out.instance_profile().and_then(|p| p.roles().first()).and_then(|r| {
-        Some(RoleTarget {
-            role_name: checked("roleName", Some(r.role_name()), IamName::parse)?,
-            role_arn: checked("roleArn", Some(r.arn()), Arn::parse),
-        })
-    }))
+    Ok(out
+        .instance_profile()
+        .and_then(|p| p.roles().first())
+        .and_then(|r| {
+            Some(RoleTarget {
+                role_name: checked("roleName", Some(r.role_name()), IamName::parse)?,
+                role_arn: checked("roleArn", Some(r.arn()), Arn::parse),
+            })
+        }))
 }

@@ -46,7 +46,9 @@ pub struct Config {
 impl Config {
     fn from_env() -> Self {
         Config {
-            policy_parameter: std::env::var("FIREBREAK_POLICY_PARAMETER").ok().filter(|s| !s.is_empty()),
+            policy_parameter: std::env::var("FIREBREAK_POLICY_PARAMETER")
+                .ok()
+                .filter(|s| !s.is_empty()),
             force_dry_run: std::env::var("FIREBREAK_DRY_RUN").is_ok_and(|v| v == "true"),
         }
     }
@@ -58,7 +60,11 @@ pub struct Clients {
     pub ssm: SsmClient,
 }
 
-pub async fn triage(event: Value, config: &Config, clients: &Clients) -> Result<TriageOutput, RunbookError> {
+pub async fn triage(
+    event: Value,
+    config: &Config,
+    clients: &Clients,
+) -> Result<TriageOutput, RunbookError> {
     let (input, execution_id) = match serde_json::from_value::<Wrapped>(event.clone()) {
         Ok(w) => (w.input, Some(w.execution_id)),
         Err(_) => (event, None),
@@ -72,7 +78,9 @@ pub async fn triage(event: Value, config: &Config, clients: &Clients) -> Result<
     let mut plans = Vec::with_capacity(parsed.findings.len());
     for finding in &parsed.findings {
         let enrichment = match &finding.targets.instance {
-            Some(target) => enrich::instance(&clients.ec2, &clients.iam, &target.instance_id).await?,
+            Some(target) => {
+                enrich::instance(&clients.ec2, &clients.iam, &target.instance_id).await?
+            }
             None => Enrichment::NotNeeded,
         };
         let p = plan(finding, &policy, &policy_source, enrichment, dry_run);
@@ -117,4 +125,317 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    //! Triage against mocked AWS answers (aws-smithy-mocks): the enrichment decisions and
+    //! the error types. The whole runbook against the local account is in tests/.
+    use super::*;
+    use aws_sdk_ec2::operation::describe_instances::{
+        DescribeInstancesError, DescribeInstancesOutput,
+    };
+    use aws_sdk_ec2::types::{
+        GroupIdentifier, IamInstanceProfile, Instance, InstanceNetworkInterface, Reservation, Tag,
+    };
+    use aws_sdk_iam::operation::get_instance_profile::GetInstanceProfileOutput;
+    use aws_sdk_iam::types::{InstanceProfile, Role};
+    use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
+    use aws_sdk_ssm::types::Parameter;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use firebreak::plan::{PlannedAction, SkipReason};
+    use firebreak::policy::{ActionKind, DEFAULT_POLICY_JSON};
+
+    const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
+
+    fn event() -> Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/findings/ec2-network-backdoor.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn instance(tags: &[(&str, &str)]) -> Instance {
+        Instance::builder()
+            .instance_id(INSTANCE)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                    .collect(),
+            ))
+            .network_interfaces(
+                InstanceNetworkInterface::builder()
+                    .network_interface_id("eni-0f0f0f0f0f0f0f0f0")
+                    .subnet_id("subnet-0e0e0e0e0e0e0e0e0")
+                    .vpc_id("vpc-0d0d0d0d0d0d0d0d0")
+                    .groups(
+                        GroupIdentifier::builder()
+                            .group_id("sg-0c0c0c0c0c0c0c0c0")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .iam_instance_profile(
+                IamInstanceProfile::builder()
+                    .arn("arn:aws:iam::111122223333:instance-profile/web-profile")
+                    .build(),
+            )
+            .build()
+    }
+
+    fn describe_ok(i: Instance) -> Rule {
+        mock!(aws_sdk_ec2::Client::describe_instances)
+            .match_requests(|r| r.instance_ids() == [INSTANCE.to_owned()])
+            .then_output(move || {
+                DescribeInstancesOutput::builder()
+                    .reservations(Reservation::builder().instances(i.clone()).build())
+                    .build()
+            })
+    }
+
+    fn describe_err(code: &'static str) -> Rule {
+        mock!(aws_sdk_ec2::Client::describe_instances).then_error(move || {
+            DescribeInstancesError::generic(
+                ErrorMetadata::builder()
+                    .code(code)
+                    .message("mocked")
+                    .build(),
+            )
+        })
+    }
+
+    fn profile_role(role: &'static str) -> Rule {
+        mock!(aws_sdk_iam::Client::get_instance_profile)
+            .match_requests(|r| r.instance_profile_name() == Some("web-profile"))
+            .then_output(move || {
+                let when = aws_smithy_types::DateTime::from_secs(0);
+                GetInstanceProfileOutput::builder()
+                    .instance_profile(
+                        InstanceProfile::builder()
+                            .path("/")
+                            .instance_profile_name("web-profile")
+                            .instance_profile_id("AIPAEXAMPLE")
+                            .arn("arn:aws:iam::111122223333:instance-profile/web-profile")
+                            .create_date(when)
+                            .roles(
+                                Role::builder()
+                                    .path("/")
+                                    .role_name(role)
+                                    .role_id("AROAEXAMPLE")
+                                    .arn(format!("arn:aws:iam::111122223333:role/{role}"))
+                                    .create_date(when)
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            })
+    }
+
+    fn ssm_policy(text: String) -> Rule {
+        mock!(aws_sdk_ssm::Client::get_parameter)
+            .match_requests(|r| r.name() == Some("/firebreak/policy"))
+            .then_output(move || {
+                GetParameterOutput::builder()
+                    .parameter(
+                        Parameter::builder()
+                            .name("/firebreak/policy")
+                            .value(text.clone())
+                            .build(),
+                    )
+                    .build()
+            })
+    }
+
+    fn clients(ec2: &[&Rule], iam: &[&Rule], ssm: &[&Rule]) -> Clients {
+        Clients {
+            ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, ec2),
+            iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam),
+            ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm),
+        }
+    }
+
+    fn built_in() -> Config {
+        Config {
+            policy_parameter: None,
+            force_dry_run: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn interfaces_and_tags_come_from_ec2() {
+        let describe = describe_ok(instance(&[("owner", "dana"), ("team", "web")]));
+        let role = profile_role("web-instance-role");
+        let out = triage(event(), &built_in(), &clients(&[&describe], &[&role], &[]))
+            .await
+            .unwrap();
+        let plan = &out.plans[0];
+        match &plan.actions[0] {
+            PlannedAction::IsolateInstance {
+                network_interfaces,
+                vpc_ids,
+                ..
+            } => {
+                assert_eq!(network_interfaces[0].as_str(), "eni-0f0f0f0f0f0f0f0f0");
+                assert_eq!(vpc_ids[0].as_str(), "vpc-0d0d0d0d0d0d0d0d0");
+            }
+            other => panic!("{other:?}"),
+        }
+        match &plan.actions[1] {
+            PlannedAction::BlockRemoteIps { subnet_ids, .. } => {
+                assert_eq!(subnet_ids[0].as_str(), "subnet-0e0e0e0e0e0e0e0e0")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(plan.context.owner.as_deref(), Some("dana"));
+        assert_eq!(describe.num_calls(), 1);
+        assert_eq!(role.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_instance_tagged_exempt_in_ec2_is_left_alone() {
+        let describe = describe_ok(instance(&[("firebreak:exempt", "true")]));
+        let role = profile_role("web-instance-role");
+        let out = triage(event(), &built_in(), &clients(&[&describe], &[&role], &[]))
+            .await
+            .unwrap();
+        assert!(out.plans[0].actions.is_empty());
+        assert_eq!(out.plans[0].skipped[0].reason, SkipReason::ExemptTag);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_instance_is_not_acted_on() {
+        let describe = describe_err("InvalidInstanceID.NotFound");
+        let out = triage(event(), &built_in(), &clients(&[&describe], &[], &[]))
+            .await
+            .unwrap();
+        assert!(out.plans[0].actions.is_empty());
+        assert_eq!(out.plans[0].skipped[0].reason, SkipReason::TargetNotFound);
+    }
+
+    #[tokio::test]
+    async fn access_denied_fails_with_the_operation_named() {
+        let describe = describe_err("UnauthorizedOperation");
+        let err = triage(event(), &built_in(), &clients(&[&describe], &[], &[]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "AwsCallFailed");
+        assert!(
+            err.to_string()
+                .contains("ec2:DescribeInstances failed: UnauthorizedOperation"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_that_outlasts_the_sdk_retries_is_transient() {
+        let describe = describe_err("RequestLimitExceeded");
+        let err = triage(event(), &built_in(), &clients(&[&describe], &[], &[]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "AwsTransientError");
+    }
+
+    #[tokio::test]
+    async fn the_policy_comes_from_ssm_and_drives_the_plan() {
+        let mut v: Value = serde_json::from_str(DEFAULT_POLICY_JSON).unwrap();
+        v["policyVersion"] = "custom-7".into();
+        v["rules"][0]["actions"] =
+            serde_json::json!(["isolate-instance", "revoke-role-sessions", "mark-resolved"]);
+        let ssm = ssm_policy(v.to_string());
+        let describe = describe_ok(instance(&[]));
+        let role = profile_role("web-instance-role");
+        let config = Config {
+            policy_parameter: Some("/firebreak/policy".into()),
+            force_dry_run: false,
+        };
+        let out = triage(event(), &config, &clients(&[&describe], &[&role], &[&ssm]))
+            .await
+            .unwrap();
+        let plan = &out.plans[0];
+        assert_eq!(plan.policy.version, "custom-7");
+        assert_eq!(plan.policy.source, "ssm:/firebreak/policy");
+        match plan.action(ActionKind::RevokeRoleSessions) {
+            Some(PlannedAction::RevokeRoleSessions {
+                role_name,
+                role_arn,
+                ..
+            }) => {
+                assert_eq!(role_name.as_str(), "web-instance-role");
+                assert_eq!(
+                    role_arn.as_ref().unwrap().as_str(),
+                    "arn:aws:iam::111122223333:role/web-instance-role"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_broken_policy_fails_the_execution_before_any_other_call() {
+        let ssm = ssm_policy("{\"policyVersion\": \"x\", \"rules\": [{\"name\": 1}]}".into());
+        let describe = describe_ok(instance(&[]));
+        let config = Config {
+            policy_parameter: Some("/firebreak/policy".into()),
+            force_dry_run: false,
+        };
+        let err = triage(event(), &config, &clients(&[&describe], &[], &[&ssm]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "InvalidPolicy");
+        assert!(
+            err.to_string()
+                .contains("ssm:/firebreak/policy: $.rules[0].name"),
+            "{err}"
+        );
+        assert_eq!(describe.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_refused_before_any_aws_call() {
+        let mut bad = event();
+        bad["detail"]["resource"]["instanceDetails"]["instanceId"] = "i-123;rm".into();
+        let describe = describe_ok(instance(&[]));
+        let ssm = ssm_policy(DEFAULT_POLICY_JSON.into());
+        let config = Config {
+            policy_parameter: Some("/firebreak/policy".into()),
+            force_dry_run: false,
+        };
+        let err = triage(bad, &config, &clients(&[&describe], &[], &[&ssm]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput");
+        assert!(
+            err.to_string()
+                .starts_with("$.detail.resource.instanceDetails.instanceId:"),
+            "{err}"
+        );
+        assert_eq!(describe.num_calls() + ssm.num_calls(), 0);
+        let diagnostic: lambda_runtime::Diagnostic = err.into();
+        assert_eq!(diagnostic.error_type, "InvalidInput");
+    }
+
+    #[tokio::test]
+    async fn the_state_machine_wrapper_carries_the_execution_id_and_dry_run_is_forced_by_config() {
+        let describe = describe_ok(instance(&[]));
+        let role = profile_role("web-instance-role");
+        let wrapped = serde_json::json!({"input": event(), "executionId": "arn:aws:states:us-east-1:111122223333:execution:ec2:1"});
+        let config = Config {
+            policy_parameter: None,
+            force_dry_run: true,
+        };
+        let out = triage(wrapped, &config, &clients(&[&describe], &[&role], &[]))
+            .await
+            .unwrap();
+        assert_eq!(
+            out.execution_id.as_deref(),
+            Some("arn:aws:states:us-east-1:111122223333:execution:ec2:1")
+        );
+        assert!(out.dry_run && out.plans[0].dry_run);
+        assert_eq!(out.input_kind, InputKind::GuardDutyEvent);
+    }
 }

@@ -18,7 +18,10 @@ pub(crate) fn parse(node: Node<'_>) -> Result<Finding, InputError> {
     if product_arn.service() != "securityhub" {
         return Err(node.invalid(
             "ProductArn",
-            format!("expected a Security Hub product ARN, found service {:?}", product_arn.service()),
+            format!(
+                "expected a Security Hub product ARN, found service {:?}",
+                product_arn.service()
+            ),
         ));
     }
     let product = if product_arn.as_str().ends_with(GUARDDUTY_PRODUCT_SUFFIX) {
@@ -75,10 +78,11 @@ pub(crate) fn parse(node: Node<'_>) -> Result<Finding, InputError> {
         .find_map(|(s, p)| FindingType::guardduty_name_from_asff(s).map(|n| (n, p.clone())))
         .filter(|_| product == Product::GuardDuty)
         .unwrap_or_else(|| (names[0].0.to_owned(), names[0].1.clone()));
-    let finding_type = FindingType::parse(&type_name).map_err(|reason| InputError::InvalidValue {
-        path: type_path,
-        reason,
-    })?;
+    let finding_type =
+        FindingType::parse(&type_name).map_err(|reason| InputError::InvalidValue {
+            path: type_path,
+            reason,
+        })?;
 
     let severity_node = node.req("Severity")?;
     let s = severity_node.node();
@@ -122,12 +126,12 @@ pub(crate) fn parse(node: Node<'_>) -> Result<Finding, InputError> {
     for (key, (value, path)) in &fields {
         let key = key.strip_prefix("aws/guardduty/service/").unwrap_or(key);
         if let Some((source, want_v4)) = product_field_ip(key) {
-            let parsed = parse_ip_of_family(value, want_v4).map(Some).map_err(|reason| {
-                InputError::InvalidValue {
+            let parsed = parse_ip_of_family(value, want_v4)
+                .map(Some)
+                .map_err(|reason| InputError::InvalidValue {
                     path: path.clone(),
                     reason,
-                }
-            });
+                });
             if let Some(ip) = ctx.target(parsed)? {
                 add_remote_ip(&mut finding.targets.remote_ips, ip, source);
             }
@@ -186,10 +190,16 @@ fn product_field_ip(key: &str) -> Option<(IpSource, bool)> {
     Some((IpSource::from_key(action)?, want_v4))
 }
 
-fn action_ips(action: &Child<'_>, ctx: &mut Ctx, out: &mut Vec<RemoteIp>) -> Result<(), InputError> {
+fn action_ips(
+    action: &Child<'_>,
+    ctx: &mut Ctx,
+    out: &mut Vec<RemoteIp>,
+) -> Result<(), InputError> {
     let a = action.node();
     for key in ["NetworkConnectionAction", "AwsApiCallAction"] {
-        let Some(source) = IpSource::from_key(key) else { continue };
+        let Some(source) = IpSource::from_key(key) else {
+            continue;
+        };
         if let Some(act) = a.object(key)? {
             if let Some(d) = act.node().object("RemoteIpDetails")? {
                 ip_details(&d, source, ctx, out)?;
@@ -250,14 +260,17 @@ fn resource(res: &Child<'_>, ctx: &mut Ctx, finding: &mut Finding) -> Result<(),
             };
             if let Some(d) = detail("AwsEc2Instance")? {
                 let d = d.node();
-                target.instance_profile_arn = ctx.target(d.parsed("IamInstanceProfileArn", Arn::parse))?;
+                target.instance_profile_arn =
+                    ctx.target(d.parsed("IamInstanceProfileArn", Arn::parse))?;
                 let subnet_id = ctx.target(d.parsed("SubnetId", SubnetId::parse))?;
                 let vpc_id = ctx.target(d.parsed("VpcId", VpcId::parse))?;
                 let enis = d.array("NetworkInterfaces")?;
                 for eni in &enis {
                     target.network_interfaces.push(NetworkInterface {
-                        network_interface_id: ctx
-                            .target(eni.node().parsed("NetworkInterfaceId", NetworkInterfaceId::parse))?,
+                        network_interface_id: ctx.target(
+                            eni.node()
+                                .parsed("NetworkInterfaceId", NetworkInterfaceId::parse),
+                        )?,
                         subnet_id: subnet_id.clone(),
                         vpc_id: vpc_id.clone(),
                         ..Default::default()
@@ -307,10 +320,14 @@ fn resource(res: &Child<'_>, ctx: &mut Ctx, finding: &mut Finding) -> Result<(),
             finding.targets.access_key = Some(key);
         }
         "AwsIamRole" => {
-            let parsed = Arn::parse(id).map(Some).map_err(|reason| r.invalid("Id", reason));
+            let parsed = Arn::parse(id)
+                .map(Some)
+                .map_err(|reason| r.invalid("Id", reason));
             if let Some(arn) = ctx.target(parsed)? {
                 let name = arn.resource().rsplit('/').next().unwrap_or("").to_owned();
-                let parsed = IamName::parse(&name).map(Some).map_err(|reason| r.invalid("Id", reason));
+                let parsed = IamName::parse(&name)
+                    .map(Some)
+                    .map_err(|reason| r.invalid("Id", reason));
                 if let Some(role_name) = ctx.target(parsed)? {
                     finding.targets.role = Some(RoleTarget {
                         role_name,
@@ -321,14 +338,18 @@ fn resource(res: &Child<'_>, ctx: &mut Ctx, finding: &mut Finding) -> Result<(),
         }
         "AwsS3Bucket" => {
             let name = id.strip_prefix("arn:aws:s3:::").unwrap_or(id);
-            let parsed = BucketName::parse(name).map(Some).map_err(|reason| r.invalid("Id", reason));
+            let parsed = BucketName::parse(name)
+                .map(Some)
+                .map_err(|reason| r.invalid("Id", reason));
             if let Some(bucket) = ctx.target(parsed)? {
                 finding.targets.s3_buckets.push(bucket);
             }
         }
         "AwsEksCluster" => {
             let name = id.rsplit('/').next().unwrap_or(id);
-            let parsed = ClusterName::parse(name).map(Some).map_err(|reason| r.invalid("Id", reason));
+            let parsed = ClusterName::parse(name)
+                .map(Some)
+                .map_err(|reason| r.invalid("Id", reason));
             finding.targets.eks_cluster = ctx.target(parsed)?;
         }
         // Other resource types are reported but not acted on.

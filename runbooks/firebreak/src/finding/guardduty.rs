@@ -34,7 +34,10 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
     if arn.service() != "guardduty" {
         return Err(node.invalid(
             "arn",
-            format!("expected a GuardDuty finding ARN, found service {:?}", arn.service()),
+            format!(
+                "expected a GuardDuty finding ARN, found service {:?}",
+                arn.service()
+            ),
         ));
     }
     let account_id = node.req_parsed("accountId", AccountId::parse)?;
@@ -57,9 +60,11 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
         None => Partition::parse(arn.partition()).map_err(|reason| node.invalid("arn", reason))?,
     };
     let finding_type = node.req_parsed("type", FindingType::parse)?;
-    let score = node.number("severity")?.ok_or_else(|| InputError::MissingField {
-        path: node.child_path("severity"),
-    })?;
+    let score = node
+        .number("severity")?
+        .ok_or_else(|| InputError::MissingField {
+            path: node.child_path("severity"),
+        })?;
     let severity = Severity::from_guardduty(score).map_err(|r| node.invalid("severity", r))?;
     let product_arn = Arn::parse(&format!(
         "arn:{partition}:securityhub:{region}::product/aws/guardduty"
@@ -146,7 +151,8 @@ fn instance(details: &Child<'_>, ctx: &mut Ctx) -> Result<Option<InstanceTarget>
         let e = eni.node();
         e.expect_object()?;
         let mut iface = NetworkInterface {
-            network_interface_id: ctx.target(e.parsed("networkInterfaceId", NetworkInterfaceId::parse))?,
+            network_interface_id: ctx
+                .target(e.parsed("networkInterfaceId", NetworkInterfaceId::parse))?,
             subnet_id: ctx.target(e.parsed("subnetId", SubnetId::parse))?,
             vpc_id: ctx.target(e.parsed("vpcId", VpcId::parse))?,
             public_ip: ctx.target(e.parsed("publicIp", crate::ids::parse_ip))?,
@@ -161,22 +167,25 @@ fn instance(details: &Child<'_>, ctx: &mut Ctx) -> Result<Option<InstanceTarget>
             iface.private_ips.push(ip);
         }
         for p in e.array("privateIpAddresses")? {
-            if let Some(ip) = ctx.target(p.node().parsed("privateIpAddress", crate::ids::parse_ip))? {
+            if let Some(ip) =
+                ctx.target(p.node().parsed("privateIpAddress", crate::ids::parse_ip))?
+            {
                 if !iface.private_ips.contains(&ip) {
                     iface.private_ips.push(ip);
                 }
             }
         }
         for (i, v6) in e.array("ipv6Addresses")?.iter().enumerate() {
-            let parsed = match v6.value.as_str() {
-                Some(s) => crate::ids::parse_ip(s).map(Some).map_err(|reason| {
-                    InputError::InvalidValue {
-                        path: v6.path.clone(),
-                        reason,
-                    }
-                }),
-                None => Err(e.invalid(&format!("ipv6Addresses[{i}]"), "expected a string")),
-            };
+            let parsed =
+                match v6.value.as_str() {
+                    Some(s) => crate::ids::parse_ip(s).map(Some).map_err(|reason| {
+                        InputError::InvalidValue {
+                            path: v6.path.clone(),
+                            reason,
+                        }
+                    }),
+                    None => Err(e.invalid(&format!("ipv6Addresses[{i}]"), "expected a string")),
+                };
             if let Some(ip) = ctx.target(parsed)? {
                 iface.ipv6_addresses.push(ip);
             }
@@ -210,14 +219,20 @@ fn access_key(details: &Child<'_>, ctx: &mut Ctx) -> Result<AccessKeyTarget, Inp
 }
 
 /// Every remote address in the action, v4 and v6, each once with the actions that named it.
-fn remote_ips(action: &Child<'_>, ctx: &mut Ctx, out: &mut Vec<RemoteIp>) -> Result<(), InputError> {
+fn remote_ips(
+    action: &Child<'_>,
+    ctx: &mut Ctx,
+    out: &mut Vec<RemoteIp>,
+) -> Result<(), InputError> {
     let a = action.node();
     for key in [
         "networkConnectionAction",
         "awsApiCallAction",
         "kubernetesApiCallAction",
     ] {
-        let Some(source) = IpSource::from_key(key) else { continue };
+        let Some(source) = IpSource::from_key(key) else {
+            continue;
+        };
         if let Some(act) = a.object(key)? {
             if let Some(details) = act.node().object("remoteIpDetails")? {
                 addresses(&details, source, ctx, out)?;

@@ -73,7 +73,9 @@ pub fn parse_input_bytes(bytes: &[u8]) -> Result<ParsedInput, InputError> {
 
 /// Parses an input that is already JSON (the Lambda runtime hands us a `Value`).
 pub fn parse_input(value: &Value) -> Result<ParsedInput, InputError> {
-    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_INPUT_BYTES {
         return Err(InputError::TooLarge {
             size,
@@ -223,7 +225,8 @@ fn inner(node: &Node<'_>) -> Result<ParsedInput, InputError> {
     }
     if node.has("arn") || (node.has("type") && node.has("resource")) {
         out.kind = InputKind::GuardDutyFinding;
-        out.findings.push(guardduty::parse(*node, &guardduty::Envelope::default())?);
+        out.findings
+            .push(guardduty::parse(*node, &guardduty::Envelope::default())?);
         return Ok(out);
     }
     if node.has("Findings") {
@@ -233,7 +236,9 @@ fn inner(node: &Node<'_>) -> Result<ParsedInput, InputError> {
     }
     if node.has("detail") {
         return Err(InputError::NotAFinding {
-            reason: "an EventBridge event needs `source` and `detail-type`; this one has only `detail`".into(),
+            reason:
+                "an EventBridge event needs `source` and `detail-type`; this one has only `detail`"
+                    .into(),
         });
     }
     Err(InputError::NotAFinding {

@@ -260,7 +260,10 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// For target fields: a validation error refuses a real finding, and is recorded and
     /// skipped in a sample one (which no action will touch anyway).
-    pub fn target<T>(&mut self, result: Result<Option<T>, InputError>) -> Result<Option<T>, InputError> {
+    pub fn target<T>(
+        &mut self,
+        result: Result<Option<T>, InputError>,
+    ) -> Result<Option<T>, InputError> {
         match result {
             Err(InputError::InvalidValue { path, reason }) if self.lenient => {
                 self.ignored.push(IgnoredField { path, reason });

@@ -76,7 +76,9 @@ pub struct Severity {
 impl Severity {
     pub fn from_guardduty(score: f64) -> Result<Self, String> {
         if !(0.0..=10.0).contains(&score) {
-            return Err(format!("severity {score} is outside GuardDuty's 0 to 10 scale"));
+            return Err(format!(
+                "severity {score} is outside GuardDuty's 0 to 10 scale"
+            ));
         }
         Ok(Severity {
             score,

@@ -33,7 +33,9 @@ pub struct ParsedType {
 const MAX_TYPE_LEN: usize = 256;
 
 fn word_ok(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"&_-".contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"&_-".contains(&b))
 }
 
 impl FindingType {
@@ -145,7 +147,10 @@ mod tests {
                 "TTPs/Command and Control/Backdoor:EC2-C&CActivity.B!DNS",
                 "Backdoor:EC2/C&CActivity.B!DNS",
             ),
-            ("TTPs/PenTest:IAMUser/KaliLinux", "PenTest:IAMUser/KaliLinux"),
+            (
+                "TTPs/PenTest:IAMUser/KaliLinux",
+                "PenTest:IAMUser/KaliLinux",
+            ),
             (
                 "Unusual Behaviors/User/UnauthorizedAccess:IAMUser-ConsoleLogin",
                 "UnauthorizedAccess:IAMUser/ConsoleLogin",
