@@ -122,7 +122,7 @@ pub fn plan(p: &Plan) -> String {
             .unwrap_or_else(|| "(no name)".into());
         let kind = k
             .user_type
-            .map(|u| format!("{u:?}"))
+            .map(|u| u.as_str().to_owned())
             .unwrap_or_else(|| "unknown type".into());
         targets.push(format!("access key {id} of {user} ({kind})"));
     }

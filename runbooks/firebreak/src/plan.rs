@@ -612,7 +612,7 @@ fn plan_key(p: &mut Planner<'_>, out: &mut Vec<PlannedAction>) {
         }
         other => {
             let t = other
-                .map(|t| format!("{t:?}"))
+                .map(|t| t.as_str().to_owned())
                 .unwrap_or_else(|| "unknown".into());
             p.skip(
                 Some(kind),

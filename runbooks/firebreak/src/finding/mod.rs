@@ -160,6 +160,19 @@ pub enum UserType {
 }
 
 impl UserType {
+    /// The name GuardDuty and IAM use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserType::IamUser => "IAMUser",
+            UserType::AssumedRole => "AssumedRole",
+            UserType::Root => "Root",
+            UserType::FederatedUser => "FederatedUser",
+            UserType::Role => "Role",
+            UserType::AwsService => "AWSService",
+            UserType::AwsAccount => "AWSAccount",
+        }
+    }
+
     pub fn parse(value: &str) -> Result<Self, String> {
         Ok(match value {
             "IAMUser" => UserType::IamUser,
