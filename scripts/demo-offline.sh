@@ -5,7 +5,7 @@
 set -euo pipefail
 firebreak="$1"
 here="$(cd "$(dirname "$0")/.." && pwd)"
-samples="${FIREBREAK_SAMPLES_DIR:-$here/../shared/samples}"
+samples="${FIREBREAK_SAMPLES_DIR:-$here/tests/fixtures/samples}"
 
 show() {
   echo

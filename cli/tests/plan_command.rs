@@ -35,7 +35,7 @@ fn fixture(name: &str) -> String {
 fn samples() -> PathBuf {
     let dir = std::env::var_os("FIREBREAK_SAMPLES_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/samples"));
+        .unwrap_or_else(|| root().join("tests/fixtures/samples"));
     assert!(dir.is_dir(), "samples not found at {}", dir.display());
     dir
 }

@@ -322,7 +322,7 @@ fn the_model_survives_a_round_trip_through_json() {
     }
 }
 
-// ---- the public samples in ../shared/samples -------------------------------------------
+// ---- the public samples in tests/fixtures/samples ---------------------------------------
 
 fn sample(name: &str) -> Result<ParsedInput, InputError> {
     let path = samples_dir().join(name);

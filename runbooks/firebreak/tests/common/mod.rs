@@ -24,12 +24,12 @@ pub fn fixture(name: &str) -> ParsedInput {
     parse_input_bytes(&fixture_bytes(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// The public sample events beside the repository (`../shared/samples`), or
+/// The public sample events (`tests/fixtures/samples`, sources in its SOURCE.txt), or
 /// `FIREBREAK_SAMPLES_DIR`. Missing samples fail the test rather than skip it.
 pub fn samples_dir() -> PathBuf {
     let dir = std::env::var_os("FIREBREAK_SAMPLES_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/samples"));
+        .unwrap_or_else(|| repo_root().join("tests/fixtures/samples"));
     assert!(
         dir.is_dir(),
         "sample events not found at {}; set FIREBREAK_SAMPLES_DIR",
