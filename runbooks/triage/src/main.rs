@@ -6,24 +6,33 @@
 
 mod enrich;
 
+use std::collections::BTreeMap;
+
 use aws_sdk_ec2::Client as Ec2Client;
 use aws_sdk_iam::Client as IamClient;
 use aws_sdk_ssm::Client as SsmClient;
 use firebreak::error::RunbookError;
 use firebreak::finding::{parse_input, InputKind};
+use firebreak::ids::InstanceId;
 use firebreak::plan::{plan, Enrichment, Plan};
 use firebreak::policy::Policy;
 use lambda_runtime::{service_fn, LambdaEvent};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-/// The state machine passes the raw input with the execution's identity beside it; a
-/// direct invocation may pass the raw input alone.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Wrapped {
-    input: Value,
-    execution_id: String,
+/// The state machine passes `{"input": <raw input>, "executionId": "..."}`; a direct
+/// invocation may pass the raw input alone.
+fn unwrap_execution(mut event: Value) -> (Value, Option<String>) {
+    let wrapped = event.as_object().is_some_and(|m| {
+        m.len() == 2
+            && m.contains_key("input")
+            && m.get("executionId").is_some_and(Value::is_string)
+    });
+    if !wrapped {
+        return (event, None);
+    }
+    let id = event["executionId"].as_str().map(str::to_owned);
+    (event["input"].take(), id)
 }
 
 #[derive(Debug, Serialize)]
@@ -65,10 +74,7 @@ pub async fn triage(
     config: &Config,
     clients: &Clients,
 ) -> Result<TriageOutput, RunbookError> {
-    let (input, execution_id) = match serde_json::from_value::<Wrapped>(event.clone()) {
-        Ok(w) => (w.input, Some(w.execution_id)),
-        Err(_) => (event, None),
-    };
+    let (input, execution_id) = unwrap_execution(event);
     let parsed = parse_input(&input)?;
     let (policy, policy_source) = match &config.policy_parameter {
         Some(name) => enrich::policy_from_ssm(&clients.ssm, name).await?,
@@ -76,11 +82,19 @@ pub async fn triage(
     };
     let dry_run = parsed.dry_run || config.force_dry_run;
     let mut plans = Vec::with_capacity(parsed.findings.len());
+    // Several findings of one custom action often name the same instance: read it once.
+    let mut seen: BTreeMap<InstanceId, Enrichment> = BTreeMap::new();
     for finding in &parsed.findings {
         let enrichment = match &finding.targets.instance {
-            Some(target) => {
-                enrich::instance(&clients.ec2, &clients.iam, &target.instance_id).await?
-            }
+            Some(target) => match seen.get(&target.instance_id) {
+                Some(known) => known.clone(),
+                None => {
+                    let read =
+                        enrich::instance(&clients.ec2, &clients.iam, &target.instance_id).await?;
+                    seen.insert(target.instance_id.clone(), read.clone());
+                    read
+                }
+            },
             None => Enrichment::NotNeeded,
         };
         let p = plan(finding, &policy, &policy_source, enrichment, dry_run);
@@ -305,6 +319,32 @@ mod tests {
             .unwrap();
         assert!(out.plans[0].actions.is_empty());
         assert_eq!(out.plans[0].skipped[0].reason, SkipReason::ExemptTag);
+    }
+
+    #[tokio::test]
+    async fn two_findings_on_one_instance_read_it_once() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/findings/securityhub-custom-action-two-findings.json"
+        );
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let describe = mock!(aws_sdk_ec2::Client::describe_instances)
+            .match_requests(|r| r.instance_ids() == ["i-0c10c2c7863d1a356".to_owned()])
+            .then_output(|| {
+                let i = Instance::builder()
+                    .instance_id("i-0c10c2c7863d1a356")
+                    .build();
+                DescribeInstancesOutput::builder()
+                    .reservations(Reservation::builder().instances(i).build())
+                    .build()
+            });
+        let out = triage(event, &built_in(), &clients(&[&describe], &[], &[]))
+            .await
+            .unwrap();
+        assert_eq!(out.plans.len(), 2);
+        assert_eq!(describe.num_calls(), 1);
+        // EC2 reports no interfaces now, so there is no subnet to block at.
+        assert_eq!(out.plans[1].action(ActionKind::BlockRemoteIps), None);
     }
 
     #[tokio::test]

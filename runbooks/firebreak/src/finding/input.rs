@@ -68,20 +68,42 @@ pub fn parse_input_bytes(bytes: &[u8]) -> Result<ParsedInput, InputError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| InputError::NotJson {
         reason: e.to_string(),
     })?;
-    parse_input(&value)
+    parse_value(&value)
 }
 
 /// Parses an input that is already JSON (the Lambda runtime hands us a `Value`).
 pub fn parse_input(value: &Value) -> Result<ParsedInput, InputError> {
-    let size = serde_json::to_vec(value)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+    let size = serialized_len(value);
     if size > MAX_INPUT_BYTES {
         return Err(InputError::TooLarge {
             size,
             limit: MAX_INPUT_BYTES,
         });
     }
+    parse_value(value)
+}
+
+/// The size of `value` as compact JSON, counted without building the string.
+fn serialized_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// The shape dispatch, once the size is known to be within the limit.
+fn parse_value(value: &Value) -> Result<ParsedInput, InputError> {
     let root = Node::root(value, "$");
     root.expect_object()?;
     if is_drill(&root) {
