@@ -6,7 +6,9 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/firebreak/target
 CARGO ?= cargo
 
-.PHONY: help demo test lint build release bench plan clean
+LAMBDA_DIR ?= $(CURDIR)/target/lambda
+
+.PHONY: help demo test test-rust test-infra lint build release bench plan synth package deploy clean
 
 help:
 	@echo "make demo     show what Firebreak would do with real sample findings (offline plan)"
@@ -16,12 +18,47 @@ help:
 	@echo "make release  release build (the Lambda profile: opt-level s, thin LTO, stripped)"
 	@echo "make bench    parse+plan benchmark and release binary sizes"
 	@echo "make plan FILE=finding.json [POLICY=policy.json]   the plan for one finding"
+	@echo "make synth    synthesise the CDK app (no AWS account, no network)"
+	@echo "make package  build the arm64 Lambdas with cargo-lambda, then synthesise with them"
+	@echo "make deploy   package, then cdk deploy into the account of your AWS credentials"
 
 demo: build
 	@scripts/demo-offline.sh "$(CARGO_TARGET_DIR)/debug/firebreak"
 
-test:
+test: test-rust test-infra
+
+test-rust:
 	$(CARGO) test --workspace --locked
+
+test-infra: infra/node_modules/.package-lock.json
+	cd infra && npx tsc --noEmit -p . && npm test
+
+infra/node_modules/.package-lock.json: infra/package-lock.json
+	cd infra && npm ci --no-audit --no-fund
+
+# Without a Lambda build, synthesise with placeholder code: the template is the same,
+# only the asset hashes differ.
+synth: infra/node_modules/.package-lock.json
+	@lambda="$(LAMBDA_DIR)"; \
+	if [ ! -d "$$lambda" ]; then \
+	  lambda=$$(mktemp -d); \
+	  echo "no Lambda build in $(LAMBDA_DIR): synthesising with placeholder code (make package builds it)"; \
+	  for f in runbooks/*/permissions.json; do n=$$(basename $$(dirname $$f)); mkdir -p $$lambda/$$n; \
+	    printf '#!/bin/sh\necho placeholder >&2; exit 1\n' > $$lambda/$$n/bootstrap; done; \
+	fi; \
+	cd infra && npx cdk synth --quiet -c lambdaDir=$$lambda $(CDK_CONTEXT) && echo "template: infra/cdk.out/Firebreak.template.json"
+
+# cargo-lambda (PyPI, with zig) cross-compiles for arm64; it needs the
+# aarch64-unknown-linux-gnu standard library (rustup target add aarch64-unknown-linux-gnu).
+.venv/bin/cargo-lambda:
+	python3 -m venv .venv && .venv/bin/pip install --quiet cargo-lambda==1.9.2
+
+package: .venv/bin/cargo-lambda
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 --lambda-dir "$(LAMBDA_DIR)" $(foreach f,$(wildcard runbooks/*/permissions.json),--bin $(notdir $(patsubst %/,%,$(dir $(f)))))
+	$(MAKE) synth
+
+deploy: package
+	cd infra && npx cdk deploy --require-approval broadening -c lambdaDir=$(LAMBDA_DIR) $(CDK_CONTEXT)
 
 lint:
 	$(CARGO) fmt --all --check

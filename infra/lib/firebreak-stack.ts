@@ -1,0 +1,353 @@
+// The Firebreak stack: one Lambda per runbook crate, every state machine in
+// statemachines/, the EventBridge rules that start them, the Security Hub custom action,
+// the policy parameter, the audit log group, and the alarms that say when a response
+// failed. Everything is derived from the repository's files (see repo.ts).
+import * as path from 'node:path';
+import {
+  Aws,
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  StackProps,
+  Tags,
+  Validations,
+  aws_cloudwatch as cloudwatch,
+  aws_cloudwatch_actions as cwActions,
+  aws_events as events,
+  aws_events_targets as targets,
+  aws_iam as iam,
+  aws_kms as kms,
+  aws_lambda as lambda,
+  aws_logs as logs,
+  aws_securityhub as securityhub,
+  aws_sns as sns,
+  aws_sns_subscriptions as subs,
+  aws_sqs as sqs,
+  aws_ssm as ssm,
+  aws_stepfunctions as sfn,
+} from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { Repository, RuleFile, Runbook, StateMachineFile, pascal } from './repo';
+
+export interface FirebreakStackProps extends StackProps {
+  readonly repo: Repository;
+  /** Where `cargo lambda build --lambda-dir` wrote `<runbook>/bootstrap`. */
+  readonly lambdaDir: string;
+  /** Lowest GuardDuty severity that starts a response (default: the rule files' own). */
+  readonly minSeverity?: number;
+  /** GuardDuty finding types that start a response; `X*` means "starts with X". */
+  readonly findingTypes?: string[];
+  /** Every response is a dry run: the suite plans and checks permissions, changes nothing. */
+  readonly dryRunOnly?: boolean;
+  /** Who is told when a response fails. */
+  readonly notificationEmail?: string;
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** The custom action's name as analysts see it; Security Hub allows 20 characters. */
+export const ACTION_TARGET_NAME = 'Firebreak contain';
+export const ACTION_TARGET_ID = 'FirebreakContain';
+export const POLICY_PARAMETER_NAME = '/firebreak/policy';
+
+/** Replaces `${Partition}`, `${Region}`, `${Account}` in a declared resource ARN. */
+export function resolveArn(declared: string): string {
+  return declared
+    .replaceAll('${Partition}', Aws.PARTITION)
+    .replaceAll('${Region}', Aws.REGION)
+    .replaceAll('${Account}', Aws.ACCOUNT_ID);
+}
+
+/** How cdk-nag writes the same ARN in its finding ids. */
+function nagArn(declared: string): string {
+  return declared
+    .replaceAll('${Partition}', '<AWS::Partition>')
+    .replaceAll('${Region}', '<AWS::Region>')
+    .replaceAll('${Account}', '<AWS::AccountId>');
+}
+
+/** Applies the deployer's GuardDuty type and severity choices to a GuardDuty pattern. */
+export function guardDutyPattern(
+  pattern: Record<string, unknown>,
+  minSeverity?: number,
+  findingTypes?: string[],
+): Record<string, unknown> {
+  const source = pattern.source;
+  if (!Array.isArray(source) || !source.includes('aws.guardduty')) return pattern;
+  const detail = { ...((pattern.detail as Record<string, unknown>) ?? {}) };
+  if (minSeverity !== undefined) detail.severity = [{ numeric: ['>=', minSeverity] }];
+  if (findingTypes !== undefined && findingTypes.length > 0) {
+    detail.type = findingTypes.map((t) => (t.endsWith('*') ? { prefix: t.slice(0, -1) } : t));
+  }
+  return { ...pattern, detail };
+}
+
+export class FirebreakStack extends Stack {
+  readonly functions = new Map<string, lambda.Function>();
+  readonly stateMachines = new Map<string, sfn.StateMachine>();
+  readonly actionTarget: securityhub.CfnActionTarget;
+  readonly alarmTopic: sns.Topic;
+  readonly auditLogGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: FirebreakStackProps) {
+    super(scope, id, props);
+    const repo = props.repo;
+    const retention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
+    Tags.of(this).add('firebreak:suite', 'firebreak');
+
+    this.auditLogGroup = new logs.LogGroup(this, 'AuditLog', {
+      logGroupName: '/firebreak/audit',
+      retention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const policy = new ssm.StringParameter(this, 'ResponsePolicy', {
+      parameterName: POLICY_PARAMETER_NAME,
+      description: 'Firebreak response policy (JSON). Validate edits with `firebreak plan --policy FILE`.',
+      stringValue: repo.defaultPolicy,
+      // The built-in policy is over the 4 KB of the standard tier.
+      tier: repo.defaultPolicy.length > 4096 ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
+    });
+
+    const environment: Record<string, string> = {
+      RUST_LOG: 'info',
+      FIREBREAK_POLICY_PARAMETER: policy.parameterName,
+      FIREBREAK_AUDIT_LOG_GROUP: this.auditLogGroup.logGroupName,
+      FIREBREAK_DRY_RUN: props.dryRunOnly ? 'true' : 'false',
+    };
+    for (const rb of repo.runbooks) this.functions.set(rb.name, this.runbookFunction(rb, props, retention, environment));
+
+    // A key CloudWatch may use: alarms cannot publish to a topic under the AWS-managed SNS key.
+    const topicKey = new kms.Key(this, 'AlarmTopicKey', {
+      description: 'Encrypts the Firebreak alarm topic',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    topicKey.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: 'Firebreak: a response failed',
+      masterKey: topicKey,
+      enforceSSL: true,
+    });
+    if (props.notificationEmail) this.alarmTopic.addSubscription(new subs.EmailSubscription(props.notificationEmail));
+
+    this.actionTarget = new securityhub.CfnActionTarget(this, 'ContainAction', {
+      name: ACTION_TARGET_NAME,
+      id: ACTION_TARGET_ID,
+      description: 'Contain the selected findings with Firebreak',
+    });
+
+    this.createStateMachines(repo.stateMachines, retention);
+    if (repo.rules.length > 0) this.createRules(repo.rules, props);
+
+    new CfnOutput(this, 'ActionTargetArn', { value: this.actionTarget.attrActionTargetArn });
+    new CfnOutput(this, 'AuditLogGroupName', { value: this.auditLogGroup.logGroupName });
+  }
+
+  private runbookFunction(
+    rb: Runbook,
+    props: FirebreakStackProps,
+    retention: logs.RetentionDays,
+    environment: Record<string, string>,
+  ): lambda.Function {
+    const logGroup = new logs.LogGroup(this, `${rb.pascalName}Logs`, { retention, removalPolicy: RemovalPolicy.DESTROY });
+    const role = new iam.Role(this, `${rb.pascalName}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Firebreak ${rb.name}: exactly what runbooks/${rb.name}/permissions.json declares`,
+    });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteOwnLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [logGroup.logGroupArn],
+      }),
+    );
+    const acknowledged = new Map<string, string>();
+    rb.statements.forEach((st, i) => {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: st.sid ?? `Declared${i}`,
+          actions: st.actions,
+          resources: st.resources.map(resolveArn),
+          conditions: st.conditions,
+        }),
+      );
+      for (const r of st.resources.filter((r) => r.includes('*'))) {
+        acknowledged.set(
+          `AwsSolutions-IAM5[Resource::${nagArn(r)}]`,
+          st.why ?? `${rb.name} acts on whichever resource a finding names, known only at run time; declared in runbooks/${rb.name}/permissions.json (${st.sid ?? i})`,
+        );
+      }
+    });
+    // Active tracing adds xray:PutTraceSegments and PutTelemetryRecords, which IAM
+    // cannot scope to a resource.
+    const xray = 'X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions';
+    const star = acknowledged.get('AwsSolutions-IAM5[Resource::*]');
+    acknowledged.set('AwsSolutions-IAM5[Resource::*]', star ? `${star}; ${xray}` : xray);
+    Validations.of(role).acknowledge(...[...acknowledged].map(([id, reason]) => ({ id, reason })));
+
+    const fn = new lambda.Function(this, rb.pascalName, {
+      description: rb.description.slice(0, 256),
+      runtime: lambda.Runtime.PROVIDED_AL2023,
+      architecture: lambda.Architecture.ARM_64,
+      handler: 'bootstrap',
+      code: lambda.Code.fromAsset(path.join(props.lambdaDir, rb.name)),
+      role,
+      logGroup,
+      tracing: lambda.Tracing.ACTIVE,
+      memorySize: 128,
+      timeout: Duration.seconds(60),
+      environment,
+    });
+    Tags.of(fn).add('firebreak:runbook', rb.name);
+    return fn;
+  }
+
+  /** `Firebreak-ec2-compromise`: unique per stack, known before deployment. */
+  private machineName(file: string): string {
+    return `${this.stackName}-${file}`;
+  }
+
+  /** Creates machines so that one that starts another is created after it. */
+  private createStateMachines(files: StateMachineFile[], retention: logs.RetentionDays): void {
+    const pending = [...files];
+    while (pending.length > 0) {
+      // Ready when every machine it starts exists already.
+      const ready = pending.findIndex((f) =>
+        f.placeholders
+          .filter((p) => p.endsWith('StateMachineArn'))
+          .every((p) => files.some((x) => this.stateMachines.has(x.name) && `${x.pascalName}StateMachineArn` === p)),
+      );
+      if (ready < 0) throw new Error(`state machines that start each other in a cycle, or start one that does not exist: ${pending.map((p) => p.name).join(', ')}`);
+      const [file] = pending.splice(ready, 1);
+      this.stateMachines.set(file.name, this.stateMachine(file, retention));
+    }
+  }
+
+  private stateMachine(file: StateMachineFile, retention: logs.RetentionDays): sfn.StateMachine {
+    const substitutions: Record<string, string> = {};
+    const invoked: lambda.Function[] = [];
+    const started: [string, sfn.StateMachine][] = [];
+    for (const p of file.placeholders) {
+      const fn = [...this.functions.entries()].find(([name]) => `${pascal(name)}FunctionArn` === p)?.[1];
+      const child = [...this.stateMachines.entries()].find(([name]) => `${pascal(name)}StateMachineArn` === p);
+      if (fn) {
+        substitutions[p] = fn.functionArn;
+        invoked.push(fn);
+      } else if (child) {
+        substitutions[p] = child[1].stateMachineArn;
+        started.push(child);
+      } else {
+        throw new Error(`${file.file}: \${${p}} names no runbook function or state machine in this repository`);
+      }
+    }
+    const logGroup = new logs.LogGroup(this, `${file.pascalName}ExecutionLogs`, {
+      logGroupName: `/aws/vendedlogs/states/firebreak-${file.name}`,
+      retention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const machine = new sfn.StateMachine(this, `${file.pascalName}StateMachine`, {
+      // A stable name: drills find the machine by it, parents scope their permissions to it.
+      stateMachineName: this.machineName(file.name),
+      definitionBody: sfn.DefinitionBody.fromString(file.definition),
+      definitionSubstitutions: substitutions,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+    });
+    for (const fn of invoked) fn.grantInvoke(machine);
+    const childAcks = [];
+    for (const [childFile, child] of started) {
+      const childName = this.machineName(childFile);
+      child.grantStartExecution(machine);
+      // What the .sync integration needs to follow the child execution, and no more.
+      const executions = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${childName}:*`;
+      machine.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['states:DescribeExecution', 'states:StopExecution'], resources: [executions] }),
+      );
+      childAcks.push({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${childName}:*]`,
+        reason: 'following the executions of the child playbook this machine starts; their names are made at run time',
+      });
+    }
+    if (started.length > 0) {
+      machine.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+          resources: [`arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule`],
+        }),
+      );
+    }
+    Tags.of(machine).add('firebreak:state-machine', file.name);
+    Validations.of(machine).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'CloudWatch Logs delivery and X-Ray actions used by state-machine logging and tracing support no resource-level permissions',
+      },
+      ...childAcks,
+      ...invoked.map((fn) => ({
+        id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(fn.node.defaultChild as lambda.CfnFunction)}.Arn>:*]`,
+        reason: 'lambda:InvokeFunction on the versions and aliases of the runbook functions this machine invokes, and no other',
+      })),
+    );
+
+    const alarm = new cloudwatch.Alarm(this, `${file.pascalName}FailedExecutions`, {
+      alarmDescription: `A Firebreak ${file.name} response failed, timed out or was aborted: read its execution and the audit log`,
+      metric: new cloudwatch.MathExpression({
+        expression: 'failed + timedOut + aborted',
+        usingMetrics: { failed: machine.metricFailed(), timedOut: machine.metricTimedOut(), aborted: machine.metricAborted() },
+        period: Duration.minutes(5),
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
+    return machine;
+  }
+
+  private createRules(rules: RuleFile[], props: FirebreakStackProps): void {
+    // Events EventBridge could not deliver wait here; an alarm says so. Nothing is lost silently.
+    const deadLetters = new sqs.Queue(this, 'UndeliveredFindings', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(deadLetters).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'this queue is itself the dead-letter queue of the EventBridge targets',
+    });
+    const undelivered = new cloudwatch.Alarm(this, 'UndeliveredFindingsAlarm', {
+      alarmDescription: 'A finding event could not start a Firebreak response: see the UndeliveredFindings queue',
+      metric: deadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    undelivered.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
+
+    for (const rule of rules) {
+      const machine = this.stateMachines.get(rule.stateMachine);
+      if (!machine) throw new Error(`${rule.file}: no state machine ${rule.stateMachine}`);
+      const text = JSON.stringify(rule.eventPattern).replaceAll('${SecurityHubActionTargetArn}', '__ACTION_TARGET_ARN__');
+      const parsed = JSON.parse(text) as Record<string, unknown>;
+      const pattern = guardDutyPattern(parsed, props.minSeverity, props.findingTypes);
+      const withArn = JSON.parse(JSON.stringify(pattern), (_k, v) =>
+        v === '__ACTION_TARGET_ARN__' ? this.actionTarget.attrActionTargetArn : v,
+      ) as events.EventPattern;
+      new events.Rule(this, `${pascal(rule.name)}Rule`, {
+        description: rule.description.slice(0, 512),
+        enabled: rule.enabled,
+        eventPattern: withArn,
+        targets: [
+          new targets.SfnStateMachine(machine, {
+            deadLetterQueue: deadLetters,
+            retryAttempts: 3,
+            maxEventAge: Duration.hours(2),
+          }),
+        ],
+      });
+    }
+  }
+}

@@ -1,0 +1,145 @@
+// What the repository holds, discovered from its files: the runbooks (a crate under
+// runbooks/ with a permissions.json beside its code), the state machines
+// (statemachines/*.asl.json) and the EventBridge rules that start them
+// (statemachines/rules/*.json). Nothing here is listed by hand a second time.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface PermissionStatement {
+  readonly sid?: string;
+  readonly actions: string[];
+  readonly resources: string[];
+  readonly conditions?: Record<string, Record<string, string | string[]>>;
+  readonly why?: string;
+}
+
+export interface Runbook {
+  /** The crate's directory name, which is also its binary name: `isolate-instance`. */
+  readonly name: string;
+  /** `IsolateInstance`: the ASL placeholder is `${IsolateInstanceFunctionArn}`. */
+  readonly pascalName: string;
+  readonly description: string;
+  readonly statements: PermissionStatement[];
+}
+
+export interface StateMachineFile {
+  readonly name: string;
+  readonly pascalName: string;
+  readonly file: string;
+  /** The ASL text exactly as in the file. */
+  readonly definition: string;
+  /** Every `${Name}` the definition uses. */
+  readonly placeholders: string[];
+}
+
+export interface RuleFile {
+  readonly name: string;
+  readonly file: string;
+  readonly description: string;
+  /** The state machine the rule starts. */
+  readonly stateMachine: string;
+  readonly enabled: boolean;
+  readonly eventPattern: Record<string, unknown>;
+}
+
+export interface Repository {
+  readonly root: string;
+  readonly runbooks: Runbook[];
+  readonly stateMachines: StateMachineFile[];
+  readonly rules: RuleFile[];
+  /** The built-in response policy, deployed as the policy parameter's first value. */
+  readonly defaultPolicy: string;
+}
+
+export function pascal(name: string): string {
+  return name
+    .split(/[-_]/)
+    .filter((w) => w.length > 0)
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('');
+}
+
+export function placeholders(text: string): string[] {
+  const found = new Set<string>();
+  for (const m of text.matchAll(/\$\{([A-Za-z0-9]+)\}/g)) found.add(m[1]);
+  return [...found].sort();
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+}
+
+function fail(file: string, why: string): never {
+  throw new Error(`${file}: ${why}`);
+}
+
+const ACTION = /^[a-z0-9-]+:[A-Za-z0-9*]+$/;
+
+function parsePermissions(file: string): { description: string; statements: PermissionStatement[] } {
+  const doc = readJson(file) as { description?: unknown; statements?: unknown };
+  if (!Array.isArray(doc.statements) || doc.statements.length === 0) fail(file, 'statements must be a non-empty array');
+  const statements = doc.statements.map((s: unknown, i: number): PermissionStatement => {
+    const st = s as PermissionStatement;
+    if (!Array.isArray(st.actions) || st.actions.length === 0) fail(file, `statements[${i}].actions must be a non-empty array`);
+    for (const a of st.actions) if (typeof a !== 'string' || !ACTION.test(a)) fail(file, `statements[${i}].actions: ${JSON.stringify(a)} is not service:Action`);
+    if (!Array.isArray(st.resources) || st.resources.length === 0) fail(file, `statements[${i}].resources must be a non-empty array`);
+    if (st.resources.includes('*') && !st.why) fail(file, `statements[${i}]: a "*" resource needs a "why"`);
+    return st;
+  });
+  return { description: typeof doc.description === 'string' ? doc.description : '', statements };
+}
+
+export function discover(root: string): Repository {
+  const runbooksDir = path.join(root, 'runbooks');
+  const runbooks: Runbook[] = fs
+    .readdirSync(runbooksDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && fs.existsSync(path.join(runbooksDir, d.name, 'permissions.json')))
+    .map((d) => d.name)
+    .sort()
+    .map((name) => ({ name, pascalName: pascal(name), ...parsePermissions(path.join(runbooksDir, name, 'permissions.json')) }));
+
+  const smDir = path.join(root, 'statemachines');
+  const stateMachines: StateMachineFile[] = fs.existsSync(smDir)
+    ? fs
+        .readdirSync(smDir)
+        .filter((f) => f.endsWith('.asl.json'))
+        .sort()
+        .map((f) => {
+          const file = path.join(smDir, f);
+          const definition = fs.readFileSync(file, 'utf8');
+          readJson(file);
+          const name = f.slice(0, -'.asl.json'.length);
+          return { name, pascalName: pascal(name), file, definition, placeholders: placeholders(definition) };
+        })
+    : [];
+
+  const rulesDir = path.join(smDir, 'rules');
+  const rules: RuleFile[] = fs.existsSync(rulesDir)
+    ? fs
+        .readdirSync(rulesDir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .map((f) => {
+          const file = path.join(rulesDir, f);
+          const doc = readJson(file) as Partial<RuleFile>;
+          if (typeof doc.stateMachine !== 'string') fail(file, 'stateMachine must name a state machine file');
+          if (!stateMachines.some((s) => s.name === doc.stateMachine)) fail(file, `no statemachines/${doc.stateMachine}.asl.json`);
+          if (typeof doc.eventPattern !== 'object' || doc.eventPattern === null) fail(file, 'eventPattern must be an object');
+          return {
+            name: f.slice(0, -'.json'.length),
+            file,
+            description: typeof doc.description === 'string' ? doc.description : '',
+            stateMachine: doc.stateMachine,
+            enabled: doc.enabled !== false,
+            eventPattern: doc.eventPattern,
+          };
+        })
+    : [];
+
+  const defaultPolicy = fs.readFileSync(path.join(runbooksDir, 'firebreak', 'policy', 'default-policy.json'), 'utf8');
+  return { root, runbooks, stateMachines, rules, defaultPolicy };
+}

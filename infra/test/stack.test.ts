@@ -1,0 +1,276 @@
+// The synthesised template, asserted against the repository's own files: functions per
+// runbook crate, roles from permissions.json, state machines verbatim from their ASL,
+// rules from their pattern files, and cdk-nag with every finding acknowledged.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { FirebreakStack, FirebreakStackProps, ACTION_TARGET_NAME } from '../lib/firebreak-stack';
+import { discover, placeholders } from '../lib/repo';
+
+const REPO = path.resolve(__dirname, '..', '..');
+const FIXTURE = path.join(__dirname, 'fixtures', 'repo');
+const CDK_CONTEXT = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+
+/** A stand-in for `cargo lambda build` output: `<runbook>/bootstrap` for each runbook. */
+function lambdaDir(names: string[]): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'firebreak-lambda-'));
+  for (const n of names) {
+    fs.mkdirSync(path.join(dir, n));
+    fs.writeFileSync(path.join(dir, n, 'bootstrap'), `#!/bin/sh\n# placeholder for ${n}\n`);
+  }
+  return dir;
+}
+
+function synth(root: string, props: Partial<FirebreakStackProps> = {}) {
+  // A test App ignores cdk.json unless its context is loaded into it.
+  const app = new App({ context: CDK_CONTEXT });
+  const repo = discover(root);
+  const stack = new FirebreakStack(app, 'Firebreak', {
+    repo,
+    lambdaDir: lambdaDir(repo.runbooks.map((r) => r.name)),
+    ...props,
+  });
+  return { app, stack, repo, template: Template.fromStack(stack) };
+}
+
+type Resource = { Type: string; Properties: Record<string, any> };
+function resources(t: Template, type: string): [string, Resource][] {
+  return Object.entries(t.toJSON().Resources as Record<string, Resource>).filter(([, r]) => r.Type === type);
+}
+
+/** Crates under runbooks/ in the workspace that build a binary: each one is a Lambda. */
+function workspaceRunbookCrates(): string[] {
+  const cargo = fs.readFileSync(path.join(REPO, 'Cargo.toml'), 'utf8');
+  const members = cargo.match(/members\s*=\s*\[([^\]]*)\]/)?.[1] ?? '';
+  return [...members.matchAll(/"runbooks\/([^"]+)"/g)]
+    .map((m) => m[1])
+    .filter((name) => fs.existsSync(path.join(REPO, 'runbooks', name, 'src', 'main.rs')))
+    .sort();
+}
+
+function policyActions(t: Template, roleLogicalId: string): string[] {
+  const actions = new Set<string>();
+  for (const [, p] of resources(t, 'AWS::IAM::Policy')) {
+    if (!(p.Properties.Roles as any[]).some((r) => r.Ref === roleLogicalId)) continue;
+    for (const s of p.Properties.PolicyDocument.Statement) for (const a of [s.Action].flat()) actions.add(a);
+  }
+  return [...actions].sort();
+}
+
+const INFRA_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
+
+for (const [label, root] of [['this repository', REPO], ['the fixture repository', FIXTURE]] as const) {
+  test(`${label}: one arm64 provided.al2023 function per runbook, traced, with its own log group`, () => {
+    const { template, repo, stack } = synth(root);
+    const fns = resources(template, 'AWS::Lambda::Function');
+    assert.equal(fns.length, repo.runbooks.length);
+    assert.ok(fns.length > 0);
+    for (const [, fn] of fns) {
+      assert.equal(fn.Properties.Runtime, 'provided.al2023');
+      assert.deepEqual(fn.Properties.Architectures, ['arm64']);
+      assert.equal(fn.Properties.Handler, 'bootstrap');
+      assert.deepEqual(fn.Properties.TracingConfig, { Mode: 'Active' });
+      assert.ok(fn.Properties.LoggingConfig.LogGroup, 'function logs to its own group');
+      assert.equal(fn.Properties.Environment.Variables.FIREBREAK_POLICY_PARAMETER.Ref !== undefined || typeof fn.Properties.Environment.Variables.FIREBREAK_POLICY_PARAMETER === 'string', true);
+      assert.equal(fn.Properties.Environment.Variables.FIREBREAK_DRY_RUN, 'false');
+    }
+    for (const rb of repo.runbooks) assert.ok(stack.functions.has(rb.name), rb.name);
+  });
+
+  test(`${label}: each role allows exactly the actions its runbook declares`, () => {
+    const { template, repo, stack } = synth(root);
+    for (const rb of repo.runbooks) {
+      const fn = stack.functions.get(rb.name)!;
+      const roleId = stack.getLogicalId(fn.role!.node.defaultChild as any);
+      const declared = [...new Set(rb.statements.flatMap((s) => s.actions))].sort();
+      const granted = policyActions(template, roleId).filter((a) => !INFRA_ACTIONS.includes(a));
+      assert.deepEqual(granted, declared, rb.name);
+      // The role has no managed policies: nothing beyond the declaration.
+      const [, role] = resources(template, 'AWS::IAM::Role').find(([id]) => id === roleId)!;
+      assert.equal(role.Properties.ManagedPolicyArns, undefined, rb.name);
+    }
+  });
+
+  test(`${label}: every log group keeps its logs for a year`, () => {
+    const { template } = synth(root);
+    const groups = resources(template, 'AWS::Logs::LogGroup');
+    assert.ok(groups.length >= 2);
+    for (const [id, g] of groups) assert.equal(g.Properties.RetentionInDays, 365, id);
+  });
+
+  test(`${label}: cdk-nag AwsSolutions reports nothing unacknowledged`, () => {
+    const { app } = synth(root);
+    const report = new AwsSolutionsChecks().validateScope(app);
+    const open = report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+    assert.deepEqual(open, []);
+  });
+
+  test(`${label}: asl-validator accepts every state machine`, () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const validate = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: (s?: string) => string };
+    for (const sm of discover(root).stateMachines) {
+      // Placeholders become ARNs of the right kind, as CloudFormation will substitute them.
+      const text = sm.definition.replace(/\$\{([A-Za-z0-9]+)\}/g, (_m, p: string) =>
+        p.endsWith('StateMachineArn')
+          ? `arn:aws:states:us-east-1:111122223333:stateMachine:${p}`
+          : `arn:aws:lambda:us-east-1:111122223333:function:${p}`,
+      );
+      const result = validate(JSON.parse(text));
+      assert.ok(result.isValid, `${sm.file}: ${result.errorsText('\n')}`);
+    }
+  });
+}
+
+test('the fixture: directories without permissions.json are not functions', () => {
+  const { repo } = synth(FIXTURE);
+  assert.deepEqual(repo.runbooks.map((r) => r.name), ['isolate-instance', 'mark-resolved', 'triage']);
+});
+
+test('this repository: every runbook crate of the workspace is deployed, and declares its permissions', () => {
+  const crates = workspaceRunbookCrates();
+  assert.ok(crates.includes('triage'));
+  for (const c of crates) assert.ok(fs.existsSync(path.join(REPO, 'runbooks', c, 'permissions.json')), `runbooks/${c}/permissions.json is missing`);
+  assert.deepEqual(discover(REPO).runbooks.map((r) => r.name), crates);
+});
+
+test('state machines are embedded verbatim with substitutions for exactly their placeholders', () => {
+  const { template, repo, stack } = synth(FIXTURE);
+  const machines = resources(template, 'AWS::StepFunctions::StateMachine');
+  assert.equal(machines.length, repo.stateMachines.length);
+  for (const sm of repo.stateMachines) {
+    const id = stack.getLogicalId(stack.stateMachines.get(sm.name)!.node.defaultChild as any);
+    const [, m] = machines.find(([mid]) => mid === id)!;
+    assert.equal(m.Properties.DefinitionString, fs.readFileSync(sm.file, 'utf8'), sm.name);
+    assert.deepEqual(Object.keys(m.Properties.DefinitionSubstitutions).sort(), placeholders(sm.definition), sm.name);
+    for (const [key, value] of Object.entries(m.Properties.DefinitionSubstitutions as Record<string, any>)) {
+      if (key.endsWith('FunctionArn')) {
+        const fnName = repo.runbooks.find((r) => `${r.pascalName}FunctionArn` === key)!.name;
+        const fnId = stack.getLogicalId(stack.functions.get(fnName)!.node.defaultChild as any);
+        assert.deepEqual(value, { 'Fn::GetAtt': [fnId, 'Arn'] }, `${sm.name} ${key}`);
+      } else {
+        const child = repo.stateMachines.find((s) => `${s.pascalName}StateMachineArn` === key)!.name;
+        const childId = stack.getLogicalId(stack.stateMachines.get(child)!.node.defaultChild as any);
+        assert.deepEqual(value, { Ref: childId }, `${sm.name} ${key}`);
+      }
+    }
+    assert.equal(m.Properties.LoggingConfiguration.Level, 'ALL');
+    assert.equal(m.Properties.LoggingConfiguration.IncludeExecutionData, true);
+    assert.deepEqual(m.Properties.TracingConfiguration, { Enabled: true });
+  }
+});
+
+test("a state machine's role may invoke only its own functions and start only its children", () => {
+  const { template, stack } = synth(FIXTURE);
+  const roleOf = (name: string) => stack.getLogicalId(stack.stateMachines.get(name)!.role.node.defaultChild as any);
+  const fnId = (name: string) => stack.getLogicalId(stack.functions.get(name)!.node.defaultChild as any);
+  const invokeTargets = (roleId: string) => {
+    const ids = new Set<string>();
+    for (const [, p] of resources(template, 'AWS::IAM::Policy')) {
+      if (!(p.Properties.Roles as any[]).some((r) => r.Ref === roleId)) continue;
+      for (const s of p.Properties.PolicyDocument.Statement) {
+        if (![s.Action].flat().includes('lambda:InvokeFunction')) continue;
+        for (const r of [s.Resource].flat()) ids.add(JSON.stringify(r).match(/"(\w+)","Arn"/)?.[1] ?? JSON.stringify(r));
+      }
+    }
+    return [...ids].sort();
+  };
+  assert.deepEqual(invokeTargets(roleOf('ec2-compromise')), [fnId('isolate-instance'), fnId('mark-resolved'), fnId('triage')].sort());
+  assert.deepEqual(invokeTargets(roleOf('response')), []);
+  assert.deepEqual(policyActions(template, roleOf('response')).filter((a) => a.startsWith('states:StartExecution')), ['states:StartExecution']);
+  assert.ok(!policyActions(template, roleOf('ec2-compromise')).includes('states:StartExecution'));
+});
+
+test('a placeholder with no function behind it fails the synth, naming file and placeholder', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'firebreak-repo-'));
+  fs.cpSync(FIXTURE, tmp, { recursive: true });
+  const file = path.join(tmp, 'statemachines', 'ec2-compromise.asl.json');
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('${MarkResolvedFunctionArn}', '${MarkResolvedTwiceFunctionArn}'));
+  assert.throws(() => synth(tmp), /ec2-compromise\.asl\.json: \$\{MarkResolvedTwiceFunctionArn\} names no runbook function/);
+});
+
+test('rule patterns equal their files; the custom action gets the action target ARN', () => {
+  const { template, repo, stack } = synth(FIXTURE);
+  const rules = resources(template, 'AWS::Events::Rule');
+  assert.equal(rules.length, repo.rules.length);
+  const actionId = stack.getLogicalId(stack.actionTarget);
+  for (const rule of repo.rules) {
+    const expected = JSON.parse(
+      JSON.stringify(rule.eventPattern).replaceAll('"${SecurityHubActionTargetArn}"', JSON.stringify({ 'Fn::GetAtt': [actionId, 'ActionTargetArn'] })),
+    );
+    const found = rules.filter(([, r]) => JSON.stringify(r.Properties.EventPattern) === JSON.stringify(expected));
+    assert.equal(found.length, 1, `${rule.name}: ${JSON.stringify(expected)}`);
+    const [, r] = found[0];
+    assert.equal(r.Properties.State, rule.enabled ? 'ENABLED' : 'DISABLED', rule.name);
+    const target = r.Properties.Targets[0];
+    const machineId = stack.getLogicalId(stack.stateMachines.get(rule.stateMachine)!.node.defaultChild as any);
+    assert.deepEqual(target.Arn, { Ref: machineId }, rule.name);
+    assert.ok(target.DeadLetterConfig.Arn, `${rule.name} has a dead-letter queue`);
+    assert.deepEqual(target.RetryPolicy, { MaximumEventAgeInSeconds: 7200, MaximumRetryAttempts: 3 });
+  }
+});
+
+test('the deployer chooses GuardDuty types and minimum severity', () => {
+  const { template } = synth(FIXTURE, { minSeverity: 7, findingTypes: ['Backdoor:EC2/*', 'UnauthorizedAccess:EC2/SSHBruteForce'] });
+  const gd = resources(template, 'AWS::Events::Rule').find(([, r]) => r.Properties.EventPattern.source?.[0] === 'aws.guardduty')!;
+  assert.deepEqual(gd[1].Properties.EventPattern.detail, {
+    type: [{ prefix: 'Backdoor:EC2/' }, 'UnauthorizedAccess:EC2/SSHBruteForce'],
+    severity: [{ numeric: ['>=', 7] }],
+  });
+  // The Security Hub patterns are left as they are.
+  const hub = resources(template, 'AWS::Events::Rule').filter(([, r]) => r.Properties.EventPattern.source?.[0] === 'aws.securityhub');
+  assert.ok(hub.every(([, r]) => r.Properties.EventPattern.detail === undefined));
+});
+
+test('an alarm per state machine and one for undelivered events, all to the alarm topic', () => {
+  const { template, repo, stack } = synth(FIXTURE);
+  const topicId = stack.getLogicalId(stack.alarmTopic.node.defaultChild as any);
+  const alarms = resources(template, 'AWS::CloudWatch::Alarm');
+  assert.equal(alarms.length, repo.stateMachines.length + 1);
+  for (const [id, a] of alarms) {
+    assert.deepEqual(a.Properties.AlarmActions, [{ Ref: topicId }], id);
+    assert.equal(a.Properties.Threshold, 1);
+  }
+  const failed = alarms.filter(([, a]) => (a.Properties.Metrics ?? []).some((m: any) => m.Expression === 'failed + timedOut + aborted'));
+  assert.equal(failed.length, repo.stateMachines.length);
+  const [, topic] = resources(template, 'AWS::SNS::Topic')[0];
+  assert.ok(topic.Properties.KmsMasterKeyId, 'the topic is encrypted with a key CloudWatch may use');
+});
+
+test('the Security Hub action target, the policy parameter and the audit log group', () => {
+  const { template, repo } = synth(REPO);
+  const [, target] = resources(template, 'AWS::SecurityHub::ActionTarget')[0];
+  assert.equal(target.Properties.Name, ACTION_TARGET_NAME);
+  assert.ok(target.Properties.Name.length <= 20);
+  assert.equal(target.Properties.Id, 'FirebreakContain');
+  const [, param] = resources(template, 'AWS::SSM::Parameter')[0];
+  assert.equal(param.Properties.Value, repo.defaultPolicy);
+  assert.equal(param.Properties.Name, '/firebreak/policy');
+  assert.equal(param.Properties.Tier, repo.defaultPolicy.length > 4096 ? 'Advanced' : 'Standard');
+  const audit = resources(template, 'AWS::Logs::LogGroup').filter(([, g]) => g.Properties.LogGroupName === '/firebreak/audit');
+  assert.equal(audit.length, 1);
+});
+
+test('dry-run-only and notification e-mail', () => {
+  const { template } = synth(REPO, { dryRunOnly: true, notificationEmail: 'secops@example.com' });
+  for (const [, fn] of resources(template, 'AWS::Lambda::Function')) {
+    assert.equal(fn.Properties.Environment.Variables.FIREBREAK_DRY_RUN, 'true');
+  }
+  const subs = resources(template, 'AWS::SNS::Subscription');
+  assert.equal(subs.length, 1);
+  assert.equal(subs[0][1].Properties.Endpoint, 'secops@example.com');
+});
+
+test('bad permission files are refused with the file named', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'firebreak-repo-'));
+  fs.cpSync(FIXTURE, tmp, { recursive: true });
+  const file = path.join(tmp, 'runbooks', 'mark-resolved', 'permissions.json');
+  fs.writeFileSync(file, JSON.stringify({ statements: [{ actions: ['securityhub:*'], resources: ['*'] }] }));
+  assert.throws(() => discover(tmp), /mark-resolved\/permissions\.json: statements\[0\]: a "\*" resource needs a "why"/);
+  fs.writeFileSync(file, JSON.stringify({ statements: [{ actions: ['BatchUpdateFindings'], resources: ['x'] }] }));
+  assert.throws(() => discover(tmp), /is not service:Action/);
+});
