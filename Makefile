@@ -8,7 +8,7 @@ CARGO ?= cargo
 
 LAMBDA_DIR ?= $(CURDIR)/target/lambda
 
-.PHONY: help demo test test-rust test-infra lint build release bench plan synth package deploy clean
+.PHONY: help demo test test-rust test-infra test-localaws lint build release bench plan synth package deploy clean
 
 help:
 	@echo "make demo     show what Firebreak would do with real sample findings (offline plan)"
@@ -25,10 +25,20 @@ help:
 demo: build
 	@scripts/demo-offline.sh "$(CARGO_TARGET_DIR)/debug/firebreak"
 
-test: test-rust test-infra
+test: test-rust test-infra test-localaws
 
 test-rust:
 	$(CARGO) test --workspace --locked
+
+# The local AWS account (moto + Firebreak's extension) in a virtual environment.
+VENV := .venv
+$(VENV)/.installed: tests/localaws/requirements.txt tests/localaws/constraints.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/localaws/requirements.txt -c tests/localaws/constraints.txt
+	touch $@
+
+test-localaws: $(VENV)/.installed
+	cd tests/localaws && ../../$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 test-infra: infra/node_modules/.package-lock.json
 	cd infra && npx tsc --noEmit -p . && npm test
@@ -50,10 +60,10 @@ synth: infra/node_modules/.package-lock.json
 
 # cargo-lambda (PyPI, with zig) cross-compiles for arm64; it needs the
 # aarch64-unknown-linux-gnu standard library (rustup target add aarch64-unknown-linux-gnu).
-.venv/bin/cargo-lambda:
-	python3 -m venv .venv && .venv/bin/pip install --quiet cargo-lambda==1.9.2
+$(VENV)/bin/cargo-lambda: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2
 
-package: .venv/bin/cargo-lambda
+package: $(VENV)/bin/cargo-lambda
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 --lambda-dir "$(LAMBDA_DIR)" $(foreach f,$(wildcard runbooks/*/permissions.json),--bin $(notdir $(patsubst %/,%,$(dir $(f)))))
 	$(MAKE) synth
 

@@ -1,0 +1,70 @@
+"""Firebreak's extension of moto: closes the gaps between moto and AWS that the runbooks
+meet. `install()` patches moto in this process; `python -m firebreak_localaws` runs a moto
+server with it on 127.0.0.1:$MOTO_PORT.
+
+Control API (beside moto's own /moto-api):
+  POST   /firebreak-api/faults    {"service", "operation", "code", "status", "count"}
+  DELETE /firebreak-api/faults    clears faults and the request log
+  GET    /firebreak-api/requests  the request log: [{service, operation, accessKeyId, time}]
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+from . import ec2_checks, events_to_sfn, faults, lambda_host, securityhub
+
+PREFIX = "/firebreak-api/"
+
+
+def _respond(start_response: Any, status: int, body: Any) -> list[bytes]:
+    text = json.dumps(body).encode()
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "")
+    start_response(f"{status} {reason}", [("content-type", "application/json"), ("content-length", str(len(text)))])
+    return [text]
+
+
+def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+    if path == PREFIX + "requests" and method == "GET":
+        return _respond(start_response, 200, faults.REQUEST_LOG)
+    if path == PREFIX + "faults" and method == "DELETE":
+        faults.clear()
+        return _respond(start_response, 200, {})
+    if path == PREFIX + "faults" and method == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            f = faults.add_fault(
+                service=spec["service"],
+                operation=spec["operation"],
+                code=spec["code"],
+                status=int(spec.get("status", 400)),
+                count=int(spec.get("count", 1)),
+            )
+        except (KeyError, ValueError, TypeError) as e:
+            return _respond(start_response, 400, {"error": f"bad fault: {e}"})
+        return _respond(start_response, 200, {"service": f.service, "operation": f.operation, "remaining": f.remaining})
+    return _respond(start_response, 404, {"error": f"no {method} {path}"})
+
+
+def install() -> None:
+    faults.install()
+    securityhub.install()
+    events_to_sfn.install()
+    lambda_host.install()
+    ec2_checks.install()
+    original = DomainDispatcherApplication.__call__
+    if getattr(original, "_firebreak", False):
+        return
+
+    def __call__(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").startswith(PREFIX):
+            return control(environ, start_response)
+        return original(self, environ, start_response)
+
+    __call__._firebreak = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.__call__ = __call__  # type: ignore[method-assign]

@@ -1,0 +1,98 @@
+"""EventBridge rules whose target is a state machine start an execution with the event
+(after InputPath, Input or InputTransformer) as input, as EventBridge does."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+from moto.events.models import Rule
+from moto.events.utils import EventTemplateParser
+from moto.utilities.arns import parse_arn
+
+DELIVERIES: list[dict[str, Any]] = []
+_LOCK = threading.Lock()
+
+
+def _as_delivered(event: dict[str, Any]) -> dict[str, Any]:
+    """moto keeps `time` as epoch seconds; EventBridge delivers ISO 8601."""
+    event = copy.deepcopy(event)
+    if isinstance(event.get("time"), (int, float)):
+        event["time"] = datetime.fromtimestamp(event["time"], timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return event
+
+
+def _input_path(event: dict[str, Any], path: str) -> Any:
+    if path in ("", "$"):
+        return event
+    if not path.startswith("$."):
+        raise ValueError(f"InputPath {path!r} is not supported locally (only $.a.b)")
+    value: Any = event
+    for part in path[2:].split("."):
+        value = value[part]
+    return value
+
+
+def _target_input(target: dict[str, Any], event: dict[str, Any]) -> str:
+    if "Input" in target:
+        return target["Input"]
+    if "InputPath" in target:
+        return json.dumps(_input_path(event, target["InputPath"]))
+    transformer = target.get("InputTransformer")
+    if transformer:
+        out = EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=event,
+        )
+        return out if isinstance(out, str) else json.dumps(out)
+    return json.dumps(event)
+
+
+def _start(state_machine_arn: str, execution_input: str, region: str) -> None:
+    port = os.environ.get("MOTO_PORT", "5000")
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name=region,
+        aws_access_key_id="firebreak-eventbridge",
+        aws_secret_access_key="local",
+    )
+    out = sfn.start_execution(stateMachineArn=state_machine_arn, input=execution_input)
+    with _LOCK:
+        DELIVERIES.append({"stateMachineArn": state_machine_arn, "executionArn": out["executionArn"]})
+
+
+def install() -> None:
+    original = Rule.send_to_targets
+    if getattr(original, "_firebreak", False):
+        return
+
+    def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+        machines = [t for t in self.targets if parse_arn(t["Arn"]).service == "states"]
+        others = [t for t in self.targets if t not in machines]
+        if others:
+            saved = self.targets
+            self.targets = others
+            try:
+                original(self, original_event, transform_input)
+            finally:
+                self.targets = saved
+        if not machines or not self.event_pattern.matches_event(original_event):
+            return
+        event = _as_delivered(original_event)
+        for target in machines:
+            # EventBridge delivers asynchronously: PutEvents returns before the execution starts.
+            threading.Thread(
+                target=_start,
+                args=(target["Arn"], _target_input(target, event), self.region_name),
+                daemon=True,
+            ).start()
+
+    send_to_targets._firebreak = True  # type: ignore[attr-defined]
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]

@@ -1,0 +1,70 @@
+import pytest
+from botocore.exceptions import ClientError
+
+
+@pytest.fixture
+def vpc(aws):
+    ec2 = aws("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    acl = ec2.create_network_acl(VpcId=vpc_id)["NetworkAcl"]["NetworkAclId"]
+    return ec2, vpc_id, subnet, acl
+
+
+def entry(ec2, acl, number, egress=False, cidr="198.51.100.7/32", ipv6=None):
+    args = dict(NetworkAclId=acl, RuleNumber=number, Protocol="-1", RuleAction="deny", Egress=egress)
+    args.update({"Ipv6CidrBlock": ipv6} if ipv6 else {"CidrBlock": cidr})
+    return ec2.create_network_acl_entry(**args)
+
+
+def code(e):
+    return e.value.response["Error"]["Code"]
+
+
+def test_twenty_rules_per_direction_counting_the_default_rule(vpc):
+    ec2, _, _, acl = vpc
+    for n in range(1, 20):  # 19 of ours + the default deny = 20
+        entry(ec2, acl, n)
+    with pytest.raises(ClientError) as e:
+        entry(ec2, acl, 20)
+    assert code(e) == "NetworkAclEntryLimitExceeded"
+    # The other direction and the other family have quotas of their own.
+    entry(ec2, acl, 20, egress=True)
+    entry(ec2, acl, 21, ipv6="2001:db8::1/128")
+
+
+def test_rule_numbers_and_cidrs_are_checked(vpc):
+    ec2, _, _, acl = vpc
+    for bad in (0, 32767, 40000):
+        with pytest.raises(ClientError) as e:
+            entry(ec2, acl, bad)
+        assert code(e) == "InvalidParameterValue", bad
+    for cidr in ("198.51.100.7", "198.51.100.7/33", "10.0.0.1/8", "not-a-cidr"):
+        with pytest.raises(ClientError) as e:
+            entry(ec2, acl, 10, cidr=cidr)
+        assert code(e) == "InvalidParameterValue", cidr
+    with pytest.raises(ClientError):
+        entry(ec2, acl, 11, ipv6="198.51.100.0/24")
+    entry(ec2, acl, 32766)
+
+
+def test_security_groups_must_exist_and_share_the_vpc(vpc):
+    ec2, vpc_id, subnet, _ = vpc
+    eni = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    mine = ec2.create_security_group(GroupName="isolation", Description="x", VpcId=vpc_id)["GroupId"]
+    other_vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    theirs = ec2.create_security_group(GroupName="other", Description="x", VpcId=other_vpc)["GroupId"]
+    with pytest.raises(ClientError) as e:
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=["sg-0123456789abcdef0"])
+    assert code(e) == "InvalidGroup.NotFound"
+    with pytest.raises(ClientError) as e:
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[theirs])
+    assert code(e) == "InvalidParameterValue"
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[mine])
+    groups = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Groups"]
+    assert [g["GroupId"] for g in groups] == [mine]
+
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
+    with pytest.raises(ClientError) as e:
+        ec2.modify_instance_attribute(InstanceId=instance, Groups=["sg-0123456789abcdef0"])
+    assert code(e) == "InvalidGroup.NotFound"
