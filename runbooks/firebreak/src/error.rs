@@ -62,6 +62,13 @@ pub enum RunbookError {
     Input(#[from] InputError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The target of a planned action is gone (terminated, deleted) by the time the
+    /// runbook acts. `error_type` names what (`InstanceNotFound`, …) for ASL `Catch`.
+    #[error("{message}")]
+    TargetGone {
+        error_type: &'static str,
+        message: String,
+    },
     /// An AWS call failed after the SDK's own retries. `transient` marks throttling and
     /// 5xx answers, which the state machine retries with backoff.
     #[error("{operation} failed: {message}")]
@@ -77,6 +84,7 @@ impl RunbookError {
         match self {
             RunbookError::Input(e) => e.error_type(),
             RunbookError::Policy(_) => "InvalidPolicy",
+            RunbookError::TargetGone { error_type, .. } => error_type,
             RunbookError::Aws {
                 transient: true, ..
             } => "AwsTransientError",

@@ -14,5 +14,7 @@ pub mod finding;
 pub mod ids;
 mod json;
 pub mod logging;
+pub mod outcome;
+pub mod permissions;
 pub mod plan;
 pub mod policy;

@@ -482,69 +482,17 @@ mod tests {
 
 #[cfg(test)]
 mod declared_permissions {
-    //! The IAM actions in permissions.json are exactly the SDK calls this crate's code
-    //! makes: the file the infra builds the role from cannot drift from the code.
-    use std::collections::BTreeSet;
+    use firebreak::permissions::{declared_actions, sdk_calls_in_source};
 
-    fn pascal(snake: &str) -> String {
-        snake
-            .split('_')
-            .map(|w| {
-                let mut c = w.chars();
-                c.next()
-                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                    .unwrap_or_default()
-            })
-            .collect()
-    }
-
-    /// `ec2.describe_instances()` → `ec2:DescribeInstances`, over every source file.
-    fn calls_in_source() -> BTreeSet<String> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
-        let mut calls = BTreeSet::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            let code: String = text
-                .split("#[cfg(test)]")
-                .next()
-                .unwrap_or("")
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect();
-            for service in ["ec2", "iam", "ssm"] {
-                let marker = format!("{service}.");
-                for part in code.split(marker.as_str()).skip(1) {
-                    let name: String = part
-                        .chars()
-                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                        .collect();
-                    if !name.is_empty() && part[name.len()..].starts_with("()") {
-                        calls.insert(format!("{service}:{}", pascal(&name)));
-                    }
-                }
-            }
-        }
-        calls
-    }
-
+    /// permissions.json lists exactly the SDK calls this crate makes.
     #[test]
     fn permissions_file_matches_the_calls_in_the_code() {
-        let text = include_str!("../permissions.json");
-        let v: serde_json::Value = serde_json::from_str(text).unwrap();
-        let declared: BTreeSet<String> = v["statements"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| {
-                s["actions"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.as_str().unwrap().to_owned())
-            })
-            .collect();
-        let used = calls_in_source();
+        let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+        let used = sdk_calls_in_source(src, &["ec2", "iam", "ssm"]).unwrap();
         assert_eq!(used.len(), 3, "found {used:?}");
-        assert_eq!(declared, used);
+        assert_eq!(
+            declared_actions(include_str!("../permissions.json")).unwrap(),
+            used
+        );
     }
 }

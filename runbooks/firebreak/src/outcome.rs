@@ -1,0 +1,57 @@
+//! What a runbook did: the shared shape of every action's result, read by mark-resolved
+//! (for the finding's note) and audit-log (for the audit record).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::plan::Plan;
+use crate::policy::ActionKind;
+
+/// The request every action runbook takes: the plan triage made, and who is running it.
+/// The runbook acts only on its own action in the plan; it never reads the raw event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionRequest {
+    pub plan: Plan,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeStatus {
+    /// Changed the account.
+    Done,
+    /// Everything was already as the action wants it: a re-run changes nothing.
+    AlreadyDone,
+    /// Dry run: the calls were checked (EC2 `DryRun`), nothing changed.
+    DryRun,
+    /// The plan did not ask for this action.
+    NotPlanned,
+}
+
+/// One resource before and after, for the audit record and the drill report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    pub resource: String,
+    pub what: String,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionOutcome {
+    pub action: ActionKind,
+    pub status: OutcomeStatus,
+    pub target: String,
+    /// One line for the finding's note.
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+}

@@ -1,0 +1,66 @@
+//! Each runbook declares the IAM actions it calls in `permissions.json` beside its code.
+//! These helpers let a runbook's tests check that the declaration and the SDK calls in its
+//! source are the same set, so the role the infra builds cannot drift from the code.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// `describe_instances` → `DescribeInstances`.
+fn pascal(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The actions a `permissions.json` declares.
+pub fn declared_actions(permissions_json: &str) -> Result<BTreeSet<String>, String> {
+    let v: serde_json::Value = serde_json::from_str(permissions_json).map_err(|e| e.to_string())?;
+    let statements = v["statements"].as_array().ok_or("no statements array")?;
+    let mut out = BTreeSet::new();
+    for s in statements {
+        for a in s["actions"].as_array().ok_or("statement without actions")? {
+            out.insert(a.as_str().ok_or("action is not a string")?.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Every `<client>.<operation>()` call in the `.rs` files of `src_dir`, outside test
+/// modules, for clients named after their service (`ec2`, `iam`, `ssm`, …):
+/// `ec2.describe_instances()` → `ec2:DescribeInstances`.
+pub fn sdk_calls_in_source(src_dir: &Path, services: &[&str]) -> std::io::Result<BTreeSet<String>> {
+    let mut calls = BTreeSet::new();
+    for entry in std::fs::read_dir(src_dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let code: String = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        for service in services {
+            let marker = format!("{service}.");
+            for part in code.split(marker.as_str()).skip(1) {
+                let name: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if !name.is_empty() && part[name.len()..].starts_with("()") {
+                    calls.insert(format!("{service}:{}", pascal(&name)));
+                }
+            }
+        }
+    }
+    Ok(calls)
+}

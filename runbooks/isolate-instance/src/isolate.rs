@@ -1,0 +1,698 @@
+//! Isolating an instance, the way AWS's own containment runbook does it:
+//!
+//! 1. evidence first: a snapshot of every EBS volume, tagged with the finding;
+//!    termination protection on; shutdown from inside the instance stops it (never
+//!    terminates it);
+//! 2. the original security groups of every interface recorded on the instance as tags,
+//!    once, so that a release can put them back;
+//! 3. per interface, first into an allow-all group — that turns tracked connections into
+//!    untracked ones — then into the VPC's isolation group, which has no rules at all
+//!    (IPv4 and IPv6 egress revoked), so the untracked connections drop;
+//! 4. tags that say who isolated it, when and why.
+//!
+//! Every step checks first and changes only what differs, so a second run changes nothing.
+//! In a dry run every change is an EC2 `DryRun` call: permissions are checked, nothing moves.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, AttributeValue, Filter, InstanceAttributeName, IpPermission, IpRange,
+    Ipv6Range, ResourceType, Tag, TagSpecification,
+};
+use aws_sdk_ec2::Client;
+use firebreak::aws::{aws_error, error_code};
+use firebreak::error::RunbookError;
+use firebreak::ids::{InstanceId, NetworkInterfaceId, SecurityGroupId, VpcId};
+use firebreak::outcome::Change;
+
+pub const ORIGINAL_GROUPS_TAG: &str = "firebreak:original-groups";
+pub const ISOLATION_GROUP_PREFIX: &str = "firebreak-isolation-";
+pub const ALLOW_ALL_GROUP_PREFIX: &str = "firebreak-allow-all-";
+const TAG_VALUE_MAX: usize = 256;
+
+/// The instance as EC2 reports it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceView {
+    pub instance_id: InstanceId,
+    pub interfaces: Vec<InterfaceView>,
+    pub volumes: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterfaceView {
+    pub id: NetworkInterfaceId,
+    pub vpc_id: VpcId,
+    pub groups: Vec<SecurityGroupId>,
+}
+
+/// What to do and what was found, for the outcome.
+pub struct Run<'a> {
+    pub ec2: &'a Client,
+    pub dry_run: bool,
+    pub changes: Vec<Change>,
+}
+
+// ---- pure helpers -------------------------------------------------------------------------
+
+/// Tags that record each interface's groups: `firebreak:original-groups:eni-…` =
+/// `sg-a,sg-b`, cut into `…:2`, `…:3` when longer than a tag value may be.
+pub fn original_group_tags(interfaces: &[InterfaceView]) -> Vec<(String, String)> {
+    let mut tags = Vec::new();
+    for iface in interfaces {
+        let key = format!("{ORIGINAL_GROUPS_TAG}:{}", iface.id);
+        let mut chunk = String::new();
+        let mut part = 1;
+        for g in &iface.groups {
+            if !chunk.is_empty() && chunk.len() + 1 + g.as_str().len() > TAG_VALUE_MAX {
+                tags.push((part_key(&key, part), std::mem::take(&mut chunk)));
+                part += 1;
+            }
+            if !chunk.is_empty() {
+                chunk.push(',');
+            }
+            chunk.push_str(g.as_str());
+        }
+        tags.push((part_key(&key, part), chunk));
+    }
+    tags
+}
+
+fn part_key(key: &str, part: usize) -> String {
+    if part == 1 {
+        key.to_owned()
+    } else {
+        format!("{key}:{part}")
+    }
+}
+
+/// Whether the originals were recorded by an earlier run: never overwrite them with the
+/// isolation group.
+pub fn originals_recorded(tags: &BTreeMap<String, String>) -> bool {
+    tags.keys().any(|k| k.starts_with(ORIGINAL_GROUPS_TAG))
+}
+
+/// Tag values are at most 256 characters; finding ids may be 512.
+pub fn tag_value(value: &str) -> String {
+    value.chars().take(TAG_VALUE_MAX).collect()
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(tag_value(value)).build()
+}
+
+fn is_dry_run_ok<E, R>(
+    result: &Result<R, aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>,
+) -> bool
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata,
+{
+    matches!(result, Err(e) if error_code(e) == Some("DryRunOperation"))
+}
+
+/// Runs a mutating call; in a dry run `DryRunOperation` is the success answer.
+macro_rules! mutate {
+    ($run:expr, $op:literal, $call:expr) => {{
+        let result = $call.dry_run($run.dry_run).send().await;
+        if $run.dry_run {
+            if is_dry_run_ok(&result) {
+                Ok(None)
+            } else {
+                match result {
+                    // Never trust a dry run the service did not honour.
+                    Ok(_) => Err(RunbookError::Aws {
+                        operation: $op,
+                        message: "the service ignored DryRun and may have acted".into(),
+                        transient: false,
+                    }),
+                    Err(e) => Err(aws_error($op, e)),
+                }
+            }
+        } else {
+            result.map(Some).map_err(|e| aws_error($op, e))
+        }
+    }};
+}
+
+// ---- AWS reads ----------------------------------------------------------------------------
+
+pub async fn describe(ec2: &Client, id: &InstanceId) -> Result<Option<InstanceView>, RunbookError> {
+    let out = match ec2
+        .describe_instances()
+        .instance_ids(id.as_str())
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if error_code(&e).is_some_and(|c| c.starts_with("InvalidInstanceID")) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(aws_error("ec2:DescribeInstances", e)),
+    };
+    let Some(inst) = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(id.as_str()))
+    else {
+        return Ok(None);
+    };
+    let mut interfaces = Vec::new();
+    for eni in inst.network_interfaces() {
+        // Values from AWS are checked too; an interface we cannot name is not touched.
+        let (Some(eid), Some(vpc)) = (
+            eni.network_interface_id()
+                .and_then(|v| NetworkInterfaceId::parse(v).ok()),
+            eni.vpc_id().and_then(|v| VpcId::parse(v).ok()),
+        ) else {
+            tracing::warn!(instance_id = %id, "interface without a valid id or VPC skipped");
+            continue;
+        };
+        let groups = eni
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id().and_then(|v| SecurityGroupId::parse(v).ok()))
+            .collect();
+        interfaces.push(InterfaceView {
+            id: eid,
+            vpc_id: vpc,
+            groups,
+        });
+    }
+    Ok(Some(InstanceView {
+        instance_id: id.clone(),
+        interfaces,
+        volumes: inst
+            .block_device_mappings()
+            .iter()
+            .filter_map(|b| b.ebs().and_then(|e| e.volume_id()).map(str::to_owned))
+            .collect(),
+        tags: inst
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or("").to_owned())))
+            .collect(),
+    }))
+}
+
+async fn find_group(
+    ec2: &Client,
+    vpc: &VpcId,
+    name: &str,
+) -> Result<Option<SecurityGroupId>, RunbookError> {
+    let out = ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("vpc-id")
+                .values(vpc.as_str())
+                .build(),
+        )
+        .filters(Filter::builder().name("group-name").values(name).build())
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeSecurityGroups", e))?;
+    Ok(out
+        .security_groups()
+        .iter()
+        .find_map(|g| g.group_id().and_then(|v| SecurityGroupId::parse(v).ok())))
+}
+
+// ---- the steps ----------------------------------------------------------------------------
+
+/// Step 1: a snapshot of each volume, unless this finding's snapshot of it exists.
+pub async fn snapshot_volumes(
+    run: &mut Run<'_>,
+    view: &InstanceView,
+    finding_id: &str,
+) -> Result<(), RunbookError> {
+    for volume in &view.volumes {
+        let existing = run
+            .ec2
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(Filter::builder().name("volume-id").values(volume).build())
+            .filters(
+                Filter::builder()
+                    .name("tag:firebreak:finding")
+                    .values(tag_value(finding_id))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeSnapshots", e))?;
+        if let Some(s) = existing.snapshots().first() {
+            tracing::info!(
+                volume,
+                snapshot = s.snapshot_id().unwrap_or(""),
+                "evidence snapshot already taken"
+            );
+            continue;
+        }
+        let created = mutate!(
+            run,
+            "ec2:CreateSnapshot",
+            run.ec2
+                .create_snapshot()
+                .volume_id(volume)
+                .description(
+                    format!(
+                        "Firebreak evidence of {} for finding {}",
+                        view.instance_id,
+                        tag_value(finding_id)
+                    )
+                    .chars()
+                    .take(255)
+                    .collect::<String>()
+                )
+                .tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::Snapshot)
+                        .tags(tag("firebreak:finding", finding_id))
+                        .tags(tag("firebreak:instance", view.instance_id.as_str()))
+                        .build(),
+                )
+        )?;
+        let after = created
+            .and_then(|c| c.snapshot_id().map(str::to_owned))
+            .unwrap_or_else(|| "(dry run)".into());
+        tracing::info!(volume, snapshot = after, "evidence snapshot");
+        run.changes.push(Change {
+            resource: volume.clone(),
+            what: "snapshot".into(),
+            before: "none".into(),
+            after,
+        });
+    }
+    Ok(())
+}
+
+/// Step 1: termination protection on, and shutdown stops rather than terminates.
+pub async fn protect(run: &mut Run<'_>, id: &InstanceId) -> Result<(), RunbookError> {
+    let termination = run
+        .ec2
+        .describe_instance_attribute()
+        .instance_id(id.as_str())
+        .attribute(InstanceAttributeName::DisableApiTermination)
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeInstanceAttribute", e))?;
+    if termination
+        .disable_api_termination()
+        .and_then(|v| v.value())
+        != Some(true)
+    {
+        mutate!(
+            run,
+            "ec2:ModifyInstanceAttribute",
+            run.ec2
+                .modify_instance_attribute()
+                .instance_id(id.as_str())
+                .disable_api_termination(AttributeBooleanValue::builder().value(true).build())
+        )?;
+        run.changes.push(Change {
+            resource: id.to_string(),
+            what: "termination protection".into(),
+            before: "off".into(),
+            after: "on".into(),
+        });
+    }
+    let shutdown = run
+        .ec2
+        .describe_instance_attribute()
+        .instance_id(id.as_str())
+        .attribute(InstanceAttributeName::InstanceInitiatedShutdownBehavior)
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeInstanceAttribute", e))?;
+    let current = shutdown
+        .instance_initiated_shutdown_behavior()
+        .and_then(|v| v.value())
+        .unwrap_or("stop")
+        .to_owned();
+    if current != "stop" {
+        mutate!(
+            run,
+            "ec2:ModifyInstanceAttribute",
+            run.ec2
+                .modify_instance_attribute()
+                .instance_id(id.as_str())
+                .instance_initiated_shutdown_behavior(
+                    AttributeValue::builder().value("stop").build()
+                )
+        )?;
+        run.changes.push(Change {
+            resource: id.to_string(),
+            what: "shutdown behaviour".into(),
+            before: current,
+            after: "stop".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Step 2: the original groups, recorded once.
+pub async fn record_originals(run: &mut Run<'_>, view: &InstanceView) -> Result<(), RunbookError> {
+    if originals_recorded(&view.tags) {
+        return Ok(());
+    }
+    let mut call = run.ec2.create_tags().resources(view.instance_id.as_str());
+    for (k, v) in original_group_tags(&view.interfaces) {
+        call = call.tags(tag(&k, &v));
+    }
+    mutate!(run, "ec2:CreateTags", call)?;
+    run.changes.push(Change {
+        resource: view.instance_id.to_string(),
+        what: "original security groups recorded".into(),
+        before: "none".into(),
+        after: original_group_tags(&view.interfaces)
+            .into_iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={v}",
+                    k.trim_start_matches(&format!("{ORIGINAL_GROUPS_TAG}:"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    });
+    Ok(())
+}
+
+/// The VPC's allow-all and isolation groups, created once and reused. The isolation
+/// group is checked on every run: if anyone added a rule to it, the rule goes.
+pub async fn ensure_groups(
+    run: &mut Run<'_>,
+    vpc: &VpcId,
+) -> Result<Option<(SecurityGroupId, SecurityGroupId)>, RunbookError> {
+    let allow_name = format!("{ALLOW_ALL_GROUP_PREFIX}{vpc}");
+    let isolation_name = format!("{ISOLATION_GROUP_PREFIX}{vpc}");
+    let allow = match find_group(run.ec2, vpc, &allow_name).await? {
+        Some(g) => Some(g),
+        None => {
+            let created = create_group(
+                run,
+                vpc,
+                &allow_name,
+                "Firebreak: first isolation step, turns tracked connections into untracked ones",
+                "allow-all",
+            )
+            .await?;
+            if let Some(id) = &created {
+                open_everything(run.ec2, id).await?;
+            }
+            created
+        }
+    };
+    let isolation = match find_group(run.ec2, vpc, &isolation_name).await? {
+        Some(g) => Some(g),
+        None => {
+            create_group(
+                run,
+                vpc,
+                &isolation_name,
+                "Firebreak: isolated instances, no traffic in or out",
+                "isolation",
+            )
+            .await?
+        }
+    };
+    if let Some(id) = &isolation {
+        strip_rules(run, id).await?;
+    }
+    Ok(allow.zip(isolation))
+}
+
+async fn create_group(
+    run: &mut Run<'_>,
+    vpc: &VpcId,
+    name: &str,
+    description: &str,
+    role: &str,
+) -> Result<Option<SecurityGroupId>, RunbookError> {
+    let created = mutate!(
+        run,
+        "ec2:CreateSecurityGroup",
+        run.ec2
+            .create_security_group()
+            .group_name(name)
+            .description(description)
+            .vpc_id(vpc.as_str())
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::SecurityGroup)
+                    .tags(tag("firebreak:group", role))
+                    .build(),
+            )
+    )?;
+    run.changes.push(Change {
+        resource: vpc.to_string(),
+        what: format!("security group {name}"),
+        before: "none".into(),
+        after: "created".into(),
+    });
+    Ok(created.and_then(|c| c.group_id().and_then(|v| SecurityGroupId::parse(v).ok())))
+}
+
+/// All traffic in and out, IPv4 and IPv6: connections through it are untracked.
+async fn open_everything(ec2: &Client, id: &SecurityGroupId) -> Result<(), RunbookError> {
+    let all = IpPermission::builder()
+        .ip_protocol("-1")
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+        .build();
+    ec2.authorize_security_group_ingress()
+        .group_id(id.as_str())
+        .ip_permissions(all)
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:AuthorizeSecurityGroupIngress", e))?;
+    let v6 = IpPermission::builder()
+        .ip_protocol("-1")
+        .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+        .build();
+    if let Err(e) = ec2
+        .authorize_security_group_egress()
+        .group_id(id.as_str())
+        .ip_permissions(v6)
+        .send()
+        .await
+    {
+        // The default egress rule may already cover it.
+        if error_code(&e) != Some("InvalidPermission.Duplicate") {
+            return Err(aws_error("ec2:AuthorizeSecurityGroupEgress", e));
+        }
+    }
+    Ok(())
+}
+
+/// No rules at all: a new group allows all egress (IPv4, and IPv6 in an IPv6 VPC), and
+/// someone may have added rules to an existing one.
+async fn strip_rules(run: &mut Run<'_>, id: &SecurityGroupId) -> Result<(), RunbookError> {
+    let out = run
+        .ec2
+        .describe_security_groups()
+        .group_ids(id.as_str())
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeSecurityGroups", e))?;
+    let Some(group) = out.security_groups().first() else {
+        return Ok(());
+    };
+    let (ingress, egress) = (
+        group.ip_permissions().to_vec(),
+        group.ip_permissions_egress().to_vec(),
+    );
+    if !egress.is_empty() {
+        mutate!(
+            run,
+            "ec2:RevokeSecurityGroupEgress",
+            run.ec2
+                .revoke_security_group_egress()
+                .group_id(id.as_str())
+                .set_ip_permissions(Some(egress.clone()))
+        )?;
+    }
+    if !ingress.is_empty() {
+        mutate!(
+            run,
+            "ec2:RevokeSecurityGroupIngress",
+            run.ec2
+                .revoke_security_group_ingress()
+                .group_id(id.as_str())
+                .set_ip_permissions(Some(ingress.clone()))
+        )?;
+    }
+    if !egress.is_empty() || !ingress.is_empty() {
+        run.changes.push(Change {
+            resource: id.to_string(),
+            what: "isolation group rules".into(),
+            before: format!("{} inbound, {} outbound", ingress.len(), egress.len()),
+            after: "none".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Step 3: each interface through the allow-all group into the isolation group.
+pub async fn move_interface(
+    run: &mut Run<'_>,
+    iface: &InterfaceView,
+    groups: Option<&(SecurityGroupId, SecurityGroupId)>,
+) -> Result<(), RunbookError> {
+    let before = iface
+        .groups
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let after = match groups {
+        Some((allow, isolation)) => {
+            if iface.groups == [isolation.clone()] {
+                return Ok(());
+            }
+            for g in [allow, isolation] {
+                mutate!(
+                    run,
+                    "ec2:ModifyNetworkInterfaceAttribute",
+                    run.ec2
+                        .modify_network_interface_attribute()
+                        .network_interface_id(iface.id.as_str())
+                        .groups(g.as_str())
+                )?;
+            }
+            isolation.to_string()
+        }
+        None => {
+            // Dry run with groups not yet created: check the permission against the
+            // interface's current group instead.
+            if let Some(current) = iface.groups.first() {
+                mutate!(
+                    run,
+                    "ec2:ModifyNetworkInterfaceAttribute",
+                    run.ec2
+                        .modify_network_interface_attribute()
+                        .network_interface_id(iface.id.as_str())
+                        .groups(current.as_str())
+                )?;
+            }
+            format!("{ISOLATION_GROUP_PREFIX}{} (to be created)", iface.vpc_id)
+        }
+    };
+    tracing::info!(eni = %iface.id, before, after, "interface isolated");
+    run.changes.push(Change {
+        resource: iface.id.to_string(),
+        what: "security groups".into(),
+        before,
+        after,
+    });
+    Ok(())
+}
+
+/// Step 4: who isolated it, when and why.
+pub async fn tag_isolated(
+    run: &mut Run<'_>,
+    id: &InstanceId,
+    finding_id: &str,
+    execution_id: Option<&str>,
+    now: &str,
+) -> Result<(), RunbookError> {
+    let mut call = run
+        .ec2
+        .create_tags()
+        .resources(id.as_str())
+        .tags(tag("firebreak:isolated-by", "firebreak"))
+        .tags(tag("firebreak:isolated-at", now))
+        .tags(tag("firebreak:finding", finding_id));
+    if let Some(exec) = execution_id {
+        call = call.tags(tag("firebreak:execution", exec));
+    }
+    mutate!(run, "ec2:CreateTags", call)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iface(id: &str, groups: &[&str]) -> InterfaceView {
+        InterfaceView {
+            id: NetworkInterfaceId::parse(id).unwrap(),
+            vpc_id: VpcId::parse("vpc-0a1b2c3d4e5f60731").unwrap(),
+            groups: groups
+                .iter()
+                .map(|g| SecurityGroupId::parse(g).unwrap())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn original_groups_are_one_tag_per_interface() {
+        let tags = original_group_tags(&[
+            iface("eni-0a1b2c3d4e5f60711", &["sg-0a1b2c3d4e5f60741"]),
+            iface(
+                "eni-0a1b2c3d4e5f60712",
+                &["sg-0a1b2c3d4e5f60741", "sg-0a1b2c3d4e5f60742"],
+            ),
+        ]);
+        assert_eq!(
+            tags,
+            vec![
+                (
+                    "firebreak:original-groups:eni-0a1b2c3d4e5f60711".into(),
+                    "sg-0a1b2c3d4e5f60741".into()
+                ),
+                (
+                    "firebreak:original-groups:eni-0a1b2c3d4e5f60712".into(),
+                    "sg-0a1b2c3d4e5f60741,sg-0a1b2c3d4e5f60742".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn many_groups_are_cut_into_tag_sized_parts() {
+        let groups: Vec<String> = (0..16)
+            .map(|i| format!("sg-0a1b2c3d4e5f607{i:02}"))
+            .collect();
+        let refs: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let tags = original_group_tags(&[iface("eni-0a1b2c3d4e5f60711", &refs)]);
+        assert_eq!(tags.len(), 2);
+        assert!(tags.iter().all(|(_, v)| v.len() <= 256));
+        assert_eq!(
+            tags[1].0,
+            "firebreak:original-groups:eni-0a1b2c3d4e5f60711:2"
+        );
+        let joined = format!("{},{}", tags[0].1, tags[1].1);
+        assert_eq!(joined, groups.join(","));
+    }
+
+    #[test]
+    fn an_interface_without_groups_still_records_that() {
+        let tags = original_group_tags(&[iface("eni-0a1b2c3d4e5f60711", &[])]);
+        assert_eq!(
+            tags,
+            vec![(
+                "firebreak:original-groups:eni-0a1b2c3d4e5f60711".into(),
+                String::new()
+            )]
+        );
+    }
+
+    #[test]
+    fn originals_are_never_overwritten() {
+        let mut tags = BTreeMap::new();
+        assert!(!originals_recorded(&tags));
+        tags.insert(
+            "firebreak:original-groups:eni-0a1b2c3d4e5f60711".to_owned(),
+            "sg-1".to_owned(),
+        );
+        assert!(originals_recorded(&tags));
+    }
+
+    #[test]
+    fn tag_values_are_cut_to_256() {
+        assert_eq!(tag_value(&"x".repeat(512)).len(), 256);
+        assert_eq!(tag_value("short"), "short");
+    }
+}

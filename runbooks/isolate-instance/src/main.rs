@@ -1,0 +1,533 @@
+//! isolate-instance: keeps the evidence, then cuts the instance off the network.
+//! The steps and their reasons are in `isolate.rs`; this file takes the plan's action,
+//! runs the steps in order and reports what changed.
+
+mod isolate;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::Client;
+use firebreak::error::RunbookError;
+use firebreak::ids::{SecurityGroupId, VpcId};
+use firebreak::outcome::{ActionOutcome, ActionRequest, OutcomeStatus};
+use firebreak::plan::PlannedAction;
+use firebreak::policy::ActionKind;
+use isolate::Run;
+use lambda_runtime::{service_fn, LambdaEvent};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub async fn isolate_instance(
+    req: ActionRequest,
+    ec2: &Client,
+) -> Result<ActionOutcome, RunbookError> {
+    let started_at = OffsetDateTime::now_utc();
+    let plan = &req.plan;
+    let finding_id = plan.finding.security_hub.id.as_str();
+    let Some(PlannedAction::IsolateInstance { instance_id, .. }) =
+        plan.action(ActionKind::IsolateInstance)
+    else {
+        return Ok(ActionOutcome {
+            action: ActionKind::IsolateInstance,
+            status: OutcomeStatus::NotPlanned,
+            target: String::new(),
+            summary: "the plan has no isolate-instance action".into(),
+            changes: Vec::new(),
+            started_at,
+            finished_at: OffsetDateTime::now_utc(),
+        });
+    };
+    let Some(view) = isolate::describe(ec2, instance_id).await? else {
+        return Err(RunbookError::TargetGone {
+            error_type: "InstanceNotFound",
+            message: format!("instance {instance_id} no longer exists; nothing was changed"),
+        });
+    };
+
+    let mut run = Run {
+        ec2,
+        dry_run: plan.dry_run,
+        changes: Vec::new(),
+    };
+    isolate::snapshot_volumes(&mut run, &view, finding_id).await?;
+    isolate::protect(&mut run, instance_id).await?;
+    isolate::record_originals(&mut run, &view).await?;
+    let mut groups: BTreeMap<VpcId, Option<(SecurityGroupId, SecurityGroupId)>> = BTreeMap::new();
+    for iface in &view.interfaces {
+        if !groups.contains_key(&iface.vpc_id) {
+            let pair = isolate::ensure_groups(&mut run, &iface.vpc_id).await?;
+            groups.insert(iface.vpc_id.clone(), pair);
+        }
+        let pair = groups.get(&iface.vpc_id).and_then(|p| p.as_ref());
+        isolate::move_interface(&mut run, iface, pair).await?;
+    }
+    let now = OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    if !run.changes.is_empty() {
+        isolate::tag_isolated(
+            &mut run,
+            instance_id,
+            finding_id,
+            req.execution_id.as_deref(),
+            &now,
+        )
+        .await?;
+    }
+
+    let moved = run
+        .changes
+        .iter()
+        .filter(|c| c.what == "security groups")
+        .count();
+    let snapshots = run.changes.iter().filter(|c| c.what == "snapshot").count();
+    let (status, summary) = if plan.dry_run {
+        (OutcomeStatus::DryRun, format!(
+            "dry run: would isolate {instance_id} ({moved} of {} interfaces, {snapshots} snapshots); permissions checked",
+            view.interfaces.len()
+        ))
+    } else if run.changes.is_empty() {
+        (
+            OutcomeStatus::AlreadyDone,
+            format!("{instance_id} was already isolated; nothing changed"),
+        )
+    } else {
+        (OutcomeStatus::Done, format!(
+            "isolated {instance_id}: {moved} interfaces into the isolation group, {snapshots} evidence snapshots, termination protection on"
+        ))
+    };
+    tracing::info!(
+        execution_id = req.execution_id.as_deref().unwrap_or(""),
+        finding_id,
+        action = "isolate-instance",
+        instance_id = %instance_id,
+        status = ?status,
+        changes = run.changes.len(),
+        "{summary}"
+    );
+    Ok(ActionOutcome {
+        action: ActionKind::IsolateInstance,
+        status,
+        target: instance_id.to_string(),
+        summary,
+        changes: run.changes,
+        started_at,
+        finished_at: OffsetDateTime::now_utc(),
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    firebreak::logging::init();
+    let sdk = firebreak::aws::load_config().await;
+    let ec2 = Client::new(&sdk);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<ActionRequest>| {
+        let ec2 = &ec2;
+        async move {
+            isolate_instance(event.payload, ec2).await.map_err(|e| {
+                tracing::error!(error_type = e.error_type(), error = %e, "isolate-instance failed");
+                e
+            })
+        }
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    //! The step sequence against mocked EC2 answers. The behaviour against the local
+    //! account (groups really moved, snapshots really tagged) is in the end-to-end tests.
+    use super::*;
+    use aws_sdk_ec2::operation::authorize_security_group_egress::AuthorizeSecurityGroupEgressOutput;
+    use aws_sdk_ec2::operation::authorize_security_group_ingress::AuthorizeSecurityGroupIngressOutput;
+    use aws_sdk_ec2::operation::create_security_group::CreateSecurityGroupOutput;
+    use aws_sdk_ec2::operation::create_snapshot::CreateSnapshotOutput;
+    use aws_sdk_ec2::operation::create_tags::CreateTagsOutput;
+    use aws_sdk_ec2::operation::describe_instance_attribute::DescribeInstanceAttributeOutput;
+    use aws_sdk_ec2::operation::describe_instances::{
+        DescribeInstancesError, DescribeInstancesOutput,
+    };
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+    use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput;
+    use aws_sdk_ec2::operation::modify_instance_attribute::{
+        ModifyInstanceAttributeError, ModifyInstanceAttributeOutput,
+    };
+    use aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeOutput;
+    use aws_sdk_ec2::operation::revoke_security_group_egress::RevokeSecurityGroupEgressOutput;
+    use aws_sdk_ec2::types::{
+        AttributeBooleanValue, AttributeValue, EbsInstanceBlockDevice, GroupIdentifier, Instance,
+        InstanceBlockDeviceMapping, InstanceNetworkInterface, IpPermission, IpRange, Reservation,
+        SecurityGroup, Snapshot, Tag,
+    };
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use firebreak::finding::parse_input_bytes;
+    use firebreak::plan::{plan, Enrichment};
+    use firebreak::policy::Policy;
+
+    const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
+    const ENI: &str = "eni-0a1b2c3d4e5f60711";
+    const VPC: &str = "vpc-0a1b2c3d4e5f60731";
+    const WEB_SG: &str = "sg-0a1b2c3d4e5f60741";
+    const ALLOW_SG: &str = "sg-0aaaaaaaaaaaaaaa1";
+    const ISOLATION_SG: &str = "sg-0bbbbbbbbbbbbbbb1";
+
+    fn request(dry_run: bool) -> ActionRequest {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/findings/ec2-network-backdoor.json"
+        ))
+        .unwrap();
+        let finding = parse_input_bytes(&bytes).unwrap().findings.remove(0);
+        let p = plan(
+            &finding,
+            &Policy::built_in().unwrap(),
+            "built-in",
+            Enrichment::Offline,
+            dry_run,
+        );
+        ActionRequest {
+            plan: p,
+            execution_id: Some("exec-1".into()),
+        }
+    }
+
+    fn instance(groups: &[&str], tags: &[(&str, &str)]) -> Instance {
+        Instance::builder()
+            .instance_id(INSTANCE)
+            .network_interfaces(
+                InstanceNetworkInterface::builder()
+                    .network_interface_id(ENI)
+                    .vpc_id(VPC)
+                    .set_groups(Some(
+                        groups
+                            .iter()
+                            .map(|g| GroupIdentifier::builder().group_id(*g).build())
+                            .collect(),
+                    ))
+                    .build(),
+            )
+            .block_device_mappings(
+                InstanceBlockDeviceMapping::builder()
+                    .device_name("/dev/xvda")
+                    .ebs(
+                        EbsInstanceBlockDevice::builder()
+                            .volume_id("vol-0123456789abcdef0")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                    .collect(),
+            ))
+            .build()
+    }
+
+    struct Mocks {
+        rules: Vec<Rule>,
+    }
+
+    impl Mocks {
+        fn client(&self) -> Client {
+            let refs: Vec<&Rule> = self.rules.iter().collect();
+            mock_client!(aws_sdk_ec2, RuleMode::MatchAny, refs.as_slice())
+        }
+        fn calls(&self, i: usize) -> usize {
+            self.rules[i].num_calls()
+        }
+    }
+
+    /// Index of each rule, for counting calls.
+    const DESCRIBE: usize = 0;
+    const SNAPSHOTS: usize = 1;
+    const CREATE_SNAPSHOT: usize = 2;
+    const MODIFY_ATTR: usize = 5;
+    const CREATE_TAGS: usize = 6;
+    const CREATE_GROUP: usize = 8;
+    const MODIFY_ENI: usize = 12;
+
+    fn mocks(inst: Instance, already: bool) -> Mocks {
+        let snapshot_exists = already;
+        let group_exists = already;
+        let rules = vec![
+            mock!(Client::describe_instances).then_output(move || {
+                DescribeInstancesOutput::builder()
+                    .reservations(Reservation::builder().instances(inst.clone()).build())
+                    .build()
+            }),
+            mock!(Client::describe_snapshots).then_output(move || {
+                let b = DescribeSnapshotsOutput::builder();
+                if snapshot_exists {
+                    b.snapshots(
+                        Snapshot::builder()
+                            .snapshot_id("snap-0123456789abcdef0")
+                            .build(),
+                    )
+                    .build()
+                } else {
+                    b.build()
+                }
+            }),
+            mock!(Client::create_snapshot).then_output(|| {
+                CreateSnapshotOutput::builder()
+                    .snapshot_id("snap-0fedcba9876543210")
+                    .build()
+            }),
+            mock!(Client::describe_instance_attribute)
+                .match_requests(|r| {
+                    r.attribute()
+                        == Some(&aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
+                })
+                .then_output(move || {
+                    DescribeInstanceAttributeOutput::builder()
+                        .disable_api_termination(
+                            AttributeBooleanValue::builder().value(already).build(),
+                        )
+                        .build()
+                }),
+            mock!(Client::describe_instance_attribute).then_output(move || {
+                DescribeInstanceAttributeOutput::builder()
+                    .instance_initiated_shutdown_behavior(
+                        AttributeValue::builder()
+                            .value(if already { "stop" } else { "terminate" })
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Client::modify_instance_attribute)
+                .then_output(|| ModifyInstanceAttributeOutput::builder().build()),
+            mock!(Client::create_tags).then_output(|| CreateTagsOutput::builder().build()),
+            mock!(Client::describe_security_groups)
+                .match_requests(|r| !r.filters().is_empty())
+                .then_output(move || {
+                    let b = DescribeSecurityGroupsOutput::builder();
+                    if group_exists {
+                        // Answers both lookups; the allow-all id is not used when both exist.
+                        b.security_groups(SecurityGroup::builder().group_id(ISOLATION_SG).build())
+                            .build()
+                    } else {
+                        b.build()
+                    }
+                }),
+            mock!(Client::create_security_group).then_output(|| {
+                CreateSecurityGroupOutput::builder()
+                    .group_id(ISOLATION_SG)
+                    .build()
+            }),
+            mock!(Client::describe_security_groups).then_output(move || {
+                let g = SecurityGroup::builder().group_id(ISOLATION_SG);
+                let g = if already {
+                    g
+                } else {
+                    g.ip_permissions_egress(
+                        IpPermission::builder()
+                            .ip_protocol("-1")
+                            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                            .build(),
+                    )
+                };
+                DescribeSecurityGroupsOutput::builder()
+                    .security_groups(g.build())
+                    .build()
+            }),
+            mock!(Client::authorize_security_group_ingress)
+                .then_output(|| AuthorizeSecurityGroupIngressOutput::builder().build()),
+            mock!(Client::authorize_security_group_egress)
+                .then_output(|| AuthorizeSecurityGroupEgressOutput::builder().build()),
+            mock!(Client::modify_network_interface_attribute)
+                .then_output(|| ModifyNetworkInterfaceAttributeOutput::builder().build()),
+            mock!(Client::revoke_security_group_egress)
+                .then_output(|| RevokeSecurityGroupEgressOutput::builder().build()),
+        ];
+        Mocks { rules }
+    }
+
+    #[tokio::test]
+    async fn isolates_with_evidence_first() {
+        let m = mocks(instance(&[WEB_SG], &[]), false);
+        let out = isolate_instance(request(false), &m.client()).await.unwrap();
+        assert_eq!(out.status, OutcomeStatus::Done);
+        assert_eq!(out.target, INSTANCE);
+        let what: Vec<&str> = out.changes.iter().map(|c| c.what.as_str()).collect();
+        assert_eq!(
+            what[..4],
+            [
+                "snapshot",
+                "termination protection",
+                "shutdown behaviour",
+                "original security groups recorded"
+            ]
+        );
+        let moved = out
+            .changes
+            .iter()
+            .find(|c| c.what == "security groups")
+            .unwrap();
+        assert_eq!(
+            (
+                moved.resource.as_str(),
+                moved.before.as_str(),
+                moved.after.as_str()
+            ),
+            (ENI, WEB_SG, ISOLATION_SG)
+        );
+        assert_eq!(m.calls(CREATE_SNAPSHOT), 1);
+        assert_eq!(
+            m.calls(MODIFY_ATTR),
+            2,
+            "termination protection and shutdown behaviour"
+        );
+        assert_eq!(m.calls(CREATE_GROUP), 2, "allow-all and isolation groups");
+        assert_eq!(
+            m.calls(MODIFY_ENI),
+            2,
+            "through allow-all, then into isolation"
+        );
+        assert_eq!(
+            m.calls(CREATE_TAGS),
+            2,
+            "original groups, then who/when/why"
+        );
+        let _ = ALLOW_SG;
+    }
+
+    #[tokio::test]
+    async fn a_second_run_changes_nothing() {
+        let tags = [("firebreak:original-groups:eni-0a1b2c3d4e5f60711", WEB_SG)];
+        let m = mocks(instance(&[ISOLATION_SG], &tags), true);
+        let out = isolate_instance(request(false), &m.client()).await.unwrap();
+        assert_eq!(out.status, OutcomeStatus::AlreadyDone, "{:?}", out.changes);
+        assert!(out.changes.is_empty());
+        for i in [
+            CREATE_SNAPSHOT,
+            MODIFY_ATTR,
+            CREATE_TAGS,
+            CREATE_GROUP,
+            MODIFY_ENI,
+        ] {
+            assert_eq!(m.calls(i), 0, "rule {i}");
+        }
+        assert_eq!(m.calls(DESCRIBE), 1);
+        assert_eq!(m.calls(SNAPSHOTS), 1);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_checks_every_change_and_makes_none() {
+        let dry = |code: &'static str| {
+            ErrorMetadata::builder()
+                .code(code)
+                .message("Request would have succeeded, but DryRun flag is set.")
+                .build()
+        };
+        let mut m = mocks(instance(&[WEB_SG], &[]), false);
+        m.rules[MODIFY_ATTR] = mock!(Client::modify_instance_attribute)
+            .then_error(move || ModifyInstanceAttributeError::generic(dry("DryRunOperation")));
+        m.rules[CREATE_SNAPSHOT] = mock!(Client::create_snapshot).then_error(move || {
+            aws_sdk_ec2::operation::create_snapshot::CreateSnapshotError::generic(dry(
+                "DryRunOperation",
+            ))
+        });
+        m.rules[CREATE_TAGS] = mock!(Client::create_tags).then_error(move || {
+            aws_sdk_ec2::operation::create_tags::CreateTagsError::generic(dry("DryRunOperation"))
+        });
+        m.rules[CREATE_GROUP] = mock!(Client::create_security_group).then_error(move || {
+            aws_sdk_ec2::operation::create_security_group::CreateSecurityGroupError::generic(dry(
+                "DryRunOperation",
+            ))
+        });
+        m.rules[MODIFY_ENI] = mock!(Client::modify_network_interface_attribute).then_error(move || {
+            aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeError::generic(dry("DryRunOperation"))
+        });
+        let out = isolate_instance(request(true), &m.client()).await.unwrap();
+        assert_eq!(out.status, OutcomeStatus::DryRun);
+        assert!(
+            out.summary
+                .starts_with("dry run: would isolate i-0a1b2c3d4e5f60718"),
+            "{}",
+            out.summary
+        );
+        assert!(out
+            .changes
+            .iter()
+            .any(|c| c.what == "security groups" && c.after.contains("to be created")));
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_the_service_ignores_is_an_error() {
+        let m = mocks(instance(&[WEB_SG], &[]), false);
+        let err = isolate_instance(request(true), &m.client())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("ignored DryRun"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_permission_fails_with_the_call_named() {
+        let mut m = mocks(instance(&[WEB_SG], &[]), false);
+        m.rules[MODIFY_ATTR] = mock!(Client::modify_instance_attribute).then_error(|| {
+            ModifyInstanceAttributeError::generic(
+                ErrorMetadata::builder()
+                    .code("UnauthorizedOperation")
+                    .message("not allowed")
+                    .build(),
+            )
+        });
+        let err = isolate_instance(request(false), &m.client())
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "AwsCallFailed");
+        assert!(
+            err.to_string()
+                .starts_with("ec2:ModifyInstanceAttribute failed: UnauthorizedOperation"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_terminated_instance_is_instance_not_found() {
+        let mut m = mocks(instance(&[WEB_SG], &[]), false);
+        m.rules[DESCRIBE] = mock!(Client::describe_instances).then_error(|| {
+            DescribeInstancesError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidInstanceID.NotFound")
+                    .build(),
+            )
+        });
+        let err = isolate_instance(request(false), &m.client())
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "InstanceNotFound");
+        assert_eq!(m.calls(CREATE_SNAPSHOT), 0);
+    }
+
+    #[tokio::test]
+    async fn nothing_happens_when_the_plan_does_not_isolate() {
+        let mut req = request(false);
+        req.plan
+            .actions
+            .retain(|a| a.kind() != ActionKind::IsolateInstance);
+        let m = mocks(instance(&[WEB_SG], &[]), false);
+        let out = isolate_instance(req, &m.client()).await.unwrap();
+        assert_eq!(out.status, OutcomeStatus::NotPlanned);
+        assert_eq!(m.calls(DESCRIBE), 0);
+    }
+}
+
+#[cfg(test)]
+mod declared_permissions {
+    use firebreak::permissions::{declared_actions, sdk_calls_in_source};
+
+    /// permissions.json lists exactly the SDK calls this crate makes.
+    #[test]
+    fn permissions_file_matches_the_calls_in_the_code() {
+        let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+        let used = sdk_calls_in_source(src, &["ec2"]).unwrap();
+        assert!(used.len() >= 12, "found {used:?}");
+        assert_eq!(
+            declared_actions(include_str!("../permissions.json")).unwrap(),
+            used
+        );
+    }
+}
