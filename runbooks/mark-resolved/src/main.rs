@@ -1,0 +1,282 @@
+//! mark-resolved: closes the response on the Security Hub finding. RESOLVED with a note of
+//! what was done; NOTIFIED with the reason when a step failed; only a note when nothing was
+//! contained. A dry run writes nothing and returns the note it would have written.
+
+mod note;
+
+use aws_sdk_securityhub::types::{
+    AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
+};
+use aws_sdk_securityhub::Client;
+use firebreak::aws::aws_error;
+use firebreak::error::RunbookError;
+use firebreak::outcome::{ActionOutcome, Change, OutcomeStatus};
+use firebreak::plan::Plan;
+use firebreak::policy::ActionKind;
+use lambda_runtime::{service_fn, LambdaEvent};
+use note::{Failure, Workflow};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+/// Who Security Hub shows as the note's author.
+const UPDATED_BY: &str = "firebreak";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkRequest {
+    pub plan: Plan,
+    #[serde(default)]
+    pub outcomes: Vec<ActionOutcome>,
+    /// Set on the failure path: what the state machine's Catch caught.
+    #[serde(default)]
+    pub failure: Option<Failure>,
+    #[serde(default)]
+    pub execution_id: Option<String>,
+}
+
+pub async fn mark(req: MarkRequest, hub: &Client) -> Result<ActionOutcome, RunbookError> {
+    let started_at = OffsetDateTime::now_utc();
+    let finding = &req.plan.finding.security_hub;
+    let (workflow, text) = note::compose(&req.plan, &req.outcomes, req.failure.as_ref());
+    let target = finding.id.to_string();
+    let after = format!(
+        "{} — {text}",
+        workflow
+            .map(Workflow::as_str)
+            .unwrap_or("(status unchanged)")
+    );
+
+    let status = if req.plan.dry_run {
+        OutcomeStatus::DryRun
+    } else {
+        let mut call = hub
+            .batch_update_findings()
+            .finding_identifiers(
+                AwsSecurityFindingIdentifier::builder()
+                    .id(finding.id.as_str())
+                    .product_arn(finding.product_arn.as_str())
+                    .build(),
+            )
+            .note(
+                NoteUpdate::builder()
+                    .text(&text)
+                    .updated_by(UPDATED_BY)
+                    .build(),
+            );
+        if let Some(w) = workflow {
+            call = call.workflow(
+                WorkflowUpdate::builder()
+                    .status(WorkflowStatus::from(w.as_str()))
+                    .build(),
+            );
+        }
+        if let Some(exec) = &req.execution_id {
+            call = call.user_defined_fields(
+                "firebreak:execution",
+                exec.chars().take(1024).collect::<String>(),
+            );
+        }
+        let out = call
+            .send()
+            .await
+            .map_err(|e| aws_error("securityhub:BatchUpdateFindings", e))?;
+        if let Some(u) = out.unprocessed_findings().first() {
+            return Err(RunbookError::TargetGone {
+                error_type: "FindingNotUpdated",
+                message: format!(
+                    "Security Hub did not update finding {}: {} {}",
+                    finding.id,
+                    u.error_code().unwrap_or("unknown"),
+                    u.error_message().unwrap_or("")
+                ),
+            });
+        }
+        OutcomeStatus::Done
+    };
+    tracing::info!(
+        execution_id = req.execution_id.as_deref().unwrap_or(""),
+        finding_id = %finding.id,
+        action = "mark-resolved",
+        workflow = workflow.map(Workflow::as_str).unwrap_or("unchanged"),
+        status = ?status,
+        "{text}"
+    );
+    Ok(ActionOutcome {
+        action: ActionKind::MarkResolved,
+        status,
+        target: target.clone(),
+        summary: match (status, workflow) {
+            (OutcomeStatus::DryRun, _) => "dry run: would write the note".into(),
+            (_, Some(w)) => format!("finding marked {}", w.as_str()),
+            (_, None) => "note written on the finding".into(),
+        },
+        changes: vec![Change {
+            resource: target,
+            what: "workflow and note".into(),
+            before: "as found".into(),
+            after,
+        }],
+        started_at,
+        finished_at: OffsetDateTime::now_utc(),
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    firebreak::logging::init();
+    let sdk = firebreak::aws::load_config().await;
+    let hub = Client::new(&sdk);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<MarkRequest>| {
+        let hub = &hub;
+        async move {
+            mark(event.payload, hub).await.map_err(|e| {
+                tracing::error!(error_type = e.error_type(), error = %e, "mark-resolved failed");
+                e
+            })
+        }
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_securityhub::operation::batch_update_findings::BatchUpdateFindingsOutput;
+    use aws_sdk_securityhub::types::BatchUpdateFindingsUnprocessedFinding;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use firebreak::finding::parse_input_bytes;
+    use firebreak::plan::{plan, Enrichment};
+    use firebreak::policy::Policy;
+
+    fn request(dry_run: bool, failure: Option<Failure>) -> MarkRequest {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/findings/ec2-dns-backdoor.json"
+        );
+        let f = parse_input_bytes(&std::fs::read(path).unwrap())
+            .unwrap()
+            .findings
+            .remove(0);
+        let p = plan(
+            &f,
+            &Policy::built_in().unwrap(),
+            "built-in",
+            Enrichment::Offline,
+            dry_run,
+        );
+        let outcome = ActionOutcome {
+            action: ActionKind::IsolateInstance,
+            status: OutcomeStatus::Done,
+            target: "i-0a1b2c3d4e5f60718".into(),
+            summary: "isolated i-0a1b2c3d4e5f60718".into(),
+            changes: vec![],
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            finished_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        MarkRequest {
+            plan: p,
+            outcomes: vec![outcome],
+            failure,
+            execution_id: Some("exec-9".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn resolves_with_the_note_and_the_execution() {
+        let update = mock!(Client::batch_update_findings)
+            .match_requests(|r| {
+                r.workflow().and_then(|w| w.status()) == Some(&WorkflowStatus::Resolved)
+                    && r.note().and_then(|n| n.text()) == Some("Firebreak contained this finding: isolated i-0a1b2c3d4e5f60718. Skipped: block-remote-ips: the finding reports no remote IP.")
+                    && r.note().and_then(|n| n.updated_by()) == Some("firebreak")
+                    && r.user_defined_fields().and_then(|u| u.get("firebreak:execution")).map(String::as_str) == Some("exec-9")
+                    && r.finding_identifiers()[0].product_arn() == Some("arn:aws:securityhub:us-east-1::product/aws/guardduty")
+            })
+            .then_output(|| BatchUpdateFindingsOutput::builder().set_processed_findings(Some(vec![])).set_unprocessed_findings(Some(vec![])).build());
+        let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
+        let out = mark(request(false, None), &hub).await.unwrap();
+        assert_eq!(out.status, OutcomeStatus::Done);
+        assert_eq!(out.summary, "finding marked RESOLVED");
+        assert_eq!(update.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_failure_path_notifies() {
+        let update = mock!(Client::batch_update_findings)
+            .match_requests(|r| {
+                r.workflow().and_then(|w| w.status()) == Some(&WorkflowStatus::Notified)
+            })
+            .then_output(|| {
+                BatchUpdateFindingsOutput::builder()
+                    .set_processed_findings(Some(vec![]))
+                    .set_unprocessed_findings(Some(vec![]))
+                    .build()
+            });
+        let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
+        let failure = Failure {
+            error: "InstanceNotFound".into(),
+            cause: "instance i-1 no longer exists".into(),
+        };
+        let out = mark(request(false, Some(failure)), &hub).await.unwrap();
+        assert_eq!(out.summary, "finding marked NOTIFIED");
+        assert_eq!(update.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn unprocessed_findings_are_an_error() {
+        let update = mock!(Client::batch_update_findings).then_output(|| {
+            let u = BatchUpdateFindingsUnprocessedFinding::builder()
+                .error_code("FindingNotFound")
+                .error_message("Finding Not Found")
+                .finding_identifier(
+                    AwsSecurityFindingIdentifier::builder()
+                        .id("x")
+                        .product_arn("y")
+                        .build(),
+                )
+                .build();
+            BatchUpdateFindingsOutput::builder()
+                .set_processed_findings(Some(vec![]))
+                .unprocessed_findings(u)
+                .build()
+        });
+        let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
+        let err = mark(request(false, None), &hub).await.unwrap_err();
+        assert_eq!(err.error_type(), "FindingNotUpdated");
+        assert!(err.to_string().contains("FindingNotFound"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_writes_nothing() {
+        let update = mock!(Client::batch_update_findings).then_output(|| {
+            BatchUpdateFindingsOutput::builder()
+                .set_processed_findings(Some(vec![]))
+                .set_unprocessed_findings(Some(vec![]))
+                .build()
+        });
+        let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
+        let out = mark(request(true, None), &hub).await.unwrap();
+        assert_eq!(out.status, OutcomeStatus::DryRun);
+        assert_eq!(update.num_calls(), 0);
+    }
+}
+
+#[cfg(test)]
+mod declared_permissions {
+    use firebreak::permissions::{declared_actions, sdk_calls_in_source};
+
+    /// permissions.json lists exactly the SDK calls this crate makes.
+    #[test]
+    fn permissions_file_matches_the_calls_in_the_code() {
+        let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+        let used = sdk_calls_in_source(src, &["hub"]).unwrap();
+        assert_eq!(used.len(), 1, "found {used:?}");
+        let used: std::collections::BTreeSet<String> = used
+            .into_iter()
+            .map(|c| c.replace("hub:", "securityhub:"))
+            .collect();
+        assert_eq!(
+            declared_actions(include_str!("../permissions.json")).unwrap(),
+            used
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! The finding's note and workflow status, from the plan and what the runbooks did. Pure.
+
+use firebreak::outcome::{ActionOutcome, OutcomeStatus};
+use firebreak::plan::Plan;
+use firebreak::policy::ActionKind;
+use serde::{Deserialize, Serialize};
+
+/// Security Hub's limit on `Note.Text`.
+pub const MAX_NOTE_CHARS: usize = 512;
+
+/// What a state machine's `Catch` hands on: `{"Error": …, "Cause": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Workflow {
+    Resolved,
+    Notified,
+}
+
+impl Workflow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Workflow::Resolved => "RESOLVED",
+            Workflow::Notified => "NOTIFIED",
+        }
+    }
+}
+
+/// Cuts to Security Hub's limit on a character boundary, marking the cut.
+pub fn fit(text: &str) -> String {
+    if text.chars().count() <= MAX_NOTE_CHARS {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(MAX_NOTE_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+fn skipped(plan: &Plan) -> Vec<String> {
+    plan.skipped
+        .iter()
+        .map(|s| match s.action {
+            Some(a) => format!("{}: {}", a.name(), s.detail),
+            None => s.detail.clone(),
+        })
+        .collect()
+}
+
+/// The workflow status to set (`None`: leave it) and the note.
+pub fn compose(
+    plan: &Plan,
+    outcomes: &[ActionOutcome],
+    failure: Option<&Failure>,
+) -> (Option<Workflow>, String) {
+    let done: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.action != ActionKind::MarkResolved)
+        .filter(|o| {
+            matches!(
+                o.status,
+                OutcomeStatus::Done | OutcomeStatus::AlreadyDone | OutcomeStatus::DryRun
+            )
+        })
+        .map(|o| o.summary.as_str())
+        .collect();
+    let skips = skipped(plan);
+    let mut parts = Vec::new();
+    let status = if let Some(f) = failure {
+        parts.push(format!(
+            "Firebreak could not complete the response: {}: {}.",
+            f.error,
+            f.cause.trim()
+        ));
+        if !done.is_empty() {
+            parts.push(format!("Done before the failure: {}.", done.join("; ")));
+        }
+        Some(Workflow::Notified)
+    } else if plan.dry_run {
+        parts.push(format!(
+            "Firebreak dry run, nothing changed. Would do: {}.",
+            if done.is_empty() {
+                "nothing".to_owned()
+            } else {
+                done.join("; ")
+            }
+        ));
+        None
+    } else if done.is_empty() {
+        parts.push("Firebreak took no action.".to_owned());
+        None
+    } else {
+        parts.push(format!(
+            "Firebreak contained this finding: {}.",
+            done.join("; ")
+        ));
+        Some(Workflow::Resolved)
+    };
+    if !skips.is_empty() {
+        parts.push(format!("Skipped: {}.", skips.join("; ")));
+    }
+    (status, fit(&parts.join(" ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firebreak::finding::parse_input_bytes;
+    use firebreak::plan::{plan, Enrichment};
+    use firebreak::policy::Policy;
+    use time::OffsetDateTime;
+
+    fn plan_for(fixture: &str, dry_run: bool) -> Plan {
+        let path = format!(
+            "{}/../../tests/fixtures/findings/{fixture}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let f = parse_input_bytes(&std::fs::read(path).unwrap())
+            .unwrap()
+            .findings
+            .remove(0);
+        plan(
+            &f,
+            &Policy::built_in().unwrap(),
+            "built-in",
+            Enrichment::Offline,
+            dry_run,
+        )
+    }
+
+    fn outcome(action: ActionKind, status: OutcomeStatus, summary: &str) -> ActionOutcome {
+        ActionOutcome {
+            action,
+            status,
+            target: String::new(),
+            summary: summary.into(),
+            changes: Vec::new(),
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            finished_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn contained_findings_are_resolved_with_what_was_done_and_skipped() {
+        let p = plan_for("ec2-dns-backdoor.json", false);
+        let (status, note) = compose(
+            &p,
+            &[outcome(
+                ActionKind::IsolateInstance,
+                OutcomeStatus::Done,
+                "isolated i-0a1b2c3d4e5f60718",
+            )],
+            None,
+        );
+        assert_eq!(status, Some(Workflow::Resolved));
+        assert_eq!(
+            note,
+            "Firebreak contained this finding: isolated i-0a1b2c3d4e5f60718. Skipped: block-remote-ips: the finding reports no remote IP."
+        );
+    }
+
+    #[test]
+    fn a_failure_notifies_with_the_reason_and_what_was_done_before() {
+        let p = plan_for("ec2-network-backdoor.json", false);
+        let failure = Failure {
+            error: "AwsCallFailed".into(),
+            cause: "ec2:ModifyNetworkInterfaceAttribute failed: UnauthorizedOperation".into(),
+        };
+        let (status, note) = compose(
+            &p,
+            &[outcome(
+                ActionKind::IsolateInstance,
+                OutcomeStatus::Done,
+                "isolated i-1",
+            )],
+            Some(&failure),
+        );
+        assert_eq!(status, Some(Workflow::Notified));
+        assert!(note.starts_with("Firebreak could not complete the response: AwsCallFailed: ec2:ModifyNetworkInterfaceAttribute failed"), "{note}");
+        assert!(
+            note.contains("Done before the failure: isolated i-1."),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn exempt_findings_get_a_note_and_keep_their_status() {
+        let p = plan_for("ec2-exempt-instance.json", false);
+        let (status, note) = compose(&p, &[], None);
+        assert_eq!(status, None);
+        assert!(note.starts_with("Firebreak took no action. Skipped: isolate-instance: instance i-0b1b2c3d4e5f60718 is tagged firebreak:exempt=true"), "{note}");
+    }
+
+    #[test]
+    fn dry_runs_change_no_status() {
+        let p = plan_for("ec2-network-backdoor.json", true);
+        let (status, note) = compose(
+            &p,
+            &[outcome(
+                ActionKind::IsolateInstance,
+                OutcomeStatus::DryRun,
+                "dry run: would isolate i-1",
+            )],
+            None,
+        );
+        assert_eq!(status, None);
+        assert!(
+            note.starts_with(
+                "Firebreak dry run, nothing changed. Would do: dry run: would isolate i-1."
+            ),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn notes_fit_security_hubs_limit() {
+        let p = plan_for("ec2-network-backdoor.json", false);
+        let long = "é".repeat(2000);
+        let (_, note) = compose(
+            &p,
+            &[outcome(
+                ActionKind::IsolateInstance,
+                OutcomeStatus::Done,
+                &long,
+            )],
+            None,
+        );
+        assert_eq!(note.chars().count(), MAX_NOTE_CHARS);
+        assert!(note.ends_with('…'));
+        assert_eq!(fit("short"), "short");
+    }
+}
