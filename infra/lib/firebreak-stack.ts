@@ -95,7 +95,7 @@ export class FirebreakStack extends Stack {
     const retention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
     Tags.of(this).add('firebreak:suite', 'firebreak');
 
-    this.auditLogGroup = new logs.LogGroup(this, 'AuditLog', {
+    this.auditLogGroup = new logs.LogGroup(this, 'AuditTrail', {
       logGroupName: '/firebreak/audit',
       retention,
       removalPolicy: RemovalPolicy.RETAIN,
