@@ -138,8 +138,9 @@ test('this repository: every runbook crate of the workspace is deployed, and dec
   assert.deepEqual(discover(REPO).runbooks.map((r) => r.name), crates);
 });
 
-test('state machines are embedded verbatim with substitutions for exactly their placeholders', () => {
-  const { template, repo, stack } = synth(FIXTURE);
+for (const root of [REPO, FIXTURE]) test(`${root === REPO ? 'this repository' : 'the fixture'}: state machines are embedded verbatim with substitutions for exactly their placeholders`, () => {
+  const { template, repo, stack } = synth(root);
+  assert.ok(repo.stateMachines.length > 0);
   const machines = resources(template, 'AWS::StepFunctions::StateMachine');
   assert.equal(machines.length, repo.stateMachines.length);
   for (const sm of repo.stateMachines) {
@@ -193,8 +194,9 @@ test('a placeholder with no function behind it fails the synth, naming file and 
   assert.throws(() => synth(tmp), /ec2-compromise\.asl\.json: \$\{MarkResolvedTwiceFunctionArn\} names no runbook function/);
 });
 
-test('rule patterns equal their files; the custom action gets the action target ARN', () => {
-  const { template, repo, stack } = synth(FIXTURE);
+for (const root of [REPO, FIXTURE]) test(`${root === REPO ? 'this repository' : 'the fixture'}: rule patterns equal their files; the custom action gets the action target ARN`, () => {
+  const { template, repo, stack } = synth(root);
+  assert.ok(repo.rules.length > 0);
   const rules = resources(template, 'AWS::Events::Rule');
   assert.equal(rules.length, repo.rules.length);
   const actionId = stack.getLogicalId(stack.actionTarget);
