@@ -7,12 +7,14 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/firebreak/target
 CARGO ?= cargo
 
 LAMBDA_DIR ?= $(CURDIR)/target/lambda
+VENV := .venv
 
-.PHONY: help demo test test-rust test-infra test-localaws lint build release bench plan synth package deploy clean
+.PHONY: help demo demo-offline test test-rust test-infra test-localaws test-e2e lint build release bench plan synth package deploy clean
 
 help:
-	@echo "make demo     show what Firebreak would do with real sample findings (offline plan)"
-	@echo "make test     all tests: unit, model, policy, planning, property, CLI"
+	@echo "make demo     contain a real GuardDuty finding on a local AWS account (DEMO_ARGS=--keep keeps it running)"
+	@echo "make demo-offline   what Firebreak would do with sample findings (offline plans)"
+	@echo "make test     all tests: Rust, CDK app, the local account's extension, end to end"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
 	@echo "make build    debug build of every crate"
 	@echo "make release  release build (the Lambda profile: opt-level s, thin LTO, stripped)"
@@ -22,16 +24,26 @@ help:
 	@echo "make package  build the arm64 Lambdas with cargo-lambda, then synthesise with them"
 	@echo "make deploy   package, then cdk deploy into the account of your AWS credentials"
 
-demo: build
+# The main job on the local AWS account: deploy, fire a real finding, show the containment.
+demo: $(VENV)/.installed
+	$(CARGO) build --workspace --locked
+	$(VENV)/bin/python tests/localaws/demo.py $(DEMO_ARGS)
+
+# What Firebreak would do with findings, offline: no local account needed.
+demo-offline: build
 	@scripts/demo-offline.sh "$(CARGO_TARGET_DIR)/debug/firebreak"
 
-test: test-rust test-infra test-localaws
+test: test-rust test-infra test-localaws test-e2e
+
+# The playbooks end to end on the local account, the Rust runbooks built first.
+test-e2e: $(VENV)/.installed
+	$(CARGO) build --workspace --locked
+	cd tests/e2e && ../../$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 test-rust:
 	$(CARGO) test --workspace --locked
 
 # The local AWS account (moto + Firebreak's extension) in a virtual environment.
-VENV := .venv
 $(VENV)/.installed: tests/localaws/requirements.txt tests/localaws/constraints.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/localaws/requirements.txt -c tests/localaws/constraints.txt

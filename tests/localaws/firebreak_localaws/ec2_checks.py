@@ -9,7 +9,7 @@ import ipaddress
 from typing import Any
 
 from moto.ec2.exceptions import EC2ClientError, InvalidSecurityGroupNotFoundError
-from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
+from moto.ec2.models.elastic_network_interfaces import NetworkInterface, NetworkInterfaceBackend
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.network_acls import NetworkACLs
 
@@ -99,13 +99,18 @@ def install() -> None:
     def modify_network_interface_attribute(self: Any, eni_id: str, group_ids: list[str], *args: Any, **kwargs: Any) -> Any:
         eni = self.get_network_interface(eni_id)
         _check_groups(self, getattr(eni.subnet, "vpc_id", None), group_ids or [])
-        return modify_eni(self, eni_id, group_ids, *args, **kwargs)
+        result = modify_eni(self, eni_id, group_ids, *args, **kwargs)
+        # The instance's groups are its primary interface's.
+        if group_ids and eni.instance is not None and str(getattr(eni, "device_index", "")) == "0":
+            eni.instance.security_groups = list(eni._group_set)
+        return result
 
     def modify_instance_security_groups(self: Any, instance_id: str, new_group_id_list: list[str]) -> Any:
         instance = self.get_instance(instance_id)
         _check_groups(self, getattr(instance, "vpc_id", None), new_group_id_list or [])
         return modify_groups(self, instance_id, new_group_id_list)
 
+    NetworkInterface.group_set = property(lambda self: self._group_set)  # type: ignore[assignment]
     NetworkACLs.create_network_acl_entry = checked(create, replacing=False)  # type: ignore[method-assign]
     NetworkACLs.replace_network_acl_entry = checked(replace, replacing=True)  # type: ignore[method-assign]
     NetworkInterfaceBackend.modify_network_interface_attribute = modify_network_interface_attribute  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import threading
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -63,7 +64,9 @@ def _start(state_machine_arn: str, execution_input: str, region: str) -> None:
         aws_access_key_id="firebreak-eventbridge",
         aws_secret_access_key="local",
     )
-    out = sfn.start_execution(stateMachineArn=state_machine_arn, input=execution_input)
+    # EventBridge names each execution afresh; without a name moto would treat a second
+    # delivery of the same event as the same execution.
+    out = sfn.start_execution(stateMachineArn=state_machine_arn, name=str(uuid.uuid4()), input=execution_input)
     with _LOCK:
         DELIVERIES.append({"stateMachineArn": state_machine_arn, "executionArn": out["executionArn"]})
 

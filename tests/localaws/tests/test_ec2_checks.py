@@ -68,3 +68,16 @@ def test_security_groups_must_exist_and_share_the_vpc(vpc):
     with pytest.raises(ClientError) as e:
         ec2.modify_instance_attribute(InstanceId=instance, Groups=["sg-0123456789abcdef0"])
     assert code(e) == "InvalidGroup.NotFound"
+
+
+def test_an_interface_has_only_its_own_groups(vpc):
+    ec2, vpc_id, subnet, _ = vpc
+    web = ec2.create_security_group(GroupName="web", Description="x", VpcId=vpc_id)["GroupId"]
+    isolation = ec2.create_security_group(GroupName="isolation", Description="x", VpcId=vpc_id)["GroupId"]
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet, SecurityGroupIds=[web])["Instances"][0]
+    eni = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[isolation])
+    groups = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Groups"]
+    assert [g["GroupId"] for g in groups] == [isolation]
+    described = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
+    assert [g["GroupId"] for g in described["SecurityGroups"]] == [isolation]

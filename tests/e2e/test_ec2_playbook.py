@@ -1,0 +1,189 @@
+"""The EC2-compromise playbook end to end on the local account: a GuardDuty event through
+EventBridge into Step Functions, the Rust runbooks behind the Lambda runtime API, real SDK
+calls over HTTP into moto."""
+
+import json
+
+from conftest import audit_records, finding, put, ssh_brute_force
+from firebreak_localaws import provision
+
+MUTATING_EC2 = {
+    "CreateSnapshot", "ModifyInstanceAttribute", "ModifyNetworkInterfaceAttribute", "CreateTags",
+    "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
+    "RevokeSecurityGroupEgress", "RevokeSecurityGroupIngress",
+}
+
+
+def interfaces(acct, instance_id):
+    enis = acct.client("ec2").describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
+    )["NetworkInterfaces"]
+    return {e["NetworkInterfaceId"]: sorted(g["GroupName"] for g in e["Groups"]) for e in enis}
+
+
+def snapshots(acct, finding_id):
+    return acct.client("ec2").describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "tag:firebreak:finding", "Values": [finding_id]}]
+    )["Snapshots"]
+
+
+def calls_by(acct, function, operations=None):
+    key = acct.deployed["credentials"][function]["AWS_ACCESS_KEY_ID"]
+    return [r for r in acct.request_log() if r["accessKeyId"] == key and (operations is None or r["operation"] in operations)]
+
+
+def test_a_guardduty_finding_is_contained_through_eventbridge(account):
+    web = account.demo["webInstance"]
+    event = ssh_brute_force(account)
+    ident = provision.import_finding(account.client, event)
+    assert len(interfaces(account, web)) == 2
+    put(account, event)
+    run = account.wait_for_execution("ec2-compromise")
+    assert run["status"] == "SUCCEEDED", run
+
+    isolation = f"firebreak-isolation-{account.demo['vpc']}"
+    assert set(map(tuple, interfaces(account, web).values())) == {(isolation,)}, "every interface, only the isolation group"
+    ec2 = account.client("ec2")
+    group = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [isolation]}])["SecurityGroups"][0]
+    assert group["IpPermissions"] == [] and group["IpPermissionsEgress"] == [], "the isolation group has no rules"
+
+    volumes = {
+        b["Ebs"]["VolumeId"]
+        for b in ec2.describe_instances(InstanceIds=[web])["Reservations"][0]["Instances"][0]["BlockDeviceMappings"]
+    }
+    taken = snapshots(account, ident["Id"])
+    assert volumes and {s["VolumeId"] for s in taken} == volumes, "a snapshot of every volume, tagged with the finding"
+    protected = ec2.describe_instance_attribute(InstanceId=web, Attribute="disableApiTermination")
+    assert protected["DisableApiTermination"]["Value"] is True
+    tags = {t["Key"]: t["Value"] for t in ec2.describe_instances(InstanceIds=[web])["Reservations"][0]["Instances"][0]["Tags"]}
+    assert tags["firebreak:finding"] == ident["Id"]
+    assert any(k.startswith("firebreak:original-groups:eni-") and "sg-" in v for k, v in tags.items())
+
+    f = finding(account, ident)
+    assert f["Workflow"]["Status"] == "RESOLVED"
+    assert f["Note"]["UpdatedBy"] == "firebreak"
+    assert f["Note"]["Text"].startswith(f"Firebreak contained this finding: isolated {web}")
+    assert "block-remote-ips 198.51.100.0" in f["Note"]["Text"], "the note says what this playbook did not run"
+
+    records = audit_records(account)
+    actions = [r["action"] for r in records if r["record"] == "action"]
+    assert actions == ["isolate-instance", "mark-resolved"]
+    execution = [r for r in records if r["record"] == "execution"]
+    assert len(execution) == 1 and execution[0]["result"] == "contained"
+    assert execution[0]["executionId"] == run["executionArn"]
+    assert execution[0]["ContainmentSeconds"] > 0
+
+
+def test_the_same_event_twice_changes_nothing_more(account):
+    event = ssh_brute_force(account)
+    ident = provision.import_finding(account.client, event)
+    put(account, event)
+    assert account.wait_for_execution("ec2-compromise")["status"] == "SUCCEEDED"
+    before = (interfaces(account, account.demo["webInstance"]), len(snapshots(account, ident["Id"])))
+    mutating_first = len(calls_by(account, "isolate-instance", MUTATING_EC2))
+    put(account, event)
+    second = account.wait_for_execution("ec2-compromise", after=1)
+    assert second["status"] == "SUCCEEDED", second
+    after = (interfaces(account, account.demo["webInstance"]), len(snapshots(account, ident["Id"])))
+    assert after == before
+    assert len(calls_by(account, "isolate-instance", MUTATING_EC2)) == mutating_first, "no EC2 change the second time"
+    outcome = json.loads(second["output"])["responses"][0]["isolate"]["outcome"]
+    assert outcome["status"] == "already-done"
+
+
+def test_an_exempt_instance_is_not_touched_and_the_note_says_why(account):
+    exempt = account.demo["exemptInstance"]
+    event = ssh_brute_force(account, instance_id=exempt, finding_id="1123456789abcdef0123456789abcdef")
+    ident = provision.import_finding(account.client, event)
+    before = interfaces(account, exempt)
+    put(account, event)
+    assert account.wait_for_execution("ec2-compromise")["status"] == "SUCCEEDED"
+    assert interfaces(account, exempt) == before
+    assert calls_by(account, "isolate-instance", MUTATING_EC2) == []
+    f = finding(account, ident)
+    assert f["Workflow"]["Status"] == "NEW"
+    assert f"instance {exempt} is tagged firebreak:exempt=true" in f["Note"]["Text"]
+
+
+def test_a_dry_run_changes_nothing_and_says_what_it_would_do(account):
+    web = account.demo["webInstance"]
+    event = ssh_brute_force(account)
+    ident = provision.import_finding(account.client, event)
+    before = interfaces(account, web)
+    sfn = account.client("stepfunctions")
+    run = sfn.start_execution(
+        stateMachineArn=account.deployed["stateMachines"]["ec2-compromise"],
+        input=json.dumps({"dryRun": True, "reason": "rehearsal", "event": event}),
+    )
+    out = account.wait_for_execution("ec2-compromise")
+    assert out["executionArn"] == run["executionArn"] and out["status"] == "SUCCEEDED", out
+    assert interfaces(account, web) == before
+    assert snapshots(account, ident["Id"]) == []
+    assert finding(account, ident)["Workflow"]["Status"] == "NEW"
+    response = json.loads(out["output"])["responses"][0]
+    assert response["isolate"]["outcome"]["status"] == "dry-run"
+    assert response["isolate"]["outcome"]["summary"].startswith(f"dry run: would isolate {web} (2 of 2 interfaces")
+    # Every change was checked with DryRun, not skipped.
+    dry = calls_by(account, "isolate-instance", MUTATING_EC2)
+    assert {c["operation"] for c in dry} >= {"CreateSnapshot", "ModifyInstanceAttribute", "ModifyNetworkInterfaceAttribute"}
+
+
+def test_throttling_on_the_interface_call_is_retried_and_containment_completes(account):
+    event = ssh_brute_force(account)
+    provision.import_finding(account.client, event)
+    account.fault(service="ec2", operation="ModifyNetworkInterfaceAttribute", code="RequestLimitExceeded", status=503, count=2)
+    put(account, event)
+    run = account.wait_for_execution("ec2-compromise")
+    assert run["status"] == "SUCCEEDED", run
+    isolation = f"firebreak-isolation-{account.demo['vpc']}"
+    assert set(map(tuple, interfaces(account, account.demo["webInstance"]).values())) == {(isolation,)}
+    modifies = calls_by(account, "isolate-instance", {"ModifyNetworkInterfaceAttribute"})
+    assert len(modifies) == 4 + 2, "two interfaces, two moves each, plus the two throttled attempts"
+
+
+def test_a_persistent_failure_ends_notified_with_the_reason_and_audited(account):
+    event = ssh_brute_force(account)
+    ident = provision.import_finding(account.client, event)
+    account.fault(service="ec2", operation="ModifyNetworkInterfaceAttribute", code="UnauthorizedOperation", status=403, count=100)
+    put(account, event)
+    run = account.wait_for_execution("ec2-compromise", timeout=120)
+    assert run["status"] == "FAILED"
+    f = finding(account, ident)
+    assert f["Workflow"]["Status"] == "NOTIFIED"
+    assert "Firebreak could not complete the response: AwsCallFailed" in f["Note"]["Text"]
+    assert "UnauthorizedOperation" in f["Note"]["Text"]
+    execution = [r for r in audit_records(account) if r["record"] == "execution"]
+    assert execution and execution[0]["result"] == "failed"
+    assert execution[0]["failure"]["Error"] == "AwsCallFailed"
+
+
+def test_a_malformed_event_fails_at_triage_and_changes_nothing(account):
+    event = ssh_brute_force(account)
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = "i-123;rm"
+    put(account, event)
+    run = account.wait_for_execution("ec2-compromise")
+    assert run["status"] == "FAILED"
+    assert run.get("error") == "InvalidInput", run
+    assert "$.detail.resource.instanceDetails.instanceId" in run.get("cause", "")
+    for fn in account.deployed["functions"]:
+        if fn != "triage":
+            assert calls_by(account, fn) == [], fn
+    assert calls_by(account, "triage", {"DescribeInstances"}) == []
+
+
+def test_every_call_a_function_made_is_one_it_declares(account):
+    event = ssh_brute_force(account)
+    provision.import_finding(account.client, event)
+    put(account, event)
+    assert account.wait_for_execution("ec2-compromise")["status"] == "SUCCEEDED"
+    service_prefix = {"ec2": "ec2", "iam": "iam", "ssm": "ssm", "securityhub": "securityhub", "logs": "logs"}
+    checked = 0
+    for fn in account.deployed["functions"]:
+        declared = set()
+        for s in json.loads((provision.discover.__globals__["Path"](__file__).resolve().parents[2] / "runbooks" / fn / "permissions.json").read_text())["statements"]:
+            declared |= set(s["actions"])
+        for call in calls_by(account, fn):
+            action = f"{service_prefix.get(call['service'], call['service'])}:{call['operation']}"
+            assert action in declared, f"{fn} called {action}, which runbooks/{fn}/permissions.json does not declare"
+            checked += 1
+    assert checked >= 15

@@ -1,0 +1,156 @@
+"""`make demo`: a real GuardDuty finding contained on a local AWS account.
+
+Starts the local account (moto with Firebreak's extension, the Rust runbooks behind the
+Lambda runtime API), deploys the suite from the repository's files, puts the public SSH
+brute-force sample (rewritten to the demo instance, HIGH) on EventBridge, follows the Step
+Functions execution and shows what was contained. Exits non-zero if containment did not
+happen. `--keep` leaves the account running until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from firebreak_localaws import provision  # noqa: E402
+from firebreak_localaws.local_account import LocalAccount  # noqa: E402
+
+SAMPLE = ROOT / "tests/fixtures/samples/guardduty-event-partial__UnauthorizedAccess_EC2_SSHBruteForce__aws-samples-waf-acl.json"
+BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+
+
+def heading(text: str) -> None:
+    print(f"\n{BOLD}== {text}{RESET}")
+
+
+def groups(acct: LocalAccount, instance: str) -> dict[str, list[str]]:
+    enis = acct.client("ec2").describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance]}]
+    )["NetworkInterfaces"]
+    return {e["NetworkInterfaceId"]: sorted(f"{g['GroupName']} ({g['GroupId']})" for g in e["Groups"]) for e in enis}
+
+
+def follow(acct: LocalAccount, timeout: float = 90) -> dict:
+    """Prints each state as it is entered and left, with its duration."""
+    sfn = acct.client("stepfunctions")
+    machine = acct.deployed["stateMachines"]["ec2-compromise"]
+    deadline = time.time() + timeout
+    execution = None
+    while execution is None and time.time() < deadline:
+        runs = sfn.list_executions(stateMachineArn=machine)["executions"]
+        execution = runs[0]["executionArn"] if runs else None
+        time.sleep(0.1)
+    if execution is None:
+        raise TimeoutError("EventBridge started no execution")
+    print(f"execution {execution}")
+    seen, entered = 0, {}
+    while time.time() < deadline:
+        # Status first, then history: the last pass prints every event up to the end.
+        out = sfn.describe_execution(executionArn=execution)
+        history = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        for e in history[seen:]:
+            kind = e["type"]
+            details = e.get("stateEnteredEventDetails") or e.get("stateExitedEventDetails")
+            if details and kind.endswith("StateEntered"):
+                entered[details["name"]] = e["timestamp"]
+                print(f"  → {details['name']}")
+            elif details and kind.endswith("StateExited"):
+                start = entered.get(details["name"], e["timestamp"])
+                ms = (e["timestamp"] - start).total_seconds() * 1000
+                print(f"  ✓ {details['name']:<18} {ms:7.0f} ms")
+            elif kind.endswith("Failed") and "executionFailedEventDetails" not in e:
+                info = next((v for k, v in e.items() if k.endswith("EventDetails")), {})
+                print(f"  {RED}✗ {kind}: {info.get('error', '')} {info.get('cause', '')[:200]}{RESET}")
+        seen = len(history)
+        if out["status"] != "RUNNING":
+            return out
+        time.sleep(0.2)
+    raise TimeoutError(f"{execution} still running after {timeout}s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", action="store_true", help="keep the local account running until Ctrl-C")
+    args = parser.parse_args()
+    target = Path(os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")))
+    bin_dir = Path(os.environ.get("FIREBREAK_BIN_DIR", str(target / "debug")))
+
+    heading("Starting the local AWS account")
+    started = time.time()
+    acct = LocalAccount(ROOT, bin_dir).start()
+    try:
+        d = acct.deployed
+        print(f"moto on {acct.url}, runbooks on the Lambda runtime API: {', '.join(d['functions'])}")
+        print(f"state machines: {', '.join(d['stateMachines'])}; rules: {', '.join(d['rules'])}; ready in {time.time() - started:.1f} s")
+        web = acct.demo["webInstance"]
+
+        heading(f"Before: instance {web} (owner alice@example.com, team payments)")
+        before = groups(acct, web)
+        for eni, g in before.items():
+            print(f"  {eni}: {', '.join(g)}")
+
+        sample = json.loads(SAMPLE.read_text())["detail"]
+        event = provision.guardduty_event(sample, web, acct.demo, 8.0, "5d0f605f61b2f5cd0123456789abcdef")
+        ident = provision.import_finding(acct.client, event)
+        heading("A GuardDuty finding arrives on EventBridge")
+        print(f"  {event['detail']['type']}, severity {event['detail']['severity']}, remote IP 198.51.100.0, instance {web}")
+        put_at = time.time()
+        acct.client("events").put_events(
+            Entries=[{"Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"])}]
+        )
+
+        heading("The EC2-compromise playbook runs")
+        run = follow(acct)
+        finding = acct.client("securityhub").get_findings(Filters={"Id": [{"Value": ident["Id"], "Comparison": "EQUALS"}]})["Findings"][0]
+        contained_in = time.time() - put_at
+
+        heading(f"After: instance {web}")
+        after = groups(acct, web)
+        for eni, g in after.items():
+            print(f"  {eni}: {', '.join(before.get(eni, []))}  →  {GREEN}{', '.join(g)}{RESET}")
+        ec2 = acct.client("ec2")
+        snaps = ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "tag:firebreak:finding", "Values": [ident["Id"]]}])["Snapshots"]
+        for s in snaps:
+            print(f"  evidence snapshot {s['SnapshotId']} of {s['VolumeId']}")
+        protection = ec2.describe_instance_attribute(InstanceId=web, Attribute="disableApiTermination")["DisableApiTermination"]["Value"]
+        print(f"  termination protection: {'on' if protection else 'off'}")
+
+        heading("The finding in Security Hub")
+        print(f"  workflow: {finding.get('Workflow', {}).get('Status')}")
+        print(f"  note: {finding.get('Note', {}).get('Text', '')}")
+
+        heading("The audit trail (/firebreak/audit)")
+        for e in acct.client("logs").filter_log_events(logGroupName=provision.AUDIT_LOG_GROUP).get("events", []):
+            r = json.loads(e["message"])
+            if r["record"] == "action":
+                print(f"  action    {r['action']:<18} {r['status']:<12} {r['summary'][:90]}")
+            else:
+                secs = r.get("ContainmentSeconds")
+                print(f"  execution {r['result']:<18} actions {r['ActionsTaken']}, failed {r['ActionsFailed']}" + (f", {secs:.0f} s since first seen" if secs else ""))
+
+        ok = run["status"] == "SUCCEEDED" and finding.get("Workflow", {}).get("Status") == "RESOLVED" and all(
+            len(g) == 1 and g[0].startswith("firebreak-isolation-") for g in after.values()
+        )
+        heading(f"{GREEN}Contained{RESET} in {contained_in:.1f} s from event to RESOLVED" if ok else f"{RED}NOT contained{RESET}: execution {run['status']}")
+        if args.keep:
+            print(f"\nThe local account keeps running at {acct.url} (Ctrl-C stops it).")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return 0 if ok else 1
+    finally:
+        acct.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

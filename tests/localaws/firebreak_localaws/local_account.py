@@ -1,0 +1,109 @@
+"""The whole local account in one object: moto with the extension, the Lambda host with
+the Rust runbooks, the suite deployed from the repository, the demo environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from botocore.config import Config
+
+from . import install, provision
+from .lambda_runtime_host import LambdaHost
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalAccount:
+    def __init__(self, root: Path, bin_dir: Path, quiet: bool = True):
+        self.root, self.bin_dir, self.quiet = root, bin_dir, quiet
+        self.moto_port, self.lambda_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.moto_port}"
+        self.server: Any = None
+        self.host: LambdaHost | None = None
+        self.deployed: dict[str, Any] = {}
+        self.demo: dict[str, Any] = {}
+
+    def client(self, service: str, key: str = "AKIAFIREBREAKOPERATOR", retries: int = 3) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=provision.REGION,
+            aws_access_key_id=key,
+            aws_secret_access_key="local",
+            config=Config(retries={"total_max_attempts": retries, "mode": "standard"}),
+        )
+
+    def start(self) -> "LocalAccount":
+        missing = [n for n in provision.discover(self.root)["runbooks"] if not (self.bin_dir / n).exists()]
+        if missing:
+            raise FileNotFoundError(f"runbook binaries not built in {self.bin_dir}: {', '.join(missing)} (cargo build --workspace)")
+        os.environ["MOTO_PORT"] = str(self.moto_port)
+        os.environ["FIREBREAK_LAMBDA_HOST"] = f"http://127.0.0.1:{self.lambda_port}"
+        install()
+        from moto.server import ThreadedMotoServer
+
+        # One line per HTTP request would bury what the demo and the tests say.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self.server.start()
+        # moto keeps its state per process: every local account starts empty.
+        requests.post(f"{self.url}/moto-api/reset", timeout=10)
+        requests.delete(f"{self.url}/firebreak-api/faults", timeout=10)
+        requests.post(f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10)
+        self.deployed = provision.deploy(self.client, self.root)
+        self.demo = provision.seed_demo(self.client)
+        self.host = LambdaHost(self.lambda_port)
+        for name in self.deployed["functions"]:
+            env = {
+                **self.deployed["environment"],
+                **self.deployed["credentials"][name],
+                "AWS_ENDPOINT_URL": self.url,
+                "AWS_REGION": provision.REGION,
+                "AWS_DEFAULT_REGION": provision.REGION,
+            }
+            if self.quiet:
+                env["FIREBREAK_QUIET"] = "1"
+            self.host.add(name, str(self.bin_dir / name), env)
+        self.host.start()
+        requests.delete(f"{self.url}/firebreak-api/faults", timeout=10)
+        return self
+
+    def stop(self) -> None:
+        if self.host is not None:
+            self.host.stop()
+        if self.server is not None:
+            self.server.stop()
+
+    # ---- helpers for tests and the demo ---------------------------------------------------
+
+    def wait_for_execution(self, machine: str, after: int = 0, timeout: float = 60) -> dict[str, Any]:
+        """Waits for the (after+1)-th execution of a machine to finish; returns it."""
+        sfn = self.client("stepfunctions")
+        arn = self.deployed["stateMachines"][machine]
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            runs = sorted(sfn.list_executions(stateMachineArn=arn)["executions"], key=lambda e: e["startDate"])
+            if len(runs) > after:
+                out = sfn.describe_execution(executionArn=runs[after]["executionArn"])
+                if out["status"] != "RUNNING":
+                    return out
+            time.sleep(0.2)
+        raise TimeoutError(f"no finished execution #{after + 1} of {machine} within {timeout}s")
+
+    def fault(self, **spec: Any) -> None:
+        requests.post(f"{self.url}/firebreak-api/faults", json=spec, timeout=10).raise_for_status()
+
+    def request_log(self) -> list[dict[str, Any]]:
+        return requests.get(f"{self.url}/firebreak-api/requests", timeout=10).json()

@@ -1,0 +1,241 @@
+"""Deploys the suite into the local account from the repository's own files — the same
+ones the CDK app reads: runbooks/*/permissions.json, statemachines/*.asl.json,
+statemachines/rules/*.json and the built-in policy — and seeds a demo environment."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+AUDIT_LOG_GROUP = "/firebreak/audit"
+POLICY_PARAMETER = "/firebreak/policy"
+ACTION_TARGET_ID = "FirebreakContain"
+STACK = "Firebreak"
+
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+STATES_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def pascal(name: str) -> str:
+    return "".join(w[:1].upper() + w[1:] for w in re.split(r"[-_]", name) if w)
+
+
+def resolve(arn: str) -> str:
+    return arn.replace("${Partition}", PARTITION).replace("${Region}", REGION).replace("${Account}", ACCOUNT)
+
+
+def discover(root: Path) -> dict[str, Any]:
+    runbooks = sorted(p.parent.name for p in (root / "runbooks").glob("*/permissions.json"))
+    machines = sorted(p.name[: -len(".asl.json")] for p in (root / "statemachines").glob("*.asl.json"))
+    rules = sorted((root / "statemachines" / "rules").glob("*.json"))
+    return {"runbooks": runbooks, "stateMachines": machines, "rules": rules}
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("bootstrap", "#!/bin/sh\n# served by the local Lambda host\n")
+    return buf.getvalue()
+
+
+def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
+    """Everything the CDK app deploys, from the same files. Returns what was created."""
+    found = discover(root)
+    iam, lam, sfn, events, logs, ssm, hub = (client(s) for s in ("iam", "lambda", "stepfunctions", "events", "logs", "ssm", "securityhub"))
+    out: dict[str, Any] = {"functions": {}, "credentials": {}, "stateMachines": {}, "rules": []}
+
+    logs.create_log_group(logGroupName=AUDIT_LOG_GROUP)
+    ssm.put_parameter(
+        Name=POLICY_PARAMETER,
+        Type="String",
+        Tier="Advanced",
+        Value=(root / "runbooks" / "firebreak" / "policy" / "default-policy.json").read_text(),
+    )
+    hub.enable_security_hub(EnableDefaultStandards=False)
+    out["actionTargetArn"] = hub.create_action_target(
+        Name="Firebreak contain", Description="Contain the selected findings with Firebreak", Id=ACTION_TARGET_ID
+    )["ActionTargetArn"]
+
+    env = {
+        "RUST_LOG": "info",
+        "FIREBREAK_POLICY_PARAMETER": POLICY_PARAMETER,
+        "FIREBREAK_AUDIT_LOG_GROUP": AUDIT_LOG_GROUP,
+        "FIREBREAK_DRY_RUN": "false",
+    }
+    for name in found["runbooks"]:
+        declared = json.loads((root / "runbooks" / name / "permissions.json").read_text())
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": s["actions"], "Resource": [resolve(r) for r in s["resources"]]}
+                for s in declared["statements"]
+            ],
+        }
+        role = iam.create_role(RoleName=f"{STACK}-{name}", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+        iam.put_role_policy(RoleName=f"{STACK}-{name}", PolicyName="declared", PolicyDocument=json.dumps(policy))
+        # An identity of its own per function: the request log says who called what.
+        iam.create_user(UserName=f"{STACK}-fn-{name}")
+        key = iam.create_access_key(UserName=f"{STACK}-fn-{name}")["AccessKey"]
+        out["credentials"][name] = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+        out["functions"][name] = lam.create_function(
+            FunctionName=name,
+            Runtime="provided.al2023",
+            Architectures=["x86_64"],
+            Role=role,
+            Handler="bootstrap",
+            Code={"ZipFile": _zip()},
+            Environment={"Variables": env},
+            Timeout=60,
+        )["FunctionArn"]
+    out["environment"] = env
+
+    sfn_role = iam.create_role(RoleName=f"{STACK}-states", AssumeRolePolicyDocument=json.dumps(STATES_TRUST))["Role"]["Arn"]
+    for name in found["stateMachines"]:
+        text = (root / "statemachines" / f"{name}.asl.json").read_text()
+        subs = {f"{pascal(fn)}FunctionArn": arn for fn, arn in out["functions"].items()}
+        subs.update({f"{pascal(m)}StateMachineArn": arn for m, arn in out["stateMachines"].items()})
+
+        def substitute(m: re.Match[str]) -> str:
+            key = m.group(1)
+            if key not in subs:
+                raise KeyError(f"statemachines/{name}.asl.json: ${{{key}}} names no runbook function or state machine")
+            return subs[key]
+
+        definition = re.sub(r"\$\{([A-Za-z0-9]+)\}", substitute, text)
+        out["stateMachines"][name] = sfn.create_state_machine(
+            name=f"{STACK}-{name}", definition=definition, roleArn=sfn_role
+        )["stateMachineArn"]
+
+    for path in found["rules"]:
+        rule = json.loads(path.read_text())
+        pattern = json.dumps(rule["eventPattern"]).replace("${SecurityHubActionTargetArn}", out["actionTargetArn"])
+        name = f"{STACK}-{path.stem}"
+        events.put_rule(Name=name, EventPattern=pattern, State="ENABLED" if rule.get("enabled", True) else "DISABLED")
+        events.put_targets(
+            Rule=name,
+            Targets=[{"Id": "response", "Arn": out["stateMachines"][rule["stateMachine"]], "RoleArn": sfn_role}],
+        )
+        out["rules"].append(name)
+    return out
+
+
+def seed_demo(client: Callable[..., Any]) -> dict[str, Any]:
+    """A VPC with two subnets, a web instance with an instance-profile role, owner/team
+    tags and an interface in each subnet, an instance tagged exempt, an IAM user with a key."""
+    ec2, iam = client("ec2"), client("iam")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+        for cidr in ("10.20.1.0/24", "10.20.2.0/24")
+    ]
+    web_sg = ec2.create_security_group(GroupName="web", Description="web servers", VpcId=vpc)["GroupId"]
+    admin_sg = ec2.create_security_group(GroupName="admin", Description="admin access", VpcId=vpc)["GroupId"]
+    iam.create_role(RoleName="web-instance-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }))
+    profile = iam.create_instance_profile(InstanceProfileName="web-instance-profile")["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName="web-instance-profile", RoleName="web-instance-role")
+
+    def instance(tags: dict[str, str], groups: list[str]) -> str:
+        return ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            SubnetId=subnets[0],
+            SecurityGroupIds=groups,
+            IamInstanceProfile={"Arn": profile},
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+        )["Instances"][0]["InstanceId"]
+
+    web = instance({"Name": "web-1", "owner": "alice@example.com", "team": "payments", "environment": "production"}, [web_sg])
+    second_eni = ec2.create_network_interface(SubnetId=subnets[1], Groups=[web_sg, admin_sg])["NetworkInterface"]["NetworkInterfaceId"]
+    ec2.attach_network_interface(NetworkInterfaceId=second_eni, InstanceId=web, DeviceIndex=1)
+    exempt = instance({"Name": "research-1", "owner": "bob@example.com", "firebreak:exempt": "true"}, [web_sg])
+
+    iam.create_user(UserName="ci-deployer")
+    key = iam.create_access_key(UserName="ci-deployer")["AccessKey"]["AccessKeyId"]
+    return {
+        "vpc": vpc,
+        "subnets": subnets,
+        "groups": {"web": web_sg, "admin": admin_sg},
+        "webInstance": web,
+        "exemptInstance": exempt,
+        "instanceProfile": profile,
+        "user": "ci-deployer",
+        "accessKey": key,
+    }
+
+
+def guardduty_event(sample: dict[str, Any], instance_id: str, demo: dict[str, Any], severity: float, finding_id: str) -> dict[str, Any]:
+    """A GuardDuty EventBridge event from a sample's `detail`, its ids rewritten to the demo
+    resources and its sample flag cleared, so that it is a finding Firebreak acts on."""
+    detail = json.loads(json.dumps(sample))
+    detail.update({
+        "accountId": ACCOUNT,
+        "region": REGION,
+        "partition": PARTITION,
+        "id": finding_id,
+        "arn": f"arn:aws:guardduty:{REGION}:{ACCOUNT}:detector/12abc34d567e8fa901bc2d34e56789f0/finding/{finding_id}",
+        "severity": severity,
+    })
+    details = detail["resource"]["instanceDetails"]
+    details["instanceId"] = instance_id
+    details["iamInstanceProfile"] = {"arn": demo["instanceProfile"], "id": "AIPADEMO"}
+    for eni in details.get("networkInterfaces", []):
+        eni.update({"subnetId": demo["subnets"][0], "vpcId": demo["vpc"], "networkInterfaceId": None})
+        eni.pop("networkInterfaceId")
+        eni["securityGroups"] = [{"groupName": "web", "groupId": demo["groups"]["web"]}]
+    details["tags"] = []
+    detail["service"].setdefault("additionalInfo", {})["sample"] = False
+    return {
+        "version": "0",
+        "id": f"demo-{finding_id}",
+        "detail-type": "GuardDuty Finding",
+        "source": "aws.guardduty",
+        "account": ACCOUNT,
+        "time": "2026-11-29T00:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def import_finding(client: Callable[..., Any], event: dict[str, Any]) -> dict[str, str]:
+    """What GuardDuty sends to Security Hub for the same finding (ASFF)."""
+    d = event["detail"]
+    gd_type = d["type"]
+    purpose, rest = gd_type.split(":", 1)
+    asff = {
+        "SchemaVersion": "2018-10-08",
+        "Id": d["arn"],
+        "ProductArn": f"arn:aws:securityhub:{REGION}::product/aws/guardduty",
+        "GeneratorId": d["arn"].split("/finding/")[0],
+        "AwsAccountId": ACCOUNT,
+        "Types": [f"TTPs/{purpose}:{rest.replace('/', '-', 1)}"],
+        "CreatedAt": d.get("createdAt", "2026-11-29T00:00:00Z"),
+        "UpdatedAt": d.get("updatedAt", "2026-11-29T00:00:00Z"),
+        "Severity": {"Normalized": int(d["severity"] * 10)},
+        "Title": d.get("title", gd_type),
+        "Description": d.get("description", gd_type),
+        "Resources": [{"Type": "AwsEc2Instance", "Id": f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{d['resource']['instanceDetails']['instanceId']}"}],
+        "RecordState": "ACTIVE",
+        "Workflow": {"Status": "NEW"},
+    }
+    client("securityhub").batch_import_findings(Findings=[asff])
+    return {"Id": asff["Id"], "ProductArn": asff["ProductArn"]}
