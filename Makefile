@@ -92,10 +92,12 @@ build:
 release:
 	$(CARGO) build --workspace --release --locked
 
-bench: release
-	@echo "== release binary sizes (x86_64; the Lambda build is arm64)"
-	@ls -l "$(CARGO_TARGET_DIR)/release/triage" "$(CARGO_TARGET_DIR)/release/firebreak" | awk '{printf "%-10s %6.2f MB\n", $$9, $$5/1048576}' | sed 's|.*/||'
+bench: release $(VENV)/.installed
 	$(CARGO) bench -p firebreak --bench parse_and_plan --locked -- --noplot
+	@echo "== release binary sizes (x86_64 here; the Lambda build is arm64)"
+	@for b in $(CARGO_TARGET_DIR)/release/firebreak $(foreach f,$(wildcard runbooks/*/permissions.json),$(CARGO_TARGET_DIR)/release/$(notdir $(patsubst %/,%,$(dir $(f))))); do \
+	  stat -c '%n %s' $$b | awk '{ n = split($$1, p, "/"); printf "%-18s %6.2f MiB\n", p[n], $$2 / 1048576 }'; done
+	$(VENV)/bin/python tests/localaws/bench.py
 
 plan: build
 	@test -n "$(FILE)" || { echo "usage: make plan FILE=finding.json [POLICY=policy.json]"; exit 2; }

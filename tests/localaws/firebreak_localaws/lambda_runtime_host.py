@@ -28,6 +28,7 @@ class Invocation:
     request_id: str
     payload: bytes
     done: threading.Event = field(default_factory=threading.Event)
+    delivered_at: float = 0.0
     status: int = 200
     body: bytes = b""
 
@@ -42,7 +43,10 @@ class Function:
     process: subprocess.Popen | None = None
     runtime_server: ThreadingHTTPServer | None = None
     started_at: float = 0.0
-    first_response_at: float | None = None
+    # Cold start: process start to the runtime asking for its first event.
+    ready_at: float | None = None
+    # The first invocation, from handing the event over to the response.
+    first_invocation_s: float | None = None
 
 
 def _runtime_handler(fn: Function) -> type[BaseHTTPRequestHandler]:
@@ -61,7 +65,10 @@ def _runtime_handler(fn: Function) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             if not self.path.endswith("/runtime/invocation/next"):
                 return self._reply(404)
+            if fn.ready_at is None:
+                fn.ready_at = time.time()
             inv = fn.pending.get()
+            inv.delivered_at = time.time()
             fn.inflight[inv.request_id] = inv
             self._reply(
                 200,
@@ -85,8 +92,8 @@ def _runtime_handler(fn: Function) -> type[BaseHTTPRequestHandler]:
                     return self._reply(400)
                 inv.status = 200 if parts[4] == "response" else 500
                 inv.body = body
-                if fn.first_response_at is None:
-                    fn.first_response_at = time.time()
+                if fn.first_invocation_s is None:
+                    fn.first_invocation_s = time.time() - inv.delivered_at
                 inv.done.set()
                 return self._reply(202)
             if parts[-2:] == ["init", "error"]:

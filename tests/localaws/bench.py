@@ -1,0 +1,103 @@
+"""`make bench`, the local-account part: for the release build of each runbook, process
+start to first response under the Lambda runtime API and peak memory; for the EC2
+playbook, end-to-end containment time (event put to finding RESOLVED, median of several
+runs) and AWS API calls per containment, counted from the request log.
+
+Timings here are measurements to report, never assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from firebreak_localaws import provision  # noqa: E402
+from firebreak_localaws.local_account import LocalAccount  # noqa: E402
+
+SAMPLE = ROOT / "tests/fixtures/samples/guardduty-event-partial__UnauthorizedAccess_EC2_SSHBruteForce__aws-samples-waf-acl.json"
+RUNS = int(os.environ.get("FIREBREAK_BENCH_RUNS", "5"))
+
+
+def peak_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def one_run(bin_dir: Path) -> dict:
+    acct = LocalAccount(ROOT, bin_dir).start()
+    try:
+        sample = json.loads(SAMPLE.read_text())["detail"]
+        event = provision.guardduty_event(sample, acct.demo["webInstance"], acct.demo, 8.0, "0123456789abcdef0123456789abcdef")
+        ident = provision.import_finding(acct.client, event)
+        hub = acct.client("securityhub")
+        start = time.perf_counter()
+        acct.client("events").put_events(
+            Entries=[{"Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"])}]
+        )
+        while time.perf_counter() - start < 60:
+            f = hub.get_findings(Filters={"Id": [{"Value": ident["Id"], "Comparison": "EQUALS"}]})["Findings"][0]
+            if f.get("Workflow", {}).get("Status") == "RESOLVED":
+                break
+            time.sleep(0.01)
+        contained = time.perf_counter() - start
+        acct.wait_for_execution("ec2-compromise")
+        keys = {c["AWS_ACCESS_KEY_ID"]: name for name, c in acct.deployed["credentials"].items()}
+        calls: dict[str, int] = {}
+        for r in acct.request_log():
+            if r["accessKeyId"] in keys:
+                calls[keys[r["accessKeyId"]]] = calls.get(keys[r["accessKeyId"]], 0) + 1
+        assert acct.host is not None
+        functions = {
+            name: {
+                "ready_ms": (fn.ready_at - fn.started_at) * 1000 if fn.ready_at else None,
+                "first_invocation_ms": fn.first_invocation_s * 1000 if fn.first_invocation_s is not None else None,
+                "peak_kib": peak_kib(fn.process.pid) if fn.process else None,
+            }
+            for name, fn in acct.host.functions.items()
+        }
+        return {"contained_s": contained, "calls": calls, "functions": functions}
+    finally:
+        acct.stop()
+
+
+def main() -> int:
+    target = Path(os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")))
+    bin_dir = Path(os.environ.get("FIREBREAK_BIN_DIR", str(target / "release")))
+    print(f"\n== Local account: the EC2 playbook, {RUNS} runs, release binaries from {bin_dir}")
+    runs = [one_run(bin_dir) for _ in range(RUNS)]
+    times = [r["contained_s"] for r in runs]
+    print(f"containment, event put to finding RESOLVED: median {statistics.median(times) * 1000:.0f} ms "
+          f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+    print("AWS API calls per containment (from the request log):")
+    for name in sorted(runs[0]["calls"]):
+        print(f"  {name:<18} {runs[0]['calls'][name]}")
+    print(f"  {'total':<18} {sum(runs[0]['calls'].values())}")
+    print("per runbook, median over runs: cold start (process start to ready for its first event),")
+    print("first invocation (event handed over to response, real calls into the local account), peak memory")
+    for name in sorted(runs[0]["functions"]):
+        def median(key: str) -> float | None:
+            values = [r["functions"][name][key] for r in runs if r["functions"][name][key] is not None]
+            return statistics.median(values) if values else None
+        ready, first, peak = median("ready_ms"), median("first_invocation_ms"), median("peak_kib")
+        size = (bin_dir / name).stat().st_size / 1048576
+        print(
+            f"  {name:<18} binary {size:5.2f} MiB   cold start {ready or 0:6.1f} ms   "
+            f"first invocation {first or 0:6.1f} ms   peak {(peak or 0) / 1024:5.1f} MiB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
