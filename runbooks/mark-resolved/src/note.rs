@@ -106,11 +106,16 @@ pub fn compose(
     let not_run: Vec<String> = plan
         .actions
         .iter()
-        .filter(|a| a.kind() != ActionKind::MarkResolved && !outcomes.iter().any(|o| o.action == a.kind()))
+        .filter(|a| {
+            a.kind() != ActionKind::MarkResolved && !outcomes.iter().any(|o| o.action == a.kind())
+        })
         .map(|a| format!("{} {}", a.kind().name(), a.target()))
         .collect();
     if !not_run.is_empty() {
-        parts.push(format!("Planned but not run by this playbook: {}.", not_run.join("; ")));
+        parts.push(format!(
+            "Planned but not run by this playbook: {}.",
+            not_run.join("; ")
+        ));
     }
     if !skips.is_empty() {
         parts.push(format!("Skipped: {}.", skips.join("; ")));
