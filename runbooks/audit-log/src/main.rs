@@ -6,11 +6,12 @@ use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_cloudwatchlogs::Client;
 use firebreak::aws::{aws_error, error_code};
 use firebreak::error::RunbookError;
-use firebreak::outcome::{ActionOutcome, Change, OutcomeStatus};
-use firebreak::plan::Plan;
+#[cfg(test)]
+use firebreak::outcome::{ActionOutcome, Failure};
+use firebreak::outcome::{Change, CloseRequest, OutcomeStatus};
 use firebreak::policy::ActionKind;
 use lambda_runtime::{service_fn, LambdaEvent};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -18,25 +19,8 @@ use time::OffsetDateTime;
 pub const DEFAULT_LOG_GROUP: &str = "/firebreak/audit";
 pub const METRIC_NAMESPACE: &str = "Firebreak";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    #[serde(rename = "Error")]
-    pub error: String,
-    #[serde(rename = "Cause", default)]
-    pub cause: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditRequest {
-    pub plan: Plan,
-    #[serde(default)]
-    pub outcomes: Vec<ActionOutcome>,
-    #[serde(default)]
-    pub failure: Option<Failure>,
-    #[serde(default)]
-    pub execution_id: Option<String>,
-}
+/// mark-resolved and audit-log take the same request.
+pub type AuditRequest = CloseRequest;
 
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()

@@ -55,3 +55,26 @@ pub struct ActionOutcome {
     #[serde(with = "time::serde::rfc3339")]
     pub finished_at: OffsetDateTime,
 }
+
+/// What a state machine's `Catch` hands on: `{"Error": …, "Cause": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// The request of the steps that close a response (mark-resolved, audit-log): the plan,
+/// what each runbook returned, and on the failure path what went wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloseRequest {
+    pub plan: Plan,
+    #[serde(default)]
+    pub outcomes: Vec<ActionOutcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+}

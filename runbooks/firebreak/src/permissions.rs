@@ -31,8 +31,8 @@ pub fn declared_actions(permissions_json: &str) -> Result<BTreeSet<String>, Stri
     Ok(out)
 }
 
-/// Every `<client>.<operation>()` call in the `.rs` files of `src_dir`, outside test
-/// modules, for clients named after their service (`ec2`, `iam`, `ssm`, …):
+/// Every `<client>.<operation>()` call in the `.rs` files of `src_dir`, before the first
+/// `#[cfg(test)] mod`, for clients named after their service (`ec2`, `iam`, `ssm`, …):
 /// `ec2.describe_instances()` → `ec2:DescribeInstances`.
 pub fn sdk_calls_in_source(src_dir: &Path, services: &[&str]) -> std::io::Result<BTreeSet<String>> {
     let mut calls = BTreeSet::new();
@@ -42,13 +42,9 @@ pub fn sdk_calls_in_source(src_dir: &Path, services: &[&str]) -> std::io::Result
             continue;
         }
         let text = std::fs::read_to_string(&path)?;
-        let code: String = text
-            .split("#[cfg(test)]")
-            .next()
-            .unwrap_or("")
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
+        // Whitespace out, so that calls split over lines read as one; test modules off.
+        let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let code = squeezed.split("#[cfg(test)]mod").next().unwrap_or("");
         for service in services {
             let marker = format!("{service}.");
             for part in code.split(marker.as_str()).skip(1) {

@@ -10,29 +10,19 @@ use aws_sdk_securityhub::types::{
 use aws_sdk_securityhub::Client;
 use firebreak::aws::aws_error;
 use firebreak::error::RunbookError;
-use firebreak::outcome::{ActionOutcome, Change, OutcomeStatus};
-use firebreak::plan::Plan;
+#[cfg(test)]
+use firebreak::outcome::Failure;
+use firebreak::outcome::{ActionOutcome, Change, CloseRequest, OutcomeStatus};
 use firebreak::policy::ActionKind;
 use lambda_runtime::{service_fn, LambdaEvent};
-use note::{Failure, Workflow};
-use serde::Deserialize;
+use note::Workflow;
 use time::OffsetDateTime;
 
 /// Who Security Hub shows as the note's author.
 const UPDATED_BY: &str = "firebreak";
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MarkRequest {
-    pub plan: Plan,
-    #[serde(default)]
-    pub outcomes: Vec<ActionOutcome>,
-    /// Set on the failure path: what the state machine's Catch caught.
-    #[serde(default)]
-    pub failure: Option<Failure>,
-    #[serde(default)]
-    pub execution_id: Option<String>,
-}
+/// mark-resolved and audit-log take the same request.
+pub type MarkRequest = CloseRequest;
 
 pub async fn mark(req: MarkRequest, hub: &Client) -> Result<ActionOutcome, RunbookError> {
     let started_at = OffsetDateTime::now_utc();

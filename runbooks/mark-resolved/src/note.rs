@@ -1,21 +1,12 @@
 //! The finding's note and workflow status, from the plan and what the runbooks did. Pure.
 
-use firebreak::outcome::{ActionOutcome, OutcomeStatus};
+use firebreak::outcome::{ActionOutcome, Failure, OutcomeStatus};
 use firebreak::plan::Plan;
 use firebreak::policy::ActionKind;
 use serde::{Deserialize, Serialize};
 
 /// Security Hub's limit on `Note.Text`.
 pub const MAX_NOTE_CHARS: usize = 512;
-
-/// What a state machine's `Catch` hands on: `{"Error": …, "Cause": …}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    #[serde(rename = "Error")]
-    pub error: String,
-    #[serde(rename = "Cause", default)]
-    pub cause: String,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
