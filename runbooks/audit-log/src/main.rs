@@ -222,10 +222,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     records,
                     log_group: group.clone(),
                 }),
-                Err(e) => {
-                    tracing::error!(error_type = e.error_type(), error = %e, "audit-log failed");
-                    Err(e)
-                }
+                Err(e) => Err(firebreak::error::logged("audit-log", e)),
             }
         }
     }))

@@ -356,16 +356,17 @@ pub async fn record_originals(run: &mut Run<'_>, view: &InstanceView) -> Result<
     if originals_recorded(&view.tags) {
         return Ok(());
     }
+    let originals = original_group_tags(&view.interfaces);
     let mut call = run.ec2.create_tags().resources(view.instance_id.as_str());
-    for (k, v) in original_group_tags(&view.interfaces) {
-        call = call.tags(tag(&k, &v));
+    for (k, v) in &originals {
+        call = call.tags(tag(k, v));
     }
     mutate!(run, "ec2:CreateTags", call)?;
     run.changes.push(Change {
         resource: view.instance_id.to_string(),
         what: "original security groups recorded".into(),
         before: "none".into(),
-        after: original_group_tags(&view.interfaces)
+        after: originals
             .into_iter()
             .map(|(k, v)| {
                 format!(

@@ -124,10 +124,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<ActionRequest>| {
         let ec2 = &ec2;
         async move {
-            isolate_instance(event.payload, ec2).await.map_err(|e| {
-                tracing::error!(error_type = e.error_type(), error = %e, "isolate-instance failed");
-                e
-            })
+            isolate_instance(event.payload, ec2)
+                .await
+                .map_err(|e| firebreak::error::logged("isolate-instance", e))
         }
     }))
     .await

@@ -119,10 +119,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<MarkRequest>| {
         let hub = &hub;
         async move {
-            mark(event.payload, hub).await.map_err(|e| {
-                tracing::error!(error_type = e.error_type(), error = %e, "mark-resolved failed");
-                e
-            })
+            mark(event.payload, hub)
+                .await
+                .map_err(|e| firebreak::error::logged("mark-resolved", e))
         }
     }))
     .await

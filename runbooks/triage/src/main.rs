@@ -132,10 +132,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (clients, config) = (&clients, &config);
         async move {
-            triage(event.payload, config, clients).await.map_err(|e| {
-                tracing::error!(error_type = e.error_type(), error = %e, "triage refused the input");
-                e
-            })
+            triage(event.payload, config, clients)
+                .await
+                .map_err(|e| firebreak::error::logged("triage", e))
         }
     }))
     .await
