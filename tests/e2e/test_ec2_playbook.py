@@ -154,7 +154,7 @@ def test_a_persistent_failure_ends_notified_with_the_reason_and_audited(account)
     assert "UnauthorizedOperation" in f["Note"]["Text"]
     execution = [r for r in audit_records(account) if r["record"] == "execution"]
     assert execution and execution[0]["result"] == "failed"
-    assert execution[0]["failure"]["Error"] == "AwsCallFailed"
+    assert execution[0]["failures"][0]["Error"] == "AwsCallFailed"
 
 
 def test_a_malformed_event_fails_at_triage_and_changes_nothing(account):

@@ -28,14 +28,17 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 /// How the response ended, in one word.
 pub fn result(req: &AuditRequest) -> &'static str {
-    let contained = req.outcomes.iter().any(|o| {
+    let outcomes = req.all_outcomes();
+    let contained = outcomes.iter().any(|o| {
         o.action != ActionKind::MarkResolved
             && matches!(o.status, OutcomeStatus::Done | OutcomeStatus::AlreadyDone)
     });
-    if req.failure.is_some() {
+    if !req.all_failures().is_empty() {
         "failed"
     } else if req.plan.dry_run {
         "dry-run"
+    } else if outcomes.iter().any(|o| o.status == OutcomeStatus::Refused) {
+        "refused"
     } else if contained {
         "contained"
     } else {
@@ -46,6 +49,8 @@ pub fn result(req: &AuditRequest) -> &'static str {
 /// The records, action records first, the execution record last. Pure.
 pub fn records(req: &AuditRequest, now: OffsetDateTime) -> Vec<Value> {
     let f = &req.plan.finding;
+    let outcomes = req.all_outcomes();
+    let failures = req.all_failures();
     let execution = req.execution_id.clone().unwrap_or_default();
     let common = json!({
         "executionId": execution,
@@ -65,8 +70,7 @@ pub fn records(req: &AuditRequest, now: OffsetDateTime) -> Vec<Value> {
         }
         v
     };
-    let mut out: Vec<Value> = req
-        .outcomes
+    let mut out: Vec<Value> = outcomes
         .iter()
         .map(|o| {
             with(json!({
@@ -82,12 +86,15 @@ pub fn records(req: &AuditRequest, now: OffsetDateTime) -> Vec<Value> {
         })
         .collect();
 
-    let taken = req
-        .outcomes
+    let taken = outcomes
         .iter()
         .filter(|o| o.action != ActionKind::MarkResolved && o.status == OutcomeStatus::Done)
         .count();
-    let failed = usize::from(req.failure.is_some());
+    let failed = failures.len()
+        + outcomes
+            .iter()
+            .filter(|o| o.status == OutcomeStatus::Refused)
+            .count();
     let result = result(req);
     // Containment time counts from GuardDuty's first sighting to now, for real containments only.
     let containment = match (result, f.first_seen) {
@@ -109,9 +116,9 @@ pub fn records(req: &AuditRequest, now: OffsetDateTime) -> Vec<Value> {
         "owner": req.plan.context.owner,
         "team": req.plan.context.team,
         "environment": req.plan.context.environment,
-        "actions": req.outcomes.iter().map(|o| json!({"action": o.action.name(), "status": o.status, "target": o.target})).collect::<Vec<_>>(),
+        "actions": outcomes.iter().map(|o| json!({"action": o.action.name(), "status": o.status, "target": o.target})).collect::<Vec<_>>(),
         "skipped": req.plan.skipped,
-        "failure": req.failure,
+        "failures": failures,
         "firstSeen": f.first_seen.map(rfc3339),
         "finishedAt": rfc3339(now),
         "Result": result,
@@ -205,6 +212,8 @@ pub async fn audit(req: AuditRequest, logs: &Client, group: &str) -> Result<usiz
 struct AuditResponse {
     records: usize,
     log_group: String,
+    /// How the response ended; the state machine fails the execution on `failed`.
+    result: &'static str,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -217,10 +226,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<AuditRequest>| {
         let (logs, group) = (&logs, &group);
         async move {
+            let ended = result(&event.payload);
             match audit(event.payload, logs, group).await {
                 Ok(records) => Ok(AuditResponse {
                     records,
                     log_group: group.clone(),
+                    result: ended,
                 }),
                 Err(e) => Err(firebreak::error::logged("audit-log", e)),
             }
@@ -279,6 +290,7 @@ mod tests {
                 o(ActionKind::MarkResolved, "finding marked RESOLVED"),
             ],
             failure,
+            results: vec![],
             execution_id: Some(
                 "arn:aws:states:us-east-1:111122223333:execution:Firebreak-ec2-compromise:run-1"
                     .into(),
@@ -325,7 +337,7 @@ mod tests {
         let e = r.last().unwrap();
         assert_eq!(e["result"], "failed");
         assert_eq!(e["ActionsFailed"], 1);
-        assert_eq!(e["failure"]["Error"], "AwsCallFailed");
+        assert_eq!(e["failures"][0]["Error"], "AwsCallFailed");
         assert!(e.get("ContainmentSeconds").is_none());
     }
 

@@ -83,3 +83,35 @@ where
         transient,
     }
 }
+
+/// True when a `DryRun` call was answered `DryRunOperation`: it would have succeeded.
+pub fn is_dry_run_ok<T, E: ProvideErrorMetadata, R>(result: &Result<T, SdkError<E, R>>) -> bool {
+    matches!(result, Err(e) if error_code(e) == Some("DryRunOperation"))
+}
+
+/// Runs a mutating EC2 call that takes `DryRun`. In a dry run, `DryRunOperation` is the
+/// success answer (`Ok(None)`); a service that ignored `DryRun` and answered `Ok` is an
+/// error, never trusted. Otherwise `Ok(Some(output))`.
+#[macro_export]
+macro_rules! mutate {
+    ($dry_run:expr, $op:literal, $call:expr) => {{
+        let dry_run: bool = $dry_run;
+        let result = $call.dry_run(dry_run).send().await;
+        if dry_run {
+            if $crate::aws::is_dry_run_ok(&result) {
+                Ok(None)
+            } else {
+                match result {
+                    Ok(_) => Err($crate::error::RunbookError::Aws {
+                        operation: $op,
+                        message: "the service ignored DryRun and may have acted".into(),
+                        transient: false,
+                    }),
+                    Err(e) => Err($crate::aws::aws_error($op, e)),
+                }
+            }
+        } else {
+            result.map(Some).map_err(|e| $crate::aws::aws_error($op, e))
+        }
+    }};
+}

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::plan::Plan;
+use crate::plan::{Plan, Playbook};
 use crate::policy::ActionKind;
 
 /// The request every action runbook takes: the plan triage made, and who is running it.
@@ -28,6 +28,20 @@ pub enum OutcomeStatus {
     DryRun,
     /// The plan did not ask for this action.
     NotPlanned,
+    /// Planned, but what the runbook found in AWS makes it unsafe or impossible (a
+    /// service-linked role, a key that is not the user's, a full rule band): nothing
+    /// changed, the reason is in the summary, and the finding is left for an analyst.
+    Refused,
+}
+
+impl OutcomeStatus {
+    /// The account is as the action wants it (or would be, in a dry run).
+    pub fn contained(self) -> bool {
+        matches!(
+            self,
+            OutcomeStatus::Done | OutcomeStatus::AlreadyDone | OutcomeStatus::DryRun
+        )
+    }
 }
 
 /// One resource before and after, for the audit record and the drill report.
@@ -65,6 +79,18 @@ pub struct Failure {
     pub cause: String,
 }
 
+/// What one playbook hands back to the response that started it: its outcomes, or the
+/// failure its `Catch` caught (with whatever it had done before).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaybookResult {
+    pub playbook: Playbook,
+    #[serde(default)]
+    pub outcomes: Vec<ActionOutcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
 /// The request of the steps that close a response (mark-resolved, audit-log): the plan,
 /// what each runbook returned, and on the failure path what went wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +101,34 @@ pub struct CloseRequest {
     pub outcomes: Vec<ActionOutcome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// The playbooks the response ran (empty when a playbook closes its own run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<PlaybookResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<String>,
+}
+
+impl CloseRequest {
+    /// Every outcome, the response's own and each playbook's, in the order they ran.
+    pub fn all_outcomes(&self) -> Vec<ActionOutcome> {
+        self.outcomes
+            .iter()
+            .chain(self.results.iter().flat_map(|r| r.outcomes.iter()))
+            .cloned()
+            .collect()
+    }
+
+    /// Every failure: the response's own, then each failed playbook's, named.
+    pub fn all_failures(&self) -> Vec<Failure> {
+        let mut out: Vec<Failure> = self.failure.iter().cloned().collect();
+        for r in &self.results {
+            if let Some(f) = &r.failure {
+                out.push(Failure {
+                    error: format!("{} playbook: {}", r.playbook.name(), f.error),
+                    cause: f.cause.clone(),
+                });
+            }
+        }
+        out
+    }
 }

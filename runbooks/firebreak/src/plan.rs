@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::{Finding, InstanceTarget, NetworkInterface, RoleTarget, UserType};
 use crate::ids::*;
-use crate::policy::{glob_match, ActionKind, Policy, PolicyRef};
+use crate::policy::{glob_match, ActionKind, IpBlocking, Policy, PolicyRef};
 
 /// What triage read from AWS about the finding's instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +67,10 @@ pub enum PlannedAction {
     BlockRemoteIps {
         ips: Vec<IpAddr>,
         subnet_ids: Vec<SubnetId>,
+        /// The policy's rule band, quota and block lifetime, fixed at plan time so the
+        /// plan says exactly what will be written.
+        #[serde(default)]
+        settings: IpBlocking,
     },
     #[serde(rename = "mark-resolved", rename_all = "camelCase")]
     MarkResolved {
@@ -108,7 +112,9 @@ impl PlannedAction {
                 user_name,
                 access_key_id,
             } => format!("access key {access_key_id} of user {user_name}"),
-            PlannedAction::BlockRemoteIps { ips, subnet_ids } => {
+            PlannedAction::BlockRemoteIps {
+                ips, subnet_ids, ..
+            } => {
                 let ips: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
                 let subnets: Vec<&str> = subnet_ids.iter().map(|s| s.as_str()).collect();
                 format!(
@@ -172,6 +178,16 @@ pub enum Playbook {
     Ec2Compromise,
     CredentialCompromise,
     MaliciousRemoteIp,
+}
+
+impl Playbook {
+    pub fn name(self) -> &'static str {
+        match self {
+            Playbook::Ec2Compromise => "ec2-compromise",
+            Playbook::CredentialCompromise => "credential-compromise",
+            Playbook::MaliciousRemoteIp => "malicious-remote-ip",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -702,5 +718,6 @@ fn plan_block(
     out.push(PlannedAction::BlockRemoteIps {
         ips,
         subnet_ids: subnets,
+        settings: p.policy.ip_blocking,
     });
 }

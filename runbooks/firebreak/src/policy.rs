@@ -167,6 +167,50 @@ pub struct ContextTags {
     pub environment: Vec<String>,
 }
 
+/// The network-ACL rule numbers Firebreak may write, lowest first. NACLs evaluate the
+/// lowest number first, so the band must sit below the subnet's allow rules (the default
+/// NACL allows at 100).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleBand {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl RuleBand {
+    pub fn contains(self, n: i32) -> bool {
+        n >= i32::from(self.first) && n <= i32::from(self.last)
+    }
+    pub fn numbers(self) -> impl Iterator<Item = i32> {
+        i32::from(self.first)..=i32::from(self.last)
+    }
+}
+
+/// How block-remote-ip writes network ACL entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IpBlocking {
+    pub rule_numbers: RuleBand,
+    /// The account's quota of rules per direction (20 by default, 40 at most); IPv4 and
+    /// IPv6 are counted separately, as AWS does.
+    pub rules_per_direction: u16,
+    /// A block is removed by the sweep this long after it was last confirmed.
+    pub block_hours: u32,
+}
+
+impl Default for IpBlocking {
+    fn default() -> Self {
+        IpBlocking {
+            rule_numbers: RuleBand {
+                first: 80,
+                last: 99,
+            },
+            rules_per_direction: 20,
+            block_hours: 24,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
@@ -180,6 +224,8 @@ pub struct Policy {
     pub protected_principals: ProtectedPrincipals,
     #[serde(default)]
     pub context_tags: ContextTags,
+    #[serde(default)]
+    pub ip_blocking: IpBlocking,
 }
 
 /// Where the policy in force came from, for the plan and the audit record.
@@ -276,6 +322,34 @@ impl Policy {
             return Err((
                 "$.exemptions.resourceTag".into(),
                 "key must be 1 to 128 characters and value at most 256".into(),
+            ));
+        }
+        let b = &self.ip_blocking;
+        if b.rule_numbers.first < 1
+            || b.rule_numbers.last > 32766
+            || b.rule_numbers.first > b.rule_numbers.last
+        {
+            return Err((
+                "$.ipBlocking.ruleNumbers".into(),
+                format!(
+                    "{}..{} is not a band within 1..32766 with first <= last",
+                    b.rule_numbers.first, b.rule_numbers.last
+                ),
+            ));
+        }
+        if !(1..=40).contains(&b.rules_per_direction) {
+            return Err((
+                "$.ipBlocking.rulesPerDirection".into(),
+                format!(
+                    "{} is outside 1 to 40 (AWS allows at most 40)",
+                    b.rules_per_direction
+                ),
+            ));
+        }
+        if !(1..=8760).contains(&b.block_hours) {
+            return Err((
+                "$.ipBlocking.blockHours".into(),
+                format!("{} is outside 1 to 8760 (a year)", b.block_hours),
             ));
         }
         for (i, p) in self.protected_principals.role_names.iter().enumerate() {

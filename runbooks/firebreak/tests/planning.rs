@@ -75,6 +75,7 @@ fn ec2_compromise_isolates_blocks_and_resolves() {
                 SubnetId::parse("subnet-0a1b2c3d4e5f60721").unwrap(),
                 SubnetId::parse("subnet-0a1b2c3d4e5f60722").unwrap()
             ],
+            settings: firebreak::policy::IpBlocking::default(),
         }
     );
     match &p.actions[2] {

@@ -23,6 +23,7 @@ use aws_sdk_ec2::Client;
 use firebreak::aws::{aws_error, error_code};
 use firebreak::error::RunbookError;
 use firebreak::ids::{InstanceId, NetworkInterfaceId, SecurityGroupId, VpcId};
+use firebreak::mutate;
 use firebreak::outcome::Change;
 
 pub const ORIGINAL_GROUPS_TAG: &str = "firebreak:original-groups";
@@ -99,39 +100,6 @@ pub fn tag_value(value: &str) -> String {
 
 fn tag(key: &str, value: &str) -> Tag {
     Tag::builder().key(key).value(tag_value(value)).build()
-}
-
-fn is_dry_run_ok<E, R>(
-    result: &Result<R, aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>,
-) -> bool
-where
-    E: aws_sdk_ec2::error::ProvideErrorMetadata,
-{
-    matches!(result, Err(e) if error_code(e) == Some("DryRunOperation"))
-}
-
-/// Runs a mutating call; in a dry run `DryRunOperation` is the success answer.
-macro_rules! mutate {
-    ($run:expr, $op:literal, $call:expr) => {{
-        let result = $call.dry_run($run.dry_run).send().await;
-        if $run.dry_run {
-            if is_dry_run_ok(&result) {
-                Ok(None)
-            } else {
-                match result {
-                    // Never trust a dry run the service did not honour.
-                    Ok(_) => Err(RunbookError::Aws {
-                        operation: $op,
-                        message: "the service ignored DryRun and may have acted".into(),
-                        transient: false,
-                    }),
-                    Err(e) => Err(aws_error($op, e)),
-                }
-            }
-        } else {
-            result.map(Some).map_err(|e| aws_error($op, e))
-        }
-    }};
 }
 
 // ---- AWS reads ----------------------------------------------------------------------------
@@ -250,7 +218,7 @@ pub async fn snapshot_volumes(
             continue;
         }
         let created = mutate!(
-            run,
+            run.dry_run,
             "ec2:CreateSnapshot",
             run.ec2
                 .create_snapshot()
@@ -303,7 +271,7 @@ pub async fn protect(run: &mut Run<'_>, id: &InstanceId) -> Result<(), RunbookEr
         != Some(true)
     {
         mutate!(
-            run,
+            run.dry_run,
             "ec2:ModifyInstanceAttribute",
             run.ec2
                 .modify_instance_attribute()
@@ -332,7 +300,7 @@ pub async fn protect(run: &mut Run<'_>, id: &InstanceId) -> Result<(), RunbookEr
         .to_owned();
     if current != "stop" {
         mutate!(
-            run,
+            run.dry_run,
             "ec2:ModifyInstanceAttribute",
             run.ec2
                 .modify_instance_attribute()
@@ -361,7 +329,7 @@ pub async fn record_originals(run: &mut Run<'_>, view: &InstanceView) -> Result<
     for (k, v) in &originals {
         call = call.tags(tag(k, v));
     }
-    mutate!(run, "ec2:CreateTags", call)?;
+    mutate!(run.dry_run, "ec2:CreateTags", call)?;
     run.changes.push(Change {
         resource: view.instance_id.to_string(),
         what: "original security groups recorded".into(),
@@ -432,7 +400,7 @@ async fn create_group(
     role: &str,
 ) -> Result<Option<SecurityGroupId>, RunbookError> {
     let created = mutate!(
-        run,
+        run.dry_run,
         "ec2:CreateSecurityGroup",
         run.ec2
             .create_security_group()
@@ -506,7 +474,7 @@ async fn strip_rules(run: &mut Run<'_>, id: &SecurityGroupId) -> Result<(), Runb
     );
     if !egress.is_empty() {
         mutate!(
-            run,
+            run.dry_run,
             "ec2:RevokeSecurityGroupEgress",
             run.ec2
                 .revoke_security_group_egress()
@@ -516,7 +484,7 @@ async fn strip_rules(run: &mut Run<'_>, id: &SecurityGroupId) -> Result<(), Runb
     }
     if !ingress.is_empty() {
         mutate!(
-            run,
+            run.dry_run,
             "ec2:RevokeSecurityGroupIngress",
             run.ec2
                 .revoke_security_group_ingress()
@@ -554,7 +522,7 @@ pub async fn move_interface(
             }
             for g in [allow, isolation] {
                 mutate!(
-                    run,
+                    run.dry_run,
                     "ec2:ModifyNetworkInterfaceAttribute",
                     run.ec2
                         .modify_network_interface_attribute()
@@ -569,7 +537,7 @@ pub async fn move_interface(
             // interface's current group instead.
             if let Some(current) = iface.groups.first() {
                 mutate!(
-                    run,
+                    run.dry_run,
                     "ec2:ModifyNetworkInterfaceAttribute",
                     run.ec2
                         .modify_network_interface_attribute()
@@ -608,7 +576,7 @@ pub async fn tag_isolated(
     if let Some(exec) = execution_id {
         call = call.tags(tag("firebreak:execution", exec));
     }
-    mutate!(run, "ec2:CreateTags", call)?;
+    mutate!(run.dry_run, "ec2:CreateTags", call)?;
     Ok(())
 }
 

@@ -27,7 +27,7 @@ pub type MarkRequest = CloseRequest;
 pub async fn mark(req: MarkRequest, hub: &Client) -> Result<ActionOutcome, RunbookError> {
     let started_at = OffsetDateTime::now_utc();
     let finding = &req.plan.finding.security_hub;
-    let (workflow, text) = note::compose(&req.plan, &req.outcomes, req.failure.as_ref());
+    let (workflow, text) = note::compose(&req.plan, &req.all_outcomes(), &req.all_failures());
     let target = finding.id.to_string();
     let after = format!(
         "{} — {text}",
@@ -166,6 +166,7 @@ mod tests {
             plan: p,
             outcomes: vec![outcome],
             failure,
+            results: vec![],
             execution_id: Some("exec-9".into()),
         }
     }

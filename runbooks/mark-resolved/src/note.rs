@@ -45,29 +45,35 @@ fn skipped(plan: &Plan) -> Vec<String> {
 }
 
 /// The workflow status to set (`None`: leave it) and the note.
+///
+/// RESOLVED only when something was contained and nothing failed or was refused: a
+/// refusal (a service-linked role, a full rule band) leaves a threat live, so the finding
+/// goes to NOTIFIED for an analyst, with the reason.
 pub fn compose(
     plan: &Plan,
     outcomes: &[ActionOutcome],
-    failure: Option<&Failure>,
+    failures: &[Failure],
 ) -> (Option<Workflow>, String) {
     let done: Vec<&str> = outcomes
         .iter()
-        .filter(|o| o.action != ActionKind::MarkResolved)
-        .filter(|o| {
-            matches!(
-                o.status,
-                OutcomeStatus::Done | OutcomeStatus::AlreadyDone | OutcomeStatus::DryRun
-            )
-        })
+        .filter(|o| o.action != ActionKind::MarkResolved && o.status.contained())
         .map(|o| o.summary.as_str())
+        .collect();
+    let refused: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.status == OutcomeStatus::Refused)
+        .map(|o| format!("{}: {}", o.action.name(), o.summary))
         .collect();
     let skips = skipped(plan);
     let mut parts = Vec::new();
-    let status = if let Some(f) = failure {
+    let status = if !failures.is_empty() {
+        let why: Vec<String> = failures
+            .iter()
+            .map(|f| format!("{}: {}", f.error, f.cause.trim()))
+            .collect();
         parts.push(format!(
-            "Firebreak could not complete the response: {}: {}.",
-            f.error,
-            f.cause.trim()
+            "Firebreak could not complete the response: {}.",
+            why.join("; ")
         ));
         if !done.is_empty() {
             parts.push(format!("Done before the failure: {}.", done.join("; ")));
@@ -83,6 +89,15 @@ pub fn compose(
             }
         ));
         None
+    } else if !refused.is_empty() {
+        parts.push(format!(
+            "Firebreak refused part of the response, needs an analyst: {}.",
+            refused.join("; ")
+        ));
+        if !done.is_empty() {
+            parts.push(format!("Done: {}.", done.join("; ")));
+        }
+        Some(Workflow::Notified)
     } else if done.is_empty() {
         parts.push("Firebreak took no action.".to_owned());
         None
@@ -162,7 +177,7 @@ mod tests {
                 OutcomeStatus::Done,
                 "isolated i-0a1b2c3d4e5f60718",
             )],
-            None,
+            &[],
         );
         assert_eq!(status, Some(Workflow::Resolved));
         assert_eq!(
@@ -185,7 +200,7 @@ mod tests {
                 OutcomeStatus::Done,
                 "isolated i-1",
             )],
-            Some(&failure),
+            &[failure],
         );
         assert_eq!(status, Some(Workflow::Notified));
         assert!(note.starts_with("Firebreak could not complete the response: AwsCallFailed: ec2:ModifyNetworkInterfaceAttribute failed"), "{note}");
@@ -196,9 +211,51 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_notifies_even_when_something_else_was_done() {
+        let p = plan_for("ec2-network-backdoor.json", false);
+        let (status, note) = compose(
+            &p,
+            &[
+                outcome(
+                    ActionKind::IsolateInstance,
+                    OutcomeStatus::Done,
+                    "isolated i-1",
+                ),
+                outcome(
+                    ActionKind::BlockRemoteIps,
+                    OutcomeStatus::Refused,
+                    "the rule band of acl-1 holds only rules Firebreak did not write",
+                ),
+            ],
+            &[],
+        );
+        assert_eq!(status, Some(Workflow::Notified));
+        assert!(note.starts_with("Firebreak refused part of the response, needs an analyst: block-remote-ips: the rule band of acl-1"), "{note}");
+        assert!(note.contains("Done: isolated i-1."), "{note}");
+    }
+
+    #[test]
+    fn every_failed_playbook_is_named() {
+        let p = plan_for("ec2-network-backdoor.json", false);
+        let failures = [
+            Failure {
+                error: "malicious-remote-ip playbook: AwsCallFailed".into(),
+                cause: "ec2:CreateNetworkAclEntry failed".into(),
+            },
+            Failure {
+                error: "ec2-compromise playbook: InstanceNotFound".into(),
+                cause: "gone".into(),
+            },
+        ];
+        let (status, note) = compose(&p, &[], &failures);
+        assert_eq!(status, Some(Workflow::Notified));
+        assert!(note.contains("malicious-remote-ip playbook: AwsCallFailed: ec2:CreateNetworkAclEntry failed; ec2-compromise playbook: InstanceNotFound: gone."), "{note}");
+    }
+
+    #[test]
     fn exempt_findings_get_a_note_and_keep_their_status() {
         let p = plan_for("ec2-exempt-instance.json", false);
-        let (status, note) = compose(&p, &[], None);
+        let (status, note) = compose(&p, &[], &[]);
         assert_eq!(status, None);
         assert!(note.starts_with("Firebreak took no action. Skipped: isolate-instance: instance i-0b1b2c3d4e5f60718 is tagged firebreak:exempt=true"), "{note}");
     }
@@ -213,7 +270,7 @@ mod tests {
                 OutcomeStatus::DryRun,
                 "dry run: would isolate i-1",
             )],
-            None,
+            &[],
         );
         assert_eq!(status, None);
         assert!(
@@ -235,7 +292,7 @@ mod tests {
                 OutcomeStatus::Done,
                 &long,
             )],
-            None,
+            &[],
         );
         assert_eq!(note.chars().count(), MAX_NOTE_CHARS);
         assert!(note.ends_with('…'));

@@ -1,0 +1,841 @@
+//! What to write into one network ACL to block a set of IPs, and what the sweep removes.
+//! Pure: the NACL's entries and ledger in, a list of operations and a result per IP out.
+//!
+//! The rules it keeps:
+//! - numbers come from the policy's band, and only those below every allow rule (not
+//!   ours) that would let the IP in: a deny after an allow does nothing;
+//! - the same number blocks the IP inbound and outbound, so one ledger tag covers both;
+//! - the rules-per-direction quota is counted on what is there, IPv4 and IPv6 apart;
+//! - when there is no room, Firebreak's own oldest block goes, never a rule it did not
+//!   write; with nothing of its own to evict, the IP is refused, with the reason;
+//! - an IP Firebreak already blocks gets a later expiry, not a second entry; an IP that
+//!   someone else's rules already deny in both directions gets nothing.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use firebreak::policy::IpBlocking;
+use ipnet::IpNet;
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::ledger::LedgerEntry;
+
+/// The default rules (`*`, 32767 for IPv4 and 32768 for IPv6) cannot be changed and do not
+/// count against the quota.
+pub const LAST_USER_RULE: i32 = 32766;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub number: i32,
+    pub egress: bool,
+    pub allow: bool,
+    pub cidr: IpNet,
+}
+
+/// One network ACL as read from EC2.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Nacl {
+    pub id: String,
+    pub entries: Vec<Entry>,
+    /// Ledger tags, by rule number (parsed; foreign tags are not here).
+    pub ledger: BTreeMap<i32, LedgerEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "op")]
+pub enum Op {
+    PutTag {
+        number: i32,
+        value: String,
+    },
+    DeleteTag {
+        number: i32,
+    },
+    CreateEntry {
+        number: i32,
+        egress: bool,
+        cidr: String,
+    },
+    DeleteEntry {
+        number: i32,
+        egress: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "result")]
+pub enum IpResult {
+    Blocked { ip: IpAddr, number: i32 },
+    Extended { ip: IpAddr, number: i32 },
+    AlreadyDenied { ip: IpAddr, numbers: Vec<i32> },
+    Refused { ip: IpAddr, reason: String },
+}
+
+/// One of Firebreak's evictions, reported as a change of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Eviction {
+    pub ip: IpAddr,
+    pub number: i32,
+    pub for_ip: IpAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NaclPlan {
+    pub ops: Vec<Op>,
+    pub results: Vec<IpResult>,
+    pub evictions: Vec<Eviction>,
+}
+
+pub fn host_cidr(ip: IpAddr) -> IpNet {
+    IpNet::from(ip)
+}
+
+fn same_family(a: &IpNet, ip: IpAddr) -> bool {
+    matches!(
+        (a, ip),
+        (IpNet::V4(_), IpAddr::V4(_)) | (IpNet::V6(_), IpAddr::V6(_))
+    )
+}
+
+impl Nacl {
+    fn at(&self, number: i32, egress: bool) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .find(|e| e.number == number && e.egress == egress)
+    }
+
+    /// Directions in which Firebreak's deny for the ledger entry is in place.
+    fn ours_in_place(&self, l: &LedgerEntry) -> (bool, bool) {
+        let is_ours = |e: Option<&Entry>| e.is_some_and(|e| !e.allow && e.cidr == host_cidr(l.ip));
+        (
+            is_ours(self.at(l.number, false)),
+            is_ours(self.at(l.number, true)),
+        )
+    }
+
+    /// Ledger entries whose deny is in place in at least one direction: Firebreak's.
+    pub fn ours(&self) -> Vec<&LedgerEntry> {
+        self.ledger
+            .values()
+            .filter(|l| {
+                let (i, e) = self.ours_in_place(l);
+                i || e
+            })
+            .collect()
+    }
+
+    fn is_ours(&self, number: i32) -> bool {
+        self.ledger.get(&number).is_some_and(|l| {
+            let (i, e) = self.ours_in_place(l);
+            i || e
+        })
+    }
+
+    /// Rules counted against the quota in one direction for one address family.
+    fn counted(&self, egress: bool, ip: IpAddr) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| {
+                e.egress == egress && e.number <= LAST_USER_RULE && same_family(&e.cidr, ip)
+            })
+            .count()
+    }
+
+    /// The lowest allow rule not written by Firebreak that would let `ip` through, in
+    /// either direction: a block must sit below it.
+    fn ceiling(&self, ip: IpAddr) -> i32 {
+        self.entries
+            .iter()
+            .filter(|e| e.allow && e.cidr.contains(&ip) && !self.is_ours(e.number))
+            .map(|e| e.number)
+            .min()
+            .unwrap_or(LAST_USER_RULE + 1)
+    }
+
+    /// Rule numbers of foreign entries that already deny exactly this IP, if both
+    /// directions are covered below the ceiling.
+    fn denied_by_others(&self, ip: IpAddr) -> Option<Vec<i32>> {
+        let ceiling = self.ceiling(ip);
+        let deny = |egress: bool| {
+            self.entries
+                .iter()
+                .filter(|e| {
+                    e.egress == egress
+                        && !e.allow
+                        && e.number < ceiling
+                        && e.cidr.contains(&ip)
+                        && !self.is_ours(e.number)
+                })
+                .map(|e| e.number)
+                .min()
+        };
+        match (deny(false), deny(true)) {
+            (Some(a), Some(b)) => {
+                let mut n = vec![a, b];
+                n.dedup();
+                Some(n)
+            }
+            _ => None,
+        }
+    }
+
+    /// The NACL after one operation, as EC2 would leave it.
+    pub fn apply(&mut self, op: &Op, ledger_entry: Option<LedgerEntry>) {
+        match op {
+            Op::PutTag { number, .. } => {
+                if let Some(l) = ledger_entry {
+                    self.ledger.insert(*number, l);
+                }
+            }
+            Op::DeleteTag { number } => {
+                self.ledger.remove(number);
+            }
+            Op::CreateEntry {
+                number,
+                egress,
+                cidr,
+            } => {
+                if let Ok(cidr) = cidr.parse() {
+                    self.entries.push(Entry {
+                        number: *number,
+                        egress: *egress,
+                        allow: false,
+                        cidr,
+                    });
+                }
+            }
+            Op::DeleteEntry { number, egress } => self
+                .entries
+                .retain(|e| !(e.number == *number && e.egress == *egress)),
+        }
+    }
+}
+
+struct Planner<'a> {
+    nacl: Nacl,
+    settings: &'a IpBlocking,
+    out: NaclPlan,
+}
+
+impl Planner<'_> {
+    fn push(&mut self, op: Op, ledger_entry: Option<LedgerEntry>) {
+        self.nacl.apply(&op, ledger_entry);
+        self.out.ops.push(op);
+    }
+
+    fn remove_ours(&mut self, l: &LedgerEntry) {
+        let (inbound, outbound) = self.nacl.ours_in_place(l);
+        // Entries first, then the tag: a crash in between leaves a stale tag, which the
+        // next run drops, never an untagged deny that nobody would own.
+        if inbound {
+            self.push(
+                Op::DeleteEntry {
+                    number: l.number,
+                    egress: false,
+                },
+                None,
+            );
+        }
+        if outbound {
+            self.push(
+                Op::DeleteEntry {
+                    number: l.number,
+                    egress: true,
+                },
+                None,
+            );
+        }
+        self.push(Op::DeleteTag { number: l.number }, None);
+    }
+
+    fn free_number(&self, ceiling: i32) -> Option<i32> {
+        self.settings.rule_numbers.numbers().find(|&n| {
+            n < ceiling
+                && self.nacl.at(n, false).is_none()
+                && self.nacl.at(n, true).is_none()
+                && !self.nacl.ledger.contains_key(&n)
+        })
+    }
+
+    fn block(&mut self, ip: IpAddr, now: OffsetDateTime, until: OffsetDateTime, finding: &str) {
+        let cidr = host_cidr(ip);
+        // Already ours: a later expiry; repair a direction that went missing.
+        if let Some(l) = self.nacl.ours().into_iter().find(|l| l.ip == ip).cloned() {
+            let (inbound, outbound) = self.nacl.ours_in_place(&l);
+            let extended = LedgerEntry {
+                until: until.max(l.until),
+                finding: finding.to_owned(),
+                ..l.clone()
+            };
+            self.push(
+                Op::PutTag {
+                    number: l.number,
+                    value: extended.tag_value(),
+                },
+                Some(extended),
+            );
+            for (present, egress) in [(inbound, false), (outbound, true)] {
+                if !present {
+                    self.push(
+                        Op::CreateEntry {
+                            number: l.number,
+                            egress,
+                            cidr: cidr.to_string(),
+                        },
+                        None,
+                    );
+                }
+            }
+            self.out.results.push(IpResult::Extended {
+                ip,
+                number: l.number,
+            });
+            return;
+        }
+        if let Some(numbers) = self.nacl.denied_by_others(ip) {
+            self.out
+                .results
+                .push(IpResult::AlreadyDenied { ip, numbers });
+            return;
+        }
+
+        let ceiling = self.nacl.ceiling(ip);
+        let quota = usize::from(self.settings.rules_per_direction);
+        let quota_full =
+            self.nacl.counted(false, ip) >= quota || self.nacl.counted(true, ip) >= quota;
+        let mut number = if quota_full {
+            None
+        } else {
+            self.free_number(ceiling)
+        };
+        if number.is_none() {
+            // Evict Firebreak's oldest block that frees what is missing: a number below
+            // the ceiling, and when the quota is the limit, one of the same family.
+            let victim = self
+                .nacl
+                .ours()
+                .into_iter()
+                .filter(|l| {
+                    l.number < ceiling
+                        && self.settings.rule_numbers.contains(l.number)
+                        && (!quota_full || same_family(&host_cidr(l.ip), ip))
+                })
+                .min_by_key(|l| (l.at, l.number))
+                .cloned();
+            if let Some(v) = victim {
+                self.remove_ours(&v);
+                self.out.evictions.push(Eviction {
+                    ip: v.ip,
+                    number: v.number,
+                    for_ip: ip,
+                });
+                number = Some(v.number);
+            }
+        }
+        let Some(number) = number else {
+            let band = self.settings.rule_numbers;
+            let reason = if quota_full {
+                format!(
+                    "{} already holds {quota} {} rules in a direction (the quota) and none of them is Firebreak's to evict",
+                    self.nacl.id,
+                    if ip.is_ipv4() { "IPv4" } else { "IPv6" }
+                )
+            } else if ceiling <= i32::from(band.first) {
+                format!(
+                    "allow rule {ceiling} of {} sits at or below the band {}-{}: a deny there would never be reached",
+                    self.nacl.id, band.first, band.last
+                )
+            } else {
+                format!(
+                    "rules {}-{} of {} below allow rule {ceiling} are all taken by rules Firebreak did not write",
+                    band.first,
+                    band.last.min((ceiling - 1).try_into().unwrap_or(band.last)),
+                    self.nacl.id
+                )
+            };
+            self.out.results.push(IpResult::Refused { ip, reason });
+            return;
+        };
+        let entry = LedgerEntry {
+            number,
+            ip,
+            at: now,
+            until,
+            finding: finding.to_owned(),
+        };
+        // The tag first: a crash after it leaves a stale tag (dropped later), never a deny
+        // that Firebreak would not recognise as its own.
+        self.push(
+            Op::PutTag {
+                number,
+                value: entry.tag_value(),
+            },
+            Some(entry),
+        );
+        for egress in [false, true] {
+            self.push(
+                Op::CreateEntry {
+                    number,
+                    egress,
+                    cidr: cidr.to_string(),
+                },
+                None,
+            );
+        }
+        self.out.results.push(IpResult::Blocked { ip, number });
+    }
+}
+
+/// Drops ledger tags whose deny entries are gone or were replaced: they own nothing.
+fn drop_stale(p: &mut Planner<'_>) {
+    let stale: Vec<i32> = p
+        .nacl
+        .ledger
+        .values()
+        .filter(|l| p.nacl.ours_in_place(l) == (false, false))
+        .map(|l| l.number)
+        .collect();
+    for number in stale {
+        p.push(Op::DeleteTag { number }, None);
+    }
+}
+
+pub fn plan_blocks(
+    nacl: &Nacl,
+    ips: &[IpAddr],
+    settings: &IpBlocking,
+    now: OffsetDateTime,
+    finding: &str,
+) -> NaclPlan {
+    let until = now + Duration::hours(i64::from(settings.block_hours));
+    let mut p = Planner {
+        nacl: nacl.clone(),
+        settings,
+        out: NaclPlan::default(),
+    };
+    drop_stale(&mut p);
+    for &ip in ips {
+        p.block(ip, now, until, finding);
+    }
+    p.out
+}
+
+/// The sweep: Firebreak's blocks past their expiry, and stale tags. Nothing else.
+pub fn plan_sweep(nacl: &Nacl, now: OffsetDateTime) -> (Vec<Op>, Vec<LedgerEntry>) {
+    let settings = IpBlocking::default();
+    let mut p = Planner {
+        nacl: nacl.clone(),
+        settings: &settings,
+        out: NaclPlan::default(),
+    };
+    drop_stale(&mut p);
+    let expired: Vec<LedgerEntry> = p
+        .nacl
+        .ours()
+        .into_iter()
+        .filter(|l| l.until <= now)
+        .cloned()
+        .collect();
+    for l in &expired {
+        p.remove_ours(l);
+    }
+    (p.out.ops, expired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firebreak::policy::RuleBand;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-29 10:00 UTC);
+
+    fn entry(number: i32, egress: bool, allow: bool, cidr: &str) -> Entry {
+        Entry {
+            number,
+            egress,
+            allow,
+            cidr: cidr.parse().unwrap(),
+        }
+    }
+
+    /// AWS's default NACL: allow everything at 100, the `*` denies.
+    fn default_nacl() -> Nacl {
+        let mut entries = Vec::new();
+        for egress in [false, true] {
+            entries.push(entry(100, egress, true, "0.0.0.0/0"));
+            entries.push(entry(101, egress, true, "::/0"));
+            entries.push(entry(32767, egress, false, "0.0.0.0/0"));
+            entries.push(entry(32768, egress, false, "::/0"));
+        }
+        Nacl {
+            id: "acl-1".into(),
+            entries,
+            ledger: BTreeMap::new(),
+        }
+    }
+
+    fn settings(first: u16, last: u16, quota: u16) -> IpBlocking {
+        IpBlocking {
+            rule_numbers: RuleBand { first, last },
+            rules_per_direction: quota,
+            block_hours: 24,
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// Applies a plan to the model, as EC2 would.
+    fn applied(nacl: &Nacl, plan: &NaclPlan) -> Nacl {
+        let mut n = nacl.clone();
+        for op in &plan.ops {
+            let l = match op {
+                Op::PutTag { number, value } => {
+                    LedgerEntry::from_tag(&crate::ledger::tag_key(*number), value)
+                }
+                _ => None,
+            };
+            n.apply(op, l);
+        }
+        n
+    }
+
+    #[test]
+    fn blocks_both_directions_with_one_number_and_one_tag() {
+        let n = default_nacl();
+        let plan = plan_blocks(&n, &[ip("198.51.100.7")], &settings(80, 99, 20), NOW, "f1");
+        assert_eq!(
+            plan.results,
+            vec![IpResult::Blocked {
+                ip: ip("198.51.100.7"),
+                number: 80
+            }]
+        );
+        assert!(
+            matches!(&plan.ops[0], Op::PutTag { number: 80, value } if value.contains("until=2026-11-30T10:00:00Z"))
+        );
+        assert_eq!(
+            plan.ops[1],
+            Op::CreateEntry {
+                number: 80,
+                egress: false,
+                cidr: "198.51.100.7/32".into()
+            }
+        );
+        assert_eq!(
+            plan.ops[2],
+            Op::CreateEntry {
+                number: 80,
+                egress: true,
+                cidr: "198.51.100.7/32".into()
+            }
+        );
+    }
+
+    #[test]
+    fn ipv6_gets_a_128() {
+        let plan = plan_blocks(
+            &default_nacl(),
+            &[ip("2001:db8::7")],
+            &settings(80, 99, 20),
+            NOW,
+            "f1",
+        );
+        assert!(plan.ops.contains(&Op::CreateEntry {
+            number: 80,
+            egress: false,
+            cidr: "2001:db8::7/128".into()
+        }));
+    }
+
+    #[test]
+    fn the_same_ip_twice_gives_one_entry_and_a_later_expiry() {
+        let n = default_nacl();
+        let s = settings(80, 99, 20);
+        let first = applied(&n, &plan_blocks(&n, &[ip("198.51.100.7")], &s, NOW, "f1"));
+        let later = NOW + Duration::hours(5);
+        let second = plan_blocks(&first, &[ip("198.51.100.7")], &s, later, "f2");
+        assert_eq!(
+            second.results,
+            vec![IpResult::Extended {
+                ip: ip("198.51.100.7"),
+                number: 80
+            }]
+        );
+        assert_eq!(second.ops.len(), 1, "only the tag: {:?}", second.ops);
+        let after = applied(&first, &second);
+        assert_eq!(after.entries.iter().filter(|e| e.number == 80).count(), 2);
+        let l = &after.ledger[&80];
+        assert_eq!(l.until, later + Duration::hours(24));
+        assert_eq!(l.at, NOW, "first-blocked time is kept for eviction order");
+    }
+
+    #[test]
+    fn a_full_band_evicts_only_firebreaks_oldest() {
+        let s = settings(80, 82, 20);
+        let mut n = default_nacl();
+        // Someone else's deny at 81 (no tag): it must survive.
+        n.entries.push(entry(81, false, false, "203.0.113.0/24"));
+        n.entries.push(entry(81, true, false, "203.0.113.0/24"));
+        let n = applied(&n, &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "old"));
+        let n = applied(
+            &n,
+            &plan_blocks(
+                &n,
+                &[ip("198.51.100.2")],
+                &s,
+                NOW + Duration::hours(1),
+                "newer",
+            ),
+        );
+        assert_eq!(n.ledger.keys().copied().collect::<Vec<_>>(), vec![80, 82]);
+        let plan = plan_blocks(
+            &n,
+            &[ip("198.51.100.3")],
+            &s,
+            NOW + Duration::hours(2),
+            "new",
+        );
+        assert_eq!(
+            plan.evictions,
+            vec![Eviction {
+                ip: ip("198.51.100.1"),
+                number: 80,
+                for_ip: ip("198.51.100.3")
+            }]
+        );
+        assert_eq!(
+            plan.results,
+            vec![IpResult::Blocked {
+                ip: ip("198.51.100.3"),
+                number: 80
+            }]
+        );
+        let after = applied(&n, &plan);
+        assert!(after
+            .entries
+            .contains(&entry(81, false, false, "203.0.113.0/24")));
+        assert!(after
+            .entries
+            .contains(&entry(81, true, false, "203.0.113.0/24")));
+        assert!(!plan.ops.iter().any(|o| matches!(
+            o,
+            Op::DeleteEntry { number: 81, .. } | Op::DeleteTag { number: 81 }
+        )));
+    }
+
+    #[test]
+    fn a_band_of_foreign_rules_refuses_and_changes_nothing() {
+        let s = settings(80, 81, 20);
+        let mut n = default_nacl();
+        for num in [80, 81] {
+            n.entries.push(entry(num, false, false, "203.0.113.0/24"));
+        }
+        let plan = plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "f");
+        assert!(plan.ops.is_empty());
+        assert!(
+            matches!(&plan.results[0], IpResult::Refused { reason, .. } if reason.contains("taken by rules Firebreak did not write")),
+            "{:?}",
+            plan.results
+        );
+    }
+
+    #[test]
+    fn the_quota_counts_existing_rules_per_family() {
+        let s = settings(80, 99, 4);
+        let mut n = default_nacl();
+        // 100 is there; three more IPv4 rules fill the IPv4 quota of 4 inbound.
+        n.entries.push(entry(200, false, true, "10.0.0.0/8"));
+        n.entries.push(entry(201, false, true, "172.16.0.0/12"));
+        n.entries.push(entry(202, false, true, "192.168.0.0/16"));
+        let plan = plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "f");
+        assert!(
+            matches!(&plan.results[0], IpResult::Refused { reason, .. } if reason.contains("quota")),
+            "{:?}",
+            plan.results
+        );
+        // IPv6 is counted apart: 101 only.
+        let plan = plan_blocks(&n, &[ip("2001:db8::1")], &s, NOW, "f");
+        assert!(
+            matches!(plan.results[0], IpResult::Blocked { .. }),
+            "{:?}",
+            plan.results
+        );
+    }
+
+    #[test]
+    fn a_full_quota_evicts_firebreaks_oldest_of_the_same_family() {
+        let s = settings(80, 99, 4);
+        let mut n = default_nacl();
+        n.entries.push(entry(200, false, true, "10.0.0.0/8"));
+        n.entries.push(entry(201, false, true, "172.16.0.0/12"));
+        let n = applied(&n, &plan_blocks(&n, &[ip("2001:db8::1")], &s, NOW, "v6"));
+        let n = applied(
+            &n,
+            &plan_blocks(
+                &n,
+                &[ip("198.51.100.1")],
+                &s,
+                NOW + Duration::hours(1),
+                "v4",
+            ),
+        );
+        let plan = plan_blocks(&n, &[ip("198.51.100.2")], &s, NOW + Duration::hours(2), "f");
+        assert_eq!(plan.evictions.len(), 1);
+        assert_eq!(
+            plan.evictions[0].ip,
+            ip("198.51.100.1"),
+            "the IPv6 block is older but frees no IPv4 room"
+        );
+    }
+
+    #[test]
+    fn blocks_sit_below_the_allow_rule_that_would_let_the_ip_in() {
+        let s = settings(80, 99, 20);
+        let mut n = default_nacl();
+        n.entries.push(entry(85, false, true, "198.51.100.0/24"));
+        n.entries.push(entry(82, false, false, "192.0.2.0/24"));
+        for num in [80, 81, 83, 84] {
+            n.entries.push(entry(num, true, false, "192.0.2.0/24"));
+        }
+        let plan = plan_blocks(&n, &[ip("198.51.100.9")], &s, NOW, "f");
+        assert!(
+            matches!(&plan.results[0], IpResult::Refused { .. }),
+            "{:?}",
+            plan.results
+        );
+        // An IP that rule 85 does not allow can use 86.
+        let plan = plan_blocks(&n, &[ip("203.0.113.9")], &s, NOW, "f");
+        assert_eq!(
+            plan.results,
+            vec![IpResult::Blocked {
+                ip: ip("203.0.113.9"),
+                number: 85 + 1
+            }]
+        );
+    }
+
+    #[test]
+    fn an_allow_rule_below_the_band_refuses_with_the_reason() {
+        let s = settings(80, 99, 20);
+        let mut n = default_nacl();
+        n.entries.push(entry(10, false, true, "0.0.0.0/0"));
+        let plan = plan_blocks(&n, &[ip("198.51.100.9")], &s, NOW, "f");
+        assert!(
+            matches!(&plan.results[0], IpResult::Refused { reason, .. } if reason.contains("allow rule 10")),
+            "{:?}",
+            plan.results
+        );
+    }
+
+    #[test]
+    fn an_ip_others_already_deny_both_ways_gets_nothing() {
+        let mut n = default_nacl();
+        n.entries.push(entry(50, false, false, "198.51.100.0/24"));
+        n.entries.push(entry(50, true, false, "198.51.100.0/24"));
+        let plan = plan_blocks(&n, &[ip("198.51.100.9")], &settings(80, 99, 20), NOW, "f");
+        assert_eq!(
+            plan.results,
+            vec![IpResult::AlreadyDenied {
+                ip: ip("198.51.100.9"),
+                numbers: vec![50]
+            }]
+        );
+        assert!(plan.ops.is_empty());
+    }
+
+    #[test]
+    fn a_tag_whose_entry_was_replaced_owns_nothing() {
+        let s = settings(80, 99, 20);
+        let n = default_nacl();
+        let mut n = applied(&n, &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "f"));
+        // Someone replaced rule 80 with their own entries.
+        n.entries.retain(|e| e.number != 80);
+        n.entries.push(entry(80, false, false, "192.0.2.0/24"));
+        n.entries.push(entry(80, true, false, "192.0.2.0/24"));
+        let (ops, expired) = plan_sweep(&n, NOW + Duration::days(2));
+        assert_eq!(ops, vec![Op::DeleteTag { number: 80 }]);
+        assert!(expired.is_empty(), "their rule 80 is not ours to remove");
+    }
+
+    #[test]
+    fn the_sweep_removes_only_expired_blocks_of_ours() {
+        let s = settings(80, 99, 20);
+        let mut n = default_nacl();
+        n.entries.push(entry(90, false, false, "203.0.113.0/24"));
+        let n = applied(&n, &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "old"));
+        let n = applied(
+            &n,
+            &plan_blocks(
+                &n,
+                &[ip("198.51.100.2")],
+                &s,
+                NOW + Duration::hours(20),
+                "new",
+            ),
+        );
+        let (ops, expired) = plan_sweep(&n, NOW + Duration::hours(25));
+        assert_eq!(
+            expired.iter().map(|l| l.ip).collect::<Vec<_>>(),
+            vec![ip("198.51.100.1")]
+        );
+        assert_eq!(
+            ops,
+            vec![
+                Op::DeleteEntry {
+                    number: 80,
+                    egress: false
+                },
+                Op::DeleteEntry {
+                    number: 80,
+                    egress: true
+                },
+                Op::DeleteTag { number: 80 },
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever is in the NACL and however many IPs come, a plan never deletes or
+        /// writes a rule number outside the band, never touches an entry without a
+        /// ledger tag, and never exceeds the quota.
+        #[test]
+        fn plans_never_touch_foreign_rules_or_break_the_quota(
+            foreign in proptest::collection::vec((1i32..120, proptest::bool::ANY, proptest::bool::ANY, 0u8..255), 0..30),
+            ips in proptest::collection::vec(0u8..255, 1..30),
+        ) {
+            let s = settings(80, 99, 20);
+            let mut n = default_nacl();
+            for (num, egress, allow, x) in foreign {
+                if n.at(num, egress).is_none() {
+                    n.entries.push(entry(num, egress, allow, &format!("192.0.{x}.0/24")));
+                }
+            }
+            let foreign_entries = n.entries.clone();
+            let mut current = n;
+            for (i, x) in ips.iter().enumerate() {
+                let plan = plan_blocks(&current, &[ip(&format!("198.51.100.{x}"))], &s, NOW + Duration::minutes(i as i64), "f");
+                for op in &plan.ops {
+                    match op {
+                        Op::CreateEntry { number, .. } | Op::DeleteEntry { number, .. } | Op::PutTag { number, .. } | Op::DeleteTag { number } => {
+                            proptest::prop_assert!((80..=99).contains(number), "{op:?}");
+                        }
+                    }
+                }
+                current = applied(&current, &plan);
+                for e in &foreign_entries {
+                    proptest::prop_assert!(current.entries.contains(e), "foreign entry {e:?} was removed");
+                }
+                for egress in [false, true] {
+                    let v4 = current.entries.iter().filter(|e| e.egress == egress && e.number <= LAST_USER_RULE && e.cidr.addr().is_ipv4()).count();
+                    let before = foreign_entries.iter().filter(|e| e.egress == egress && e.number <= LAST_USER_RULE && e.cidr.addr().is_ipv4()).count();
+                    proptest::prop_assert!(v4 <= before.max(20), "quota exceeded: {v4}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Firebreak's ledger of IP blocks: one tag per rule number on the network ACL itself,
+//! `firebreak:block:<rule number>` = `ip=<ip> at=<first blocked> until=<expiry> finding=<id>`.
+//!
+//! The ledger lives on the NACL, so it is deleted with it and cannot point to another
+//! account or region. It never decides alone: an entry is Firebreak's only when the tag
+//! AND a deny entry for exactly that IP at that number exist. A tag without its entry is
+//! stale (the entry was replaced by someone else) and is dropped; an entry without a tag
+//! is someone else's and is never touched.
+
+use std::net::IpAddr;
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub const TAG_PREFIX: &str = "firebreak:block:";
+const TAG_VALUE_MAX: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub number: i32,
+    pub ip: IpAddr,
+    /// When Firebreak first blocked the IP here: eviction takes the oldest first.
+    pub at: OffsetDateTime,
+    pub until: OffsetDateTime,
+    pub finding: String,
+}
+
+pub fn tag_key(number: i32) -> String {
+    format!("{TAG_PREFIX}{number}")
+}
+
+fn stamp(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Tag values allow letters, digits, spaces and `+ - = . _ : / @`; a finding id with
+/// anything else is cut to what is allowed (the full id is in the audit record).
+fn clean(finding: &str) -> String {
+    finding
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+-=._:/@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl LedgerEntry {
+    pub fn tag_value(&self) -> String {
+        let v = format!(
+            "ip={} at={} until={} finding={}",
+            self.ip,
+            stamp(self.at),
+            stamp(self.until),
+            clean(&self.finding)
+        );
+        v.chars().take(TAG_VALUE_MAX).collect()
+    }
+
+    /// `None` for a tag that is not ours or does not parse: such tags are left alone.
+    pub fn from_tag(key: &str, value: &str) -> Option<LedgerEntry> {
+        let number: i32 = key.strip_prefix(TAG_PREFIX)?.parse().ok()?;
+        if !(1..=32766).contains(&number) {
+            return None;
+        }
+        let (mut ip, mut at, mut until, mut finding) = (None, None, None, String::new());
+        for part in value.split(' ') {
+            let (k, v) = part.split_once('=')?;
+            match k {
+                "ip" => ip = v.parse().ok(),
+                "at" => at = OffsetDateTime::parse(v, &Rfc3339).ok(),
+                "until" => until = OffsetDateTime::parse(v, &Rfc3339).ok(),
+                "finding" => finding = v.to_owned(),
+                _ => {}
+            }
+        }
+        Some(LedgerEntry {
+            number,
+            ip: ip?,
+            at: at?,
+            until: until?,
+            finding,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_tag_round_trips() {
+        let e = LedgerEntry {
+            number: 80,
+            ip: "2001:db8::7".parse().unwrap(),
+            at: datetime!(2026-11-29 10:00:00.5 UTC),
+            until: datetime!(2026-11-30 10:00:00 UTC),
+            finding: "arn:aws:guardduty:us-east-1:123456789012:detector/d/finding/f".into(),
+        };
+        let v = e.tag_value();
+        assert_eq!(v, "ip=2001:db8::7 at=2026-11-29T10:00:00Z until=2026-11-30T10:00:00Z finding=arn:aws:guardduty:us-east-1:123456789012:detector/d/finding/f");
+        let back = LedgerEntry::from_tag(&tag_key(80), &v).unwrap();
+        assert_eq!(back.ip, e.ip);
+        assert_eq!(back.until, e.until);
+        assert_eq!(back.at, datetime!(2026-11-29 10:00:00 UTC));
+    }
+
+    #[test]
+    fn foreign_or_broken_tags_are_not_ledger_entries() {
+        let ok = "ip=1.2.3.4 at=2026-11-29T10:00:00Z until=2026-11-30T10:00:00Z finding=x";
+        assert!(LedgerEntry::from_tag("Name", ok).is_none());
+        assert!(LedgerEntry::from_tag("firebreak:block:abc", ok).is_none());
+        assert!(LedgerEntry::from_tag("firebreak:block:0", ok).is_none());
+        assert!(LedgerEntry::from_tag("firebreak:block:80", "ip=1.2.3.4").is_none());
+        assert!(LedgerEntry::from_tag("firebreak:block:80", "garbage").is_none());
+        assert!(LedgerEntry::from_tag("firebreak:block:80", ok).is_some());
+    }
+
+    #[test]
+    fn finding_ids_are_cut_to_tag_characters() {
+        let e = LedgerEntry {
+            number: 1,
+            ip: "1.2.3.4".parse().unwrap(),
+            at: datetime!(2026-11-29 10:00 UTC),
+            until: datetime!(2026-11-29 11:00 UTC),
+            finding: format!("a;b,c{}", "x".repeat(400)),
+        };
+        let v = e.tag_value();
+        assert!(v.contains("finding=a_b_c"));
+        assert_eq!(v.chars().count(), 256);
+        assert!(LedgerEntry::from_tag("firebreak:block:1", &v).is_some());
+    }
+}

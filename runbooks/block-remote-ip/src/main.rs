@@ -1,0 +1,334 @@
+//! block-remote-ip: denies the finding's remote IPs at the network ACLs of the affected
+//! subnets, inbound and outbound, and — on a schedule — removes its blocks past their
+//! expiry. What to write is decided in `allocate.rs` (pure), the ledger format is in
+//! `ledger.rs`, the EC2 calls are in `nacl.rs`.
+
+mod allocate;
+mod ledger;
+mod nacl;
+
+use std::net::IpAddr;
+
+use aws_sdk_ec2::Client;
+use firebreak::error::{InputError, RunbookError};
+use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus};
+use firebreak::plan::PlannedAction;
+use firebreak::policy::ActionKind;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use allocate::IpResult;
+
+pub async fn block_remote_ips(
+    req: ActionRequest,
+    ec2: &Client,
+) -> Result<ActionOutcome, RunbookError> {
+    let started_at = OffsetDateTime::now_utc();
+    let plan = &req.plan;
+    let Some(PlannedAction::BlockRemoteIps {
+        ips,
+        subnet_ids,
+        settings,
+    }) = plan.action(ActionKind::BlockRemoteIps)
+    else {
+        return Ok(ActionOutcome {
+            action: ActionKind::BlockRemoteIps,
+            status: OutcomeStatus::NotPlanned,
+            target: String::new(),
+            summary: "the plan has no block-remote-ips action".into(),
+            changes: Vec::new(),
+            started_at,
+            finished_at: OffsetDateTime::now_utc(),
+        });
+    };
+    let finding = plan.finding.security_hub.id.as_str();
+    let target = plan
+        .action(ActionKind::BlockRemoteIps)
+        .map(|a| a.target())
+        .unwrap_or_default();
+
+    let acls = nacl::for_subnets(ec2, subnet_ids).await?;
+    let mut changes: Vec<Change> = Vec::new();
+    let mut blocked: Vec<String> = Vec::new();
+    let mut extended: Vec<String> = Vec::new();
+    let mut denied: Vec<String> = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
+    let mut evicted: Vec<String> = Vec::new();
+    let mut served: Vec<String> = Vec::new();
+    for acl in &acls {
+        let Some((model, subnets)) = nacl::model(acl) else {
+            continue;
+        };
+        served.extend(subnets);
+        let now = OffsetDateTime::now_utc();
+        let planned = allocate::plan_blocks(&model, ips, settings, now, finding);
+        changes.extend(nacl::apply(ec2, &model, &planned.ops, plan.dry_run).await?);
+        for r in &planned.results {
+            match r {
+                IpResult::Blocked { ip, number } => {
+                    blocked.push(format!("{ip} in {} (rule {number})", model.id))
+                }
+                IpResult::Extended { ip, number } => {
+                    extended.push(format!("{ip} in {} (rule {number})", model.id))
+                }
+                IpResult::AlreadyDenied { ip, numbers } => denied.push(format!(
+                    "{ip} in {} (rules {numbers:?}, not Firebreak's)",
+                    model.id
+                )),
+                IpResult::Refused { ip, reason } => refused.push(format!("{ip}: {reason}")),
+            }
+        }
+        for e in &planned.evictions {
+            evicted.push(format!(
+                "{} from {} rule {} to make room for {}",
+                e.ip, model.id, e.number, e.for_ip
+            ));
+        }
+    }
+    let missing: Vec<&str> = subnet_ids
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| !served.iter().any(|x| x == s))
+        .collect();
+    if !missing.is_empty() {
+        refused.push(format!(
+            "no network ACL found for subnet {} (deleted?)",
+            missing.join(", ")
+        ));
+    }
+
+    let until = (started_at + time::Duration::hours(i64::from(settings.block_hours)))
+        .replace_nanosecond(0)
+        .unwrap_or(started_at)
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    let mut said = Vec::new();
+    let verb = if plan.dry_run {
+        "would block"
+    } else {
+        "blocked"
+    };
+    if !blocked.is_empty() {
+        said.push(format!("{verb} {} until {until}", blocked.join(", ")));
+    }
+    if !extended.is_empty() {
+        said.push(format!(
+            "{} {} until {until}",
+            if plan.dry_run {
+                "would extend"
+            } else {
+                "extended"
+            },
+            extended.join(", ")
+        ));
+    }
+    if !denied.is_empty() {
+        said.push(format!("already denied: {}", denied.join(", ")));
+    }
+    if !evicted.is_empty() {
+        said.push(format!(
+            "{} {}",
+            if plan.dry_run {
+                "would evict"
+            } else {
+                "evicted"
+            },
+            evicted.join(", ")
+        ));
+    }
+    if !refused.is_empty() {
+        said.push(format!("refused {}", refused.join("; ")));
+    }
+    let status = if plan.dry_run {
+        if refused.is_empty() {
+            OutcomeStatus::DryRun
+        } else {
+            OutcomeStatus::Refused
+        }
+    } else if !refused.is_empty() {
+        OutcomeStatus::Refused
+    } else if blocked.is_empty() && evicted.is_empty() {
+        OutcomeStatus::AlreadyDone
+    } else {
+        OutcomeStatus::Done
+    };
+    let summary = if plan.dry_run {
+        format!("dry run: {}", said.join("; "))
+    } else {
+        said.join("; ")
+    };
+    let ip_list: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+    tracing::info!(
+        execution_id = req.execution_id.as_deref().unwrap_or(""),
+        finding_id = finding,
+        action = "block-remote-ips",
+        ips = %ip_list.join(","),
+        network_acls = acls.len(),
+        status = ?status,
+        changes = changes.len(),
+        "{summary}"
+    );
+    Ok(ActionOutcome {
+        action: ActionKind::BlockRemoteIps,
+        status,
+        target,
+        summary,
+        changes,
+        started_at,
+        finished_at: OffsetDateTime::now_utc(),
+    })
+}
+
+/// `{"sweep": {"dryRun": false}}`: what the scheduled sweep sends.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SweepRequest {
+    pub sweep: SweepOptions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SweepOptions {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Removed {
+    network_acl_id: String,
+    rule_number: i32,
+    ip: IpAddr,
+    #[serde(with = "time::serde::rfc3339")]
+    expired_at: OffsetDateTime,
+    finding: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepResult {
+    dry_run: bool,
+    removed: Vec<Removed>,
+    /// Firebreak blocks still in force.
+    kept: usize,
+    changes: Vec<Change>,
+}
+
+pub async fn sweep(options: SweepOptions, ec2: &Client) -> Result<SweepResult, RunbookError> {
+    let now = OffsetDateTime::now_utc();
+    let mut result = SweepResult {
+        dry_run: options.dry_run,
+        removed: Vec::new(),
+        kept: 0,
+        changes: Vec::new(),
+    };
+    for acl in nacl::all(ec2).await? {
+        let Some((model, _)) = nacl::model(&acl) else {
+            continue;
+        };
+        if model.ledger.is_empty() {
+            continue;
+        }
+        let (ops, expired) = allocate::plan_sweep(&model, now);
+        result.kept += model.ours().len() - expired.len();
+        result
+            .changes
+            .extend(nacl::apply(ec2, &model, &ops, options.dry_run).await?);
+        for l in expired {
+            tracing::info!(
+                action = "sweep-ip-blocks",
+                network_acl_id = %model.id,
+                rule_number = l.number,
+                ip = %l.ip,
+                dry_run = options.dry_run,
+                "removed the expired block of {} (rule {})",
+                l.ip,
+                l.number
+            );
+            result.removed.push(Removed {
+                network_acl_id: model.id.clone(),
+                rule_number: l.number,
+                ip: l.ip,
+                expired_at: l.until,
+                finding: l.finding,
+            });
+        }
+    }
+    Ok(result)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, RunbookError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        RunbookError::Input(InputError::InvalidValue {
+            path: format!("$.{}", e.path()),
+            reason: e.into_inner().to_string(),
+        })
+    })
+}
+
+/// One function, two jobs: a playbook's block action, or the scheduled sweep.
+pub async fn handle(event: Value, ec2: &Client) -> Result<Value, RunbookError> {
+    let out = if event.get("sweep").is_some() {
+        let req: SweepRequest = parse(event)?;
+        serde_json::to_value(sweep(req.sweep, ec2).await?)
+    } else {
+        serde_json::to_value(block_remote_ips(parse(event)?, ec2).await?)
+    };
+    out.map_err(|e| RunbookError::Aws {
+        operation: "serialise result",
+        message: e.to_string(),
+        transient: false,
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    firebreak::logging::init();
+    let sdk = firebreak::aws::load_config().await;
+    let ec2 = Client::new(&sdk);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let ec2 = &ec2;
+        async move {
+            handle(event.payload, ec2)
+                .await
+                .map_err(|e| firebreak::error::logged("block-remote-ip", e))
+        }
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firebreak::permissions::{declared_actions, sdk_calls_in_source};
+
+    #[test]
+    fn permissions_file_matches_the_calls_in_the_code() {
+        let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+        assert_eq!(
+            declared_actions(include_str!("../permissions.json")).unwrap(),
+            sdk_calls_in_source(src, &["ec2"]).unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_refused_with_the_field_before_any_call() {
+        // A client that cannot reach anything: the error must come before a call.
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+            .build();
+        let ec2 = Client::from_conf(conf);
+        let err = handle(serde_json::json!({"sweep": {"dryRun": "yes"}}), &ec2)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("sweep.dryRun"), "{err}");
+        let err = handle(serde_json::json!({"plan": {"dryRun": true}}), &ec2)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("$.plan"), "{err}");
+    }
+}
