@@ -79,7 +79,8 @@ export function guardDutyPattern(
   if (findingTypes !== undefined && findingTypes.length > 0) {
     detail.type = findingTypes.map((t) => (t.endsWith('*') ? { prefix: t.slice(0, -1) } : t));
   }
-  return { ...pattern, detail };
+  // An empty `detail` is not a valid pattern: leave it out when nothing filters on it.
+  return Object.keys(detail).length > 0 ? { ...pattern, detail } : pattern;
 }
 
 export class FirebreakStack extends Stack {
@@ -330,16 +331,13 @@ export class FirebreakStack extends Stack {
     for (const rule of rules) {
       const machine = this.stateMachines.get(rule.stateMachine);
       if (!machine) throw new Error(`${rule.file}: no state machine ${rule.stateMachine}`);
-      const text = JSON.stringify(rule.eventPattern).replaceAll('${SecurityHubActionTargetArn}', '__ACTION_TARGET_ARN__');
-      const parsed = JSON.parse(text) as Record<string, unknown>;
-      const pattern = guardDutyPattern(parsed, props.minSeverity, props.findingTypes);
-      const withArn = JSON.parse(JSON.stringify(pattern), (_k, v) =>
-        v === '__ACTION_TARGET_ARN__' ? this.actionTarget.attrActionTargetArn : v,
-      ) as events.EventPattern;
+      const start = rule.schedule
+        ? { schedule: events.Schedule.expression(rule.schedule) }
+        : { eventPattern: this.eventPattern(rule, props) };
       new events.Rule(this, `${pascal(rule.name)}Rule`, {
         description: rule.description.slice(0, 512),
         enabled: rule.enabled,
-        eventPattern: withArn,
+        ...start,
         targets: [
           new targets.SfnStateMachine(machine, {
             deadLetterQueue: deadLetters,
@@ -349,5 +347,14 @@ export class FirebreakStack extends Stack {
         ],
       });
     }
+  }
+
+  private eventPattern(rule: RuleFile, props: FirebreakStackProps): events.EventPattern {
+    const text = JSON.stringify(rule.eventPattern ?? {}).replaceAll('${SecurityHubActionTargetArn}', '__ACTION_TARGET_ARN__');
+    const parsed = JSON.parse(text) as Record<string, unknown>;
+    const pattern = guardDutyPattern(parsed, props.minSeverity, props.findingTypes);
+    return JSON.parse(JSON.stringify(pattern), (_k, v) =>
+      v === '__ACTION_TARGET_ARN__' ? this.actionTarget.attrActionTargetArn : v,
+    ) as events.EventPattern;
   }
 }

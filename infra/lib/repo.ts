@@ -39,7 +39,10 @@ export interface RuleFile {
   /** The state machine the rule starts. */
   readonly stateMachine: string;
   readonly enabled: boolean;
-  readonly eventPattern: Record<string, unknown>;
+  /** Exactly one of the two: the events that start the machine, or a schedule. */
+  readonly eventPattern?: Record<string, unknown>;
+  /** `rate(1 hour)` or `cron(...)`, as EventBridge writes it. */
+  readonly schedule?: string;
 }
 
 export interface Repository {
@@ -128,14 +131,22 @@ export function discover(root: string): Repository {
           const doc = readJson(file) as Partial<RuleFile>;
           if (typeof doc.stateMachine !== 'string') fail(file, 'stateMachine must name a state machine file');
           if (!stateMachines.some((s) => s.name === doc.stateMachine)) fail(file, `no statemachines/${doc.stateMachine}.asl.json`);
-          if (typeof doc.eventPattern !== 'object' || doc.eventPattern === null) fail(file, 'eventPattern must be an object');
+          const hasPattern = doc.eventPattern !== undefined;
+          const hasSchedule = doc.schedule !== undefined;
+          if (hasPattern === hasSchedule) fail(file, 'give exactly one of eventPattern and schedule');
+          if (hasPattern && (typeof doc.eventPattern !== 'object' || doc.eventPattern === null)) {
+            fail(file, 'eventPattern must be an object');
+          }
+          if (hasSchedule && (typeof doc.schedule !== 'string' || !/^(rate|cron)\(.+\)$/.test(doc.schedule))) {
+            fail(file, 'schedule must be rate(...) or cron(...)');
+          }
           return {
             name: f.slice(0, -'.json'.length),
             file,
             description: typeof doc.description === 'string' ? doc.description : '',
             stateMachine: doc.stateMachine,
             enabled: doc.enabled !== false,
-            eventPattern: doc.eventPattern,
+            ...(hasPattern ? { eventPattern: doc.eventPattern } : { schedule: doc.schedule }),
           };
         })
     : [];

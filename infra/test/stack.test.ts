@@ -201,11 +201,18 @@ for (const root of [REPO, FIXTURE]) test(`${root === REPO ? 'this repository' : 
   assert.equal(rules.length, repo.rules.length);
   const actionId = stack.getLogicalId(stack.actionTarget);
   for (const rule of repo.rules) {
-    const expected = JSON.parse(
-      JSON.stringify(rule.eventPattern).replaceAll('"${SecurityHubActionTargetArn}"', JSON.stringify({ 'Fn::GetAtt': [actionId, 'ActionTargetArn'] })),
-    );
-    const found = rules.filter(([, r]) => JSON.stringify(r.Properties.EventPattern) === JSON.stringify(expected));
-    assert.equal(found.length, 1, `${rule.name}: ${JSON.stringify(expected)}`);
+    let found;
+    if (rule.schedule) {
+      found = rules.filter(([, r]) => r.Properties.ScheduleExpression === rule.schedule);
+      assert.equal(found.length, 1, `${rule.name}: ${rule.schedule}`);
+      assert.equal(found[0][1].Properties.EventPattern, undefined);
+    } else {
+      const expected = JSON.parse(
+        JSON.stringify(rule.eventPattern).replaceAll('"${SecurityHubActionTargetArn}"', JSON.stringify({ 'Fn::GetAtt': [actionId, 'ActionTargetArn'] })),
+      );
+      found = rules.filter(([, r]) => JSON.stringify(r.Properties.EventPattern) === JSON.stringify(expected));
+      assert.equal(found.length, 1, `${rule.name}: ${JSON.stringify(expected)}`);
+    }
     const [, r] = found[0];
     assert.equal(r.Properties.State, rule.enabled ? 'ENABLED' : 'DISABLED', rule.name);
     const target = r.Properties.Targets[0];
@@ -275,4 +282,19 @@ test('bad permission files are refused with the file named', () => {
   assert.throws(() => discover(tmp), /mark-resolved\/permissions\.json: statements\[0\]: a "\*" resource needs a "why"/);
   fs.writeFileSync(file, JSON.stringify({ statements: [{ actions: ['BatchUpdateFindings'], resources: ['x'] }] }));
   assert.throws(() => discover(tmp), /is not service:Action/);
+});
+
+test('a rule file gives exactly one of eventPattern and schedule', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'firebreak-repo-'));
+  fs.cpSync(FIXTURE, tmp, { recursive: true });
+  const rulesDir = path.join(tmp, 'statemachines', 'rules');
+  const file = path.join(rulesDir, fs.readdirSync(rulesDir)[0]);
+  const rule = JSON.parse(fs.readFileSync(file, 'utf8'));
+  fs.writeFileSync(file, JSON.stringify({ ...rule, schedule: 'rate(1 hour)' }));
+  assert.throws(() => discover(tmp), /give exactly one of eventPattern and schedule/);
+  const { eventPattern: _dropped, ...scheduled } = rule;
+  fs.writeFileSync(file, JSON.stringify({ ...scheduled, schedule: 'every hour' }));
+  assert.throws(() => discover(tmp), /schedule must be rate\(\.\.\.\) or cron\(\.\.\.\)/);
+  fs.writeFileSync(file, JSON.stringify({ ...scheduled, schedule: 'rate(1 hour)' }));
+  assert.equal(discover(tmp).rules.find((r) => r.schedule)?.schedule, 'rate(1 hour)');
 });

@@ -35,7 +35,12 @@ def ssh_brute_force(acct, instance_id=None, severity=8.0, finding_id="0123456789
 
 def put(acct, event):
     acct.client("events").put_events(
-        Entries=[{"Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"])}]
+        Entries=[{
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Resources": event.get("resources", []),
+            "Detail": json.dumps(event["detail"]),
+        }]
     )
 
 
@@ -52,3 +57,36 @@ def audit_records(acct):
             return [json.loads(e["message"]) for e in events]
         time.sleep(0.2)
     return []
+
+
+def calls_by(acct, function, operations=None):
+    """The calls a function made, from the local account's request log."""
+    key = acct.deployed["credentials"][function]["AWS_ACCESS_KEY_ID"]
+    return [r for r in acct.request_log() if r["accessKeyId"] == key and (operations is None or r["operation"] in operations)]
+
+
+SERVICE_PREFIX = {"ec2": "ec2", "iam": "iam", "ssm": "ssm", "securityhub": "securityhub", "logs": "logs"}
+
+
+def assert_calls_declared(acct, functions=None):
+    """Every call each function made is an action its permissions.json declares: least
+    privilege derived from the code, checked against what really happened. Returns the
+    number of calls checked per function."""
+    checked = {}
+    for fn in functions or acct.deployed["functions"]:
+        declared = set()
+        for s in json.loads((ROOT / "runbooks" / fn / "permissions.json").read_text())["statements"]:
+            declared |= set(s["actions"])
+        calls = calls_by(acct, fn)
+        for call in calls:
+            action = f"{SERVICE_PREFIX.get(call['service'], call['service'])}:{call['operation']}"
+            assert action in declared, f"{fn} called {action}, which runbooks/{fn}/permissions.json does not declare"
+        checked[fn] = len(calls)
+    return checked
+
+
+def set_policy(acct, change):
+    """Stores a changed copy of the built-in policy in the policy parameter."""
+    policy = json.loads((ROOT / "runbooks/firebreak/policy/default-policy.json").read_text())
+    change(policy)
+    acct.client("ssm").put_parameter(Name=provision.POLICY_PARAMETER, Value=json.dumps(policy), Type="String", Tier="Advanced", Overwrite=True)

@@ -91,6 +91,29 @@ pub struct PlaybookResult {
     pub failure: Option<Failure>,
 }
 
+impl Failure {
+    /// The reason in one line. A Lambda's `Cause` is its error as JSON
+    /// (`{"errorType", "errorMessage"}`), a failed child execution's is its description
+    /// (`{"Error", "Cause", …}`): the message inside is what a reader needs.
+    pub fn reason(&self) -> String {
+        let cause = self.cause.trim();
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(cause) {
+            if let Some(m) = v.get("errorMessage").and_then(|m| m.as_str()) {
+                return m.to_owned();
+            }
+            if let Some(c) = v.get("Cause").and_then(|c| c.as_str()) {
+                let inner = Failure {
+                    error: String::new(),
+                    cause: c.to_owned(),
+                };
+                let error = v.get("Error").and_then(|e| e.as_str()).unwrap_or("failed");
+                return format!("{error}: {}", inner.reason());
+            }
+        }
+        cause.to_owned()
+    }
+}
+
 /// The request of the steps that close a response (mark-resolved, audit-log): the plan,
 /// what each runbook returned, and on the failure path what went wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,13 +132,19 @@ pub struct CloseRequest {
 }
 
 impl CloseRequest {
-    /// Every outcome, the response's own and each playbook's, in the order they ran.
+    /// Every outcome: each playbook's, in the order they ran, then the closing step's own.
     pub fn all_outcomes(&self) -> Vec<ActionOutcome> {
-        self.outcomes
+        self.results
             .iter()
-            .chain(self.results.iter().flat_map(|r| r.outcomes.iter()))
+            .flat_map(|r| r.outcomes.iter())
+            .chain(self.outcomes.iter())
             .cloned()
             .collect()
+    }
+
+    /// The playbooks that ran (whether they succeeded or not).
+    pub fn playbooks_run(&self) -> Vec<Playbook> {
+        self.results.iter().map(|r| r.playbook).collect()
     }
 
     /// Every failure: the response's own, then each failed playbook's, named.
@@ -130,5 +159,33 @@ impl CloseRequest {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(cause: &str) -> Failure {
+        Failure {
+            error: "AwsCallFailed".into(),
+            cause: cause.into(),
+        }
+    }
+
+    #[test]
+    fn the_reason_is_the_message_inside_the_cause() {
+        assert_eq!(
+            failure(r#"{"errorType":"AwsCallFailed","errorMessage":"ec2:X failed: Denied"}"#)
+                .reason(),
+            "ec2:X failed: Denied"
+        );
+        let child = serde_json::json!({
+            "ExecutionArn": "arn:…",
+            "Error": "ResponseFailed",
+            "Cause": r#"{"errorType":"InstanceNotFound","errorMessage":"gone"}"#,
+        });
+        assert_eq!(failure(&child.to_string()).reason(), "ResponseFailed: gone");
+        assert_eq!(failure("  plain words ").reason(), "plain words");
     }
 }

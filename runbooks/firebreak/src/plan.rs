@@ -181,6 +181,18 @@ pub enum Playbook {
 }
 
 impl Playbook {
+    /// The playbook that runs an action; `None` for the closing step.
+    pub fn running(action: ActionKind) -> Option<Playbook> {
+        match action {
+            ActionKind::IsolateInstance => Some(Playbook::Ec2Compromise),
+            ActionKind::RevokeRoleSessions | ActionKind::DisableAccessKey => {
+                Some(Playbook::CredentialCompromise)
+            }
+            ActionKind::BlockRemoteIps => Some(Playbook::MaliciousRemoteIp),
+            ActionKind::MarkResolved => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Playbook::Ec2Compromise => "ec2-compromise",
@@ -437,21 +449,10 @@ pub fn plan(
         }
     }
 
-    let mut playbooks = BTreeSet::new();
-    for a in &actions {
-        match a.kind() {
-            ActionKind::IsolateInstance => {
-                playbooks.insert(Playbook::Ec2Compromise);
-            }
-            ActionKind::RevokeRoleSessions | ActionKind::DisableAccessKey => {
-                playbooks.insert(Playbook::CredentialCompromise);
-            }
-            ActionKind::BlockRemoteIps => {
-                playbooks.insert(Playbook::MaliciousRemoteIp);
-            }
-            ActionKind::MarkResolved => {}
-        }
-    }
+    let playbooks: BTreeSet<Playbook> = actions
+        .iter()
+        .filter_map(|a| Playbook::running(a.kind()))
+        .collect();
 
     Plan {
         finding: finding.clone(),

@@ -27,7 +27,12 @@ pub type MarkRequest = CloseRequest;
 pub async fn mark(req: MarkRequest, hub: &Client) -> Result<ActionOutcome, RunbookError> {
     let started_at = OffsetDateTime::now_utc();
     let finding = &req.plan.finding.security_hub;
-    let (workflow, text) = note::compose(&req.plan, &req.all_outcomes(), &req.all_failures());
+    let (workflow, text) = note::compose(
+        &req.plan,
+        &req.all_outcomes(),
+        &req.all_failures(),
+        &req.playbooks_run(),
+    );
     let target = finding.id.to_string();
     let after = format!(
         "{} — {text}",

@@ -1,7 +1,7 @@
 //! The finding's note and workflow status, from the plan and what the runbooks did. Pure.
 
 use firebreak::outcome::{ActionOutcome, Failure, OutcomeStatus};
-use firebreak::plan::Plan;
+use firebreak::plan::{Plan, Playbook};
 use firebreak::policy::ActionKind;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +53,7 @@ pub fn compose(
     plan: &Plan,
     outcomes: &[ActionOutcome],
     failures: &[Failure],
+    ran: &[Playbook],
 ) -> (Option<Workflow>, String) {
     let done: Vec<&str> = outcomes
         .iter()
@@ -69,7 +70,7 @@ pub fn compose(
     let status = if !failures.is_empty() {
         let why: Vec<String> = failures
             .iter()
-            .map(|f| format!("{}: {}", f.error, f.cause.trim()))
+            .map(|f| format!("{}: {}", f.error, f.reason()))
             .collect();
         parts.push(format!(
             "Firebreak could not complete the response: {}.",
@@ -113,7 +114,11 @@ pub fn compose(
         .actions
         .iter()
         .filter(|a| {
-            a.kind() != ActionKind::MarkResolved && !outcomes.iter().any(|o| o.action == a.kind())
+            // What a failed or refused step did not do is said above; this line is for
+            // actions no playbook of this run was meant to perform.
+            failures.is_empty()
+                && Playbook::running(a.kind()).is_some_and(|p| !ran.contains(&p))
+                && !outcomes.iter().any(|o| o.action == a.kind())
         })
         .map(|a| format!("{} {}", a.kind().name(), a.target()))
         .collect();
@@ -178,6 +183,7 @@ mod tests {
                 "isolated i-0a1b2c3d4e5f60718",
             )],
             &[],
+            &[],
         );
         assert_eq!(status, Some(Workflow::Resolved));
         assert_eq!(
@@ -201,6 +207,7 @@ mod tests {
                 "isolated i-1",
             )],
             &[failure],
+            &[],
         );
         assert_eq!(status, Some(Workflow::Notified));
         assert!(note.starts_with("Firebreak could not complete the response: AwsCallFailed: ec2:ModifyNetworkInterfaceAttribute failed"), "{note}");
@@ -228,6 +235,7 @@ mod tests {
                 ),
             ],
             &[],
+            &[],
         );
         assert_eq!(status, Some(Workflow::Notified));
         assert!(note.starts_with("Firebreak refused part of the response, needs an analyst: block-remote-ips: the rule band of acl-1"), "{note}");
@@ -247,7 +255,7 @@ mod tests {
                 cause: "gone".into(),
             },
         ];
-        let (status, note) = compose(&p, &[], &failures);
+        let (status, note) = compose(&p, &[], &failures, &[]);
         assert_eq!(status, Some(Workflow::Notified));
         assert!(note.contains("malicious-remote-ip playbook: AwsCallFailed: ec2:CreateNetworkAclEntry failed; ec2-compromise playbook: InstanceNotFound: gone."), "{note}");
     }
@@ -255,7 +263,7 @@ mod tests {
     #[test]
     fn exempt_findings_get_a_note_and_keep_their_status() {
         let p = plan_for("ec2-exempt-instance.json", false);
-        let (status, note) = compose(&p, &[], &[]);
+        let (status, note) = compose(&p, &[], &[], &[]);
         assert_eq!(status, None);
         assert!(note.starts_with("Firebreak took no action. Skipped: isolate-instance: instance i-0b1b2c3d4e5f60718 is tagged firebreak:exempt=true"), "{note}");
     }
@@ -270,6 +278,7 @@ mod tests {
                 OutcomeStatus::DryRun,
                 "dry run: would isolate i-1",
             )],
+            &[],
             &[],
         );
         assert_eq!(status, None);
@@ -292,6 +301,7 @@ mod tests {
                 OutcomeStatus::Done,
                 &long,
             )],
+            &[],
             &[],
         );
         assert_eq!(note.chars().count(), MAX_NOTE_CHARS);

@@ -77,6 +77,10 @@ def install() -> None:
         return
 
     def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+        # EventBridge sends nothing for a disabled rule; moto 5.2.5 does not check.
+        # A scheduled rule has no pattern and matches no event: only its clock starts it.
+        if self.state != "ENABLED" or self.scheduled_expression:
+            return
         machines = [t for t in self.targets if parse_arn(t["Arn"]).service == "states"]
         others = [t for t in self.targets if t not in machines]
         if others:

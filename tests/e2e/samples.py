@@ -1,0 +1,101 @@
+"""The public samples and our fixtures, rewritten to the demo resources of the local
+account so that Firebreak acts on them: account ids, instance ids, the remote IPs, the
+access key and user, the custom action's ARN; sample flags cleared."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from firebreak_localaws import provision
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "tests" / "fixtures" / "samples"
+FIXTURES = ROOT / "tests" / "fixtures" / "findings"
+
+ACCOUNT_FIELDS = re.compile(r'"(accountId|AwsAccountId|account)":\s*"(\d{12})"')
+INSTANCE = re.compile(r"\bi-[0-9a-f]{8,17}\b")
+REMOTE_IP = re.compile(r'(remoteIpDetails[^"]*"?:?\s*(?:\{[^{}]*?)?"ipAddressV4":\s*"|remoteIpDetails/ipAddressV4":\s*")(\d+\.\d+\.\d+\.\d+)"')
+
+
+def rewrite(text: str, acct: Any, ip_base: int = 10) -> str:
+    """The sample's text with its ids and IPs pointing at the local account's demo."""
+    demo = acct.demo
+    for _, account in set(ACCOUNT_FIELDS.findall(text)):
+        text = text.replace(account, provision.ACCOUNT)
+    text = text.replace("arn:aws::", "arn:aws:")
+    text = INSTANCE.sub(demo["webInstance"], text)
+    ips: dict[str, str] = {}
+
+    def new_ip(m: re.Match[str]) -> str:
+        ip = ips.setdefault(m.group(2), f"203.0.113.{ip_base + len(ips)}")
+        return f'{m.group(1)}{ip}"'
+
+    text = REMOTE_IP.sub(new_ip, text)
+    return text
+
+
+def finding_bearing() -> list[Path]:
+    """Every sample that carries findings Firebreak reads (the others are API requests,
+    API output in the SDK's shape, a policy, or Insight results: see the closing note)."""
+    readable = []
+    for path in sorted(SAMPLES.glob("*.json")):
+        doc = json.loads(path.read_text())
+        if "detail" in doc and isinstance(doc["detail"], dict) and (doc["detail"].get("findings") or doc["detail"].get("type")):
+            readable.append(path)
+        elif "type" in doc and "resource" in doc and "service" in doc:
+            readable.append(path)
+        elif "SchemaVersion" in doc and "ProductArn" in doc:
+            readable.append(path)
+    return readable
+
+
+def as_event(path: Path, acct: Any, ip_base: int = 10) -> dict[str, Any]:
+    """The EventBridge event that would carry the sample, rewritten."""
+    doc = json.loads(rewrite(path.read_text(), acct, ip_base))
+    target = acct.deployed["actionTargetArn"]
+    if "SchemaVersion" in doc:  # a bare ASFF finding: the Security Hub button sends it
+        doc = {"detail-type": "Security Hub Findings - Custom Action", "source": "aws.securityhub",
+               "resources": [target], "detail": {"actionName": "Firebreak contain", "findings": [doc]}}
+    elif "type" in doc and "service" in doc:  # a bare GuardDuty finding: GuardDuty's event
+        doc = {"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "resources": [], "detail": doc}
+    elif "source" not in doc and isinstance(doc.get("detail"), dict) and "type" in doc["detail"]:
+        # The waf-acl sample's envelope was cut to region + detail: the rest is GuardDuty's.
+        doc.update({"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "resources": []})
+    if doc.get("source") == "aws.guardduty":
+        d = doc["detail"]
+        d.update({"accountId": provision.ACCOUNT, "region": provision.REGION, "partition": "aws"})
+        d["arn"] = f"arn:aws:guardduty:{provision.REGION}:{provision.ACCOUNT}:detector/12abc34d567e8fa901bc2d34e56789f0/finding/{d['id']}"
+        d.setdefault("service", {}).setdefault("additionalInfo", {})["sample"] = False
+        key = d.get("resource", {}).get("accessKeyDetails")
+        if key and key.get("userType") == "IAMUser":
+            key.update({"accessKeyId": acct.demo["accessKey"], "userName": acct.demo["user"]})
+        for bucket in d.get("resource", {}).get("s3BucketDetails") or []:
+            # The sample's placeholder "bucketName" is not a valid name: triage would refuse it.
+            bucket.update({"name": "firebreak-demo-bucket", "arn": "arn:aws:s3:::firebreak-demo-bucket"})
+        details = d.get("resource", {}).get("instanceDetails")
+        if details and d["resource"].get("resourceType") == "Instance":
+            details["iamInstanceProfile"] = {"arn": acct.demo["instanceProfile"], "id": "AIPADEMO"}
+            for eni in details.get("networkInterfaces", []):
+                eni.update({"subnetId": acct.demo["subnets"][0], "vpcId": acct.demo["vpc"],
+                            "securityGroups": [{"groupName": "web", "groupId": acct.demo["groups"]["web"]}]})
+                eni.pop("networkInterfaceId", None)
+    elif doc.get("source") == "aws.securityhub":
+        doc["resources"] = [target]
+    doc.setdefault("region", provision.REGION)
+    doc.setdefault("account", provision.ACCOUNT)
+    return doc
+
+
+def import_findings(acct: Any, event: dict[str, Any]) -> list[dict[str, str]]:
+    """Puts the event's findings into Security Hub, as the product would have."""
+    if event["source"] == "aws.guardduty":
+        return [provision.import_finding(acct.client, event)]
+    hub = acct.client("securityhub")
+    findings = event["detail"]["findings"]
+    # Events carry a few lower-case fields Security Hub adds on its way out
+    # (approximateArrivalTimestamp, updatedAt); BatchImportFindings does not take them.
+    hub.batch_import_findings(Findings=[{k: v for k, v in f.items() if k[:1].isupper()} for f in findings])
+    return [{"Id": f["Id"], "ProductArn": f["ProductArn"]} for f in findings]
