@@ -1,7 +1,7 @@
 """`make bench`, the local-account part: for the release build of each runbook, process
 start to first response under the Lambda runtime API and peak memory; for the EC2
-playbook, end-to-end containment time (event put to finding RESOLVED, median of several
-runs) and AWS API calls per containment, counted from the request log.
+response (EC2 + IP, IP alone, credentials), end-to-end time (event put to finding
+RESOLVED, median of several runs) and AWS API calls per response, from the request log.
 
 Timings here are measurements to report, never assertions.
 """
@@ -17,9 +17,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from firebreak_localaws import provision  # noqa: E402
 from firebreak_localaws.local_account import LocalAccount  # noqa: E402
+from samples import FIXTURES, as_event, import_findings  # noqa: E402
 
 SAMPLE = ROOT / "tests/fixtures/samples/guardduty-event-partial__UnauthorizedAccess_EC2_SSHBruteForce__aws-samples-waf-acl.json"
 RUNS = int(os.environ.get("FIREBREAK_BENCH_RUNS", "5"))
@@ -35,12 +37,24 @@ def peak_kib(pid: int) -> int | None:
     return None
 
 
-def one_run(bin_dir: Path) -> dict:
+def ssh(acct: LocalAccount, severity: float) -> dict:
+    sample = json.loads(SAMPLE.read_text())["detail"]
+    return provision.guardduty_event(sample, acct.demo["webInstance"], acct.demo, severity, "0123456789abcdef0123456789abcdef")
+
+
+# Each response a playbook (or two) runs: the event that starts it.
+SCENARIOS = {
+    "ec2-compromise + malicious-remote-ip (SSH brute force, HIGH)": lambda acct: ssh(acct, 8.0),
+    "malicious-remote-ip (SSH brute force, MEDIUM)": lambda acct: ssh(acct, 5.0),
+    "credential-compromise (instance credentials exfiltrated)": lambda acct: as_event(FIXTURES / "assumed-role-credential-exfiltration.json", acct),
+}
+
+
+def one_run(bin_dir: Path, scenario: str) -> dict:
     acct = LocalAccount(ROOT, bin_dir).start()
     try:
-        sample = json.loads(SAMPLE.read_text())["detail"]
-        event = provision.guardduty_event(sample, acct.demo["webInstance"], acct.demo, 8.0, "0123456789abcdef0123456789abcdef")
-        ident = provision.import_finding(acct.client, event)
+        event = SCENARIOS[scenario](acct)
+        (ident,) = import_findings(acct, event)
         hub = acct.client("securityhub")
         start = time.perf_counter()
         acct.client("events").put_events(
@@ -52,7 +66,9 @@ def one_run(bin_dir: Path) -> dict:
                 break
             time.sleep(0.01)
         contained = time.perf_counter() - start
-        acct.wait_for_execution("ec2-compromise")
+        run = acct.wait_for_execution("response")
+        if run["status"] != "SUCCEEDED":
+            raise RuntimeError(f"{scenario}: response {run['status']}")
         keys = {c["AWS_ACCESS_KEY_ID"]: name for name, c in acct.deployed["credentials"].items()}
         calls: dict[str, int] = {}
         for r in acct.request_log():
@@ -75,15 +91,19 @@ def one_run(bin_dir: Path) -> dict:
 def main() -> int:
     target = Path(os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")))
     bin_dir = Path(os.environ.get("FIREBREAK_BIN_DIR", str(target / "release")))
-    print(f"\n== Local account: the EC2 playbook, {RUNS} runs, release binaries from {bin_dir}")
-    runs = [one_run(bin_dir) for _ in range(RUNS)]
-    times = [r["contained_s"] for r in runs]
-    print(f"containment, event put to finding RESOLVED: median {statistics.median(times) * 1000:.0f} ms "
-          f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
-    print("AWS API calls per containment (from the request log):")
-    for name in sorted(runs[0]["calls"]):
-        print(f"  {name:<18} {runs[0]['calls'][name]}")
-    print(f"  {'total':<18} {sum(runs[0]['calls'].values())}")
+    every: list[dict] = []
+    for scenario in SCENARIOS:
+        print(f"\n== Local account: {scenario}, {RUNS} runs, binaries from {bin_dir}")
+        runs = [one_run(bin_dir, scenario) for _ in range(RUNS)]
+        every.extend(runs)
+        times = [r["contained_s"] for r in runs]
+        print(f"response, event put to finding RESOLVED: median {statistics.median(times) * 1000:.0f} ms "
+              f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+        print("AWS API calls per response (from the request log):")
+        for name in sorted(runs[0]["calls"]):
+            print(f"  {name:<20} {runs[0]['calls'][name]}")
+        print(f"  {'total':<20} {sum(runs[0]['calls'].values())}")
+    runs = every
     print("per runbook, median over runs: cold start (process start to ready for its first event),")
     print("first invocation (event handed over to response, real calls into the local account), peak memory")
     for name in sorted(runs[0]["functions"]):
@@ -91,6 +111,8 @@ def main() -> int:
             values = [r["functions"][name][key] for r in runs if r["functions"][name][key] is not None]
             return statistics.median(values) if values else None
         ready, first, peak = median("ready_ms"), median("first_invocation_ms"), median("peak_kib")
+        if first is None:
+            continue
         size = (bin_dir / name).stat().st_size / 1048576
         print(
             f"  {name:<18} binary {size:5.2f} MiB   cold start {ready or 0:6.1f} ms   "

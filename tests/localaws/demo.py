@@ -19,9 +19,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from firebreak_localaws import provision  # noqa: E402
 from firebreak_localaws.local_account import LocalAccount  # noqa: E402
+from samples import FIXTURES, as_event, import_findings  # noqa: E402
 
 SAMPLE = ROOT / "tests/fixtures/samples/guardduty-event-partial__UnauthorizedAccess_EC2_SSHBruteForce__aws-samples-waf-acl.json"
 BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
@@ -38,15 +40,16 @@ def groups(acct: LocalAccount, instance: str) -> dict[str, list[str]]:
     return {e["NetworkInterfaceId"]: sorted(f"{g['GroupName']} ({g['GroupId']})" for g in e["Groups"]) for e in enis}
 
 
-def follow(acct: LocalAccount, timeout: float = 90) -> dict:
-    """Prints each state as it is entered and left, with its duration."""
+def follow(acct: LocalAccount, after: int = 0, timeout: float = 90) -> dict:
+    """Prints each state of the (after+1)-th response as it is entered and left, with its
+    duration; the playbooks it starts are child executions of their own."""
     sfn = acct.client("stepfunctions")
-    machine = acct.deployed["stateMachines"]["ec2-compromise"]
+    machine = acct.deployed["stateMachines"]["response"]
     deadline = time.time() + timeout
     execution = None
     while execution is None and time.time() < deadline:
-        runs = sfn.list_executions(stateMachineArn=machine)["executions"]
-        execution = runs[0]["executionArn"] if runs else None
+        runs = sorted(sfn.list_executions(stateMachineArn=machine)["executions"], key=lambda e: e["startDate"])
+        execution = runs[after]["executionArn"] if len(runs) > after else None
         time.sleep(0.1)
     if execution is None:
         raise TimeoutError("EventBridge started no execution")
@@ -66,6 +69,9 @@ def follow(acct: LocalAccount, timeout: float = 90) -> dict:
                 start = entered.get(details["name"], e["timestamp"])
                 ms = (e["timestamp"] - start).total_seconds() * 1000
                 print(f"  ✓ {details['name']:<18} {ms:7.0f} ms")
+            elif kind == "TaskSubmitted" and "states" in json.dumps(e.get("taskSubmittedEventDetails", {})):
+                child = json.loads(e["taskSubmittedEventDetails"].get("output", "{}")).get("ExecutionArn", "")
+                print(f"    {DIM}playbook started: {child.split(':')[-2] if child else ''}{RESET}")
             elif kind.endswith("Failed") and "executionFailedEventDetails" not in e:
                 info = next((v for k, v in e.items() if k.endswith("EventDetails")), {})
                 print(f"  {RED}✗ {kind}: {info.get('error', '')} {info.get('cause', '')[:200]}{RESET}")
@@ -107,7 +113,7 @@ def main() -> int:
             Entries=[{"Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"])}]
         )
 
-        heading("The EC2-compromise playbook runs")
+        heading("The response runs: EC2 compromise, then the malicious remote IP")
         run = follow(acct)
         finding = acct.client("securityhub").get_findings(Filters={"Id": [{"Value": ident["Id"], "Comparison": "EQUALS"}]})["Findings"][0]
         contained_in = time.time() - put_at
@@ -127,19 +133,56 @@ def main() -> int:
         print(f"  workflow: {finding.get('Workflow', {}).get('Status')}")
         print(f"  note: {finding.get('Note', {}).get('Text', '')}")
 
+        heading("The network ACL of the instance's subnets")
+        acl = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [acct.demo["subnets"][0]]}])["NetworkAcls"][0]
+        for entry in sorted(acl["Entries"], key=lambda e: (e["Egress"], e["RuleNumber"])):
+            if entry["RuleNumber"] < 100:
+                print(f"  rule {entry['RuleNumber']} {'outbound' if entry['Egress'] else 'inbound ':<8} {entry['RuleAction']} {entry.get('CidrBlock')}")
+        for tag in acl.get("Tags", []):
+            if tag["Key"].startswith("firebreak:block:"):
+                print(f"  {DIM}ledger {tag['Key']} = {tag['Value'][:100]}{RESET}")
+
+        ec2_ok = run["status"] == "SUCCEEDED" and finding.get("Workflow", {}).get("Status") == "RESOLVED" and all(
+            len(g) == 1 and g[0].startswith("firebreak-isolation-") for g in after.values()
+        )
+
+        # ---- the second finding: stolen instance credentials ---------------------------
+        iam = acct.client("iam")
+        role = "web-instance-role"
+        exfil = as_event(FIXTURES / "assumed-role-credential-exfiltration.json", acct)
+        (cred_ident,) = import_findings(acct, exfil)
+        heading(f"A second finding: {exfil['detail']['type']}")
+        print(f"  the credentials of role {role} (the web instance's profile) were used from {exfil['detail']['service']['action']['awsApiCallAction']['remoteIpDetails']['ipAddressV4']}")
+        print(f"  inline policies of {role} before: {iam.list_role_policies(RoleName=role)['PolicyNames'] or 'none'}")
+        acct.client("events").put_events(
+            Entries=[{"Source": exfil["source"], "DetailType": exfil["detail-type"], "Detail": json.dumps(exfil["detail"])}]
+        )
+        heading("The credential-compromise response runs")
+        cred_run = follow(acct, after=1)
+        doc = iam.get_role_policy(RoleName=role, PolicyName="AWSRevokeOlderSessions")["PolicyDocument"]
+        doc = json.loads(doc) if isinstance(doc, str) else doc
+        cutoff = doc["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+        print(f"  inline policies of {role} after: {', '.join(iam.list_role_policies(RoleName=role)['PolicyNames'])}")
+        print(f"  {GREEN}AWSRevokeOlderSessions: deny * to every token issued before {cutoff}{RESET}")
+        cred_finding = acct.client("securityhub").get_findings(Filters={"Id": [{"Value": cred_ident["Id"], "Comparison": "EQUALS"}]})["Findings"][0]
+        print(f"  workflow: {cred_finding.get('Workflow', {}).get('Status')}")
+        print(f"  note: {cred_finding.get('Note', {}).get('Text', '')}")
+        cred_ok = cred_run["status"] == "SUCCEEDED" and cred_finding.get("Workflow", {}).get("Status") == "RESOLVED"
+
         heading("The audit trail (/firebreak/audit)")
         for e in acct.client("logs").filter_log_events(logGroupName=provision.AUDIT_LOG_GROUP).get("events", []):
             r = json.loads(e["message"])
             if r["record"] == "action":
-                print(f"  action    {r['action']:<18} {r['status']:<12} {r['summary'][:90]}")
+                print(f"  action    {r['action']:<20} {r['status']:<12} {r['summary'][:90]}")
             else:
                 secs = r.get("ContainmentSeconds")
-                print(f"  execution {r['result']:<18} actions {r['ActionsTaken']}, failed {r['ActionsFailed']}" + (f", {secs:.0f} s since first seen" if secs else ""))
+                print(f"  execution {r['result']:<20} actions {r['ActionsTaken']}, failed {r['ActionsFailed']}" + (f", {secs:.0f} s since first seen" if secs else ""))
 
-        ok = run["status"] == "SUCCEEDED" and finding.get("Workflow", {}).get("Status") == "RESOLVED" and all(
-            len(g) == 1 and g[0].startswith("firebreak-isolation-") for g in after.values()
+        ok = ec2_ok and cred_ok
+        heading(
+            f"{GREEN}Contained{RESET}: the EC2 finding in {contained_in:.1f} s from event to RESOLVED, then the stolen credentials"
+            if ok else f"{RED}NOT contained{RESET}: EC2 response {run['status']}, credential response {cred_run['status']}"
         )
-        heading(f"{GREEN}Contained{RESET} in {contained_in:.1f} s from event to RESOLVED" if ok else f"{RED}NOT contained{RESET}: execution {run['status']}")
         if args.keep:
             print(f"\nThe local account keeps running at {acct.url} (Ctrl-C stops it).")
             try:
