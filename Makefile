@@ -9,7 +9,7 @@ CARGO ?= cargo
 LAMBDA_DIR ?= $(CURDIR)/target/lambda
 VENV := .venv
 
-.PHONY: help demo demo-offline test test-rust test-infra test-localaws test-e2e lint build release bench plan synth package deploy clean
+.PHONY: help demo demo-offline test test-rust test-infra test-localaws test-e2e chromium lint build release bench plan synth package deploy clean drill
 
 help:
 	@echo "make demo     contain a real GuardDuty finding on a local AWS account (DEMO_ARGS=--keep keeps it running)"
@@ -20,6 +20,7 @@ help:
 	@echo "make release  release build (the Lambda profile: opt-level s, thin LTO, stripped)"
 	@echo "make bench    parse+plan benchmark and release binary sizes"
 	@echo "make plan FILE=finding.json [POLICY=policy.json]   the plan for one finding"
+	@echo "make drill [DRILL_ARGS=...]   a drill on the local account: dry run, real run, report"
 	@echo "make synth    synthesise the CDK app (no AWS account, no network)"
 	@echo "make package  build the arm64 Lambdas with cargo-lambda, then synthesise with them"
 	@echo "make deploy   package, then cdk deploy into the account of your AWS credentials"
@@ -29,16 +30,33 @@ demo: $(VENV)/.installed
 	$(CARGO) build --workspace --locked
 	$(VENV)/bin/python tests/localaws/demo.py $(DEMO_ARGS)
 
+# Rehearse: a dry-run drill and a real drill on the local account, each with its report.
+drill: $(VENV)/.installed
+	$(CARGO) build --workspace --locked
+	$(VENV)/bin/python tests/localaws/drill.py $(DRILL_ARGS)
+
 # What Firebreak would do with findings, offline: no local account needed.
 demo-offline: build
 	@scripts/demo-offline.sh "$(CARGO_TARGET_DIR)/debug/firebreak"
 
 test: test-rust test-infra test-localaws test-e2e
 
-# The playbooks end to end on the local account, the Rust runbooks built first.
-test-e2e: $(VENV)/.installed
+# The playbooks end to end on the local account, the Rust runbooks built first; the drill
+# report is opened in headless Chromium.
+test-e2e: $(VENV)/.installed chromium
 	$(CARGO) build --workspace --locked
 	cd tests/e2e && ../../$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+# Debian's chromium for the report tests: installed when missing and running as root (CI).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the drill-report tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  else \
+	    echo "the drill-report tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+	  fi; }
 
 test-rust:
 	$(CARGO) test --workspace --locked

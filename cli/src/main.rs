@@ -1,9 +1,21 @@
-//! `firebreak`: see what Firebreak would do with a finding before trusting it.
+//! `firebreak`: see what Firebreak would do with a finding, and rehearse it, before
+//! trusting it.
 //!
-//! `firebreak plan FILE [--policy FILE] [--json]` reads a finding or event (`-` for
-//! stdin), and prints the plan offline: no AWS call is made.
+//! - `firebreak plan FILE` prints the plan offline: no AWS call is made.
+//! - `firebreak drill FILE | --sample NAME` runs a response on the deployed suite and says
+//!   what it came to; `firebreak report EXECUTION_ARN -o FILE.html` draws it.
+//! - `firebreak samples` lists the bundled samples; `firebreak validate` checks policy,
+//!   state machine and rule files offline.
 
+mod asl;
+mod aws;
+mod drill;
+mod history;
+mod outcome;
 mod render;
+mod report;
+mod samples;
+mod validate;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -38,13 +50,222 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rehearse a response on the deployed suite: start it, follow it, say what it came to.
+    ///
+    /// Uses the standard AWS configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL for
+    /// the local account). Exit codes: 0 as expected, 1 not as expected (or the execution
+    /// failed), 2 bad input, 3 AWS problem (no credentials, no such state machine).
+    Drill {
+        /// A GuardDuty or Security Hub event, a bare finding, or a drill input.
+        #[arg(required_unless_present = "sample", conflicts_with = "sample")]
+        file: Option<PathBuf>,
+        /// A bundled sample instead of a file (`firebreak samples` lists them).
+        #[arg(long)]
+        sample: Option<String>,
+        /// Plan and check permissions (EC2 DryRun), change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run one playbook alone (ec2-compromise, credential-compromise, malicious-remote-ip)
+        /// instead of the whole response.
+        #[arg(long, value_parser = ["ec2-compromise", "credential-compromise", "malicious-remote-ip"])]
+        playbook: Option<String>,
+        /// Put the event on EventBridge, as GuardDuty would, instead of StartExecution.
+        #[arg(long)]
+        via_eventbridge: bool,
+        /// The state machine to start, instead of finding `*-response` (or `*-PLAYBOOK`) by name.
+        #[arg(long, value_name = "ARN")]
+        state_machine: Option<String>,
+        /// Exit 0 only if the drill ends this way.
+        #[arg(long, value_enum)]
+        expect: Option<outcome::Verdict>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Also write the drill report (one HTML file).
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
+        /// Where the audit records are.
+        #[arg(long, default_value = "/firebreak/audit")]
+        audit_log_group: String,
+    },
+    /// Write the report of an execution: its graph and path, times, plan, changes, note.
+    Report {
+        execution_arn: String,
+        #[arg(short = 'o', long = "output", value_name = "FILE.html")]
+        output: PathBuf,
+    },
+    /// List the bundled sample findings (for `firebreak drill --sample NAME`).
+    Samples,
+    /// Check policy files, state machines (*.asl.json) and rule files offline.
+    ///
+    /// A directory stands for its *.asl.json, rules/*.json and policies. Without
+    /// arguments: ./statemachines when there is one, and the built-in policy.
+    Validate { paths: Vec<PathBuf> },
 }
 
-/// Exit codes: 0 plan printed, 2 input refused, 3 policy refused, 1 anything else.
+/// Exit codes of `plan`: 0 plan printed, 2 input refused, 3 policy refused, 1 anything else.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Plan { file, policy, json } => run_plan(&file, policy.as_deref(), json),
+        Command::Drill {
+            file,
+            sample,
+            dry_run,
+            playbook,
+            via_eventbridge,
+            state_machine,
+            expect,
+            json,
+            report,
+            audit_log_group,
+        } => {
+            let (text, source) = match (&file, &sample) {
+                (_, Some(name)) => match samples::find(name) {
+                    Some(s) => (s.text.as_bytes().to_vec(), format!("sample {name}")),
+                    None => {
+                        return fail(
+                            2,
+                            &format!("no bundled sample {name:?}; `firebreak samples` lists them"),
+                        )
+                    }
+                },
+                (Some(path), None) => match read(path, firebreak::finding::MAX_INPUT_BYTES) {
+                    Ok(b) => (b, path.display().to_string()),
+                    Err(e) => return fail(2, &e),
+                },
+                (None, None) => return fail(2, "give a FILE or --sample NAME"),
+            };
+            // Refuse what triage would refuse, before any AWS call.
+            if let Err(e) = parse_input_bytes(&text) {
+                return fail(2, &format!("{source}: {e}"));
+            }
+            let input: serde_json::Value = match serde_json::from_slice(&text) {
+                Ok(v) => v,
+                Err(e) => return fail(2, &format!("{source}: {e}")),
+            };
+            if let Some(arn) = &state_machine {
+                if firebreak::ids::Arn::parse(arn).is_err() {
+                    return fail(2, &format!("--state-machine {arn:?} is not an ARN"));
+                }
+            }
+            block_on(drill::run_drill(drill::DrillArgs {
+                input,
+                source,
+                dry_run,
+                playbook,
+                via_eventbridge,
+                state_machine,
+                expect,
+                json,
+                report,
+                audit_log_group,
+            }))
+        }
+        Command::Report {
+            execution_arn,
+            output,
+        } => block_on(drill::run_report(&execution_arn, &output)),
+        Command::Samples => run_samples(),
+        Command::Validate { paths } => run_validate(paths),
+    }
+}
+
+fn block_on(f: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => fail(1, &format!("cannot start the async runtime: {e}")),
+    }
+}
+
+fn run_samples() -> ExitCode {
+    let Ok(policy) = Policy::built_in() else {
+        return fail(3, "the built-in policy does not parse");
+    };
+    println!(
+        "{:<34} {:<46} {:<40} FROM",
+        "NAME", "FINDING", "OFFLINE PLAN (built-in policy)"
+    );
+    for s in samples::SAMPLES {
+        let Ok(input) = parse_input_bytes(s.text.as_bytes()) else {
+            continue;
+        };
+        for f in &input.findings {
+            let p = plan(f, &policy, "built-in", Enrichment::Offline, input.dry_run);
+            let actions: Vec<&str> = p
+                .actions
+                .iter()
+                .map(|a| a.kind().name())
+                .filter(|a| *a != "mark-resolved")
+                .collect();
+            let what = if actions.is_empty() {
+                format!("nothing ({} skipped)", p.skipped.len())
+            } else {
+                actions.join(", ")
+            };
+            let kind = format!("{} ({})", f.finding_type.name, f.severity.band);
+            println!("{:<34} {:<46} {what:<40} {}", s.name, kind, s.origin);
+        }
+    }
+    println!(
+        "
+Sources: Firebreak's fixtures, and public samples (see tests/fixtures/samples/SOURCE.txt)."
+    );
+    println!("Drill one: firebreak drill --sample NAME --dry-run");
+    ExitCode::SUCCESS
+}
+
+fn run_validate(paths: Vec<PathBuf>) -> ExitCode {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let defaults = paths.is_empty();
+    if defaults {
+        let here = PathBuf::from("statemachines");
+        if here.is_dir() {
+            files.extend(validate::expand(&here));
+        }
+    }
+    for p in &paths {
+        if !p.exists() {
+            return fail(2, &format!("{}: no such file or directory", p.display()));
+        }
+        files.extend(validate::expand(p));
+    }
+    let machines = validate::machines_near(&files);
+    let mut bad = 0;
+    if defaults {
+        match Policy::built_in() {
+            Ok(_) => println!("ok       policy         (built-in)"),
+            Err(e) => {
+                bad += 1;
+                println!("FAILED   policy         (built-in): {e}");
+            }
+        }
+    }
+    for f in &files {
+        let c = validate::check_file(f, &machines);
+        if c.problems.is_empty() {
+            println!("ok       {:<14} {}", c.kind, f.display());
+        } else {
+            bad += 1;
+            for p in &c.problems {
+                println!("FAILED   {:<14} {}: {p}", c.kind, f.display());
+            }
+        }
+    }
+    if files.is_empty() && !defaults {
+        return fail(2, "no files to check");
+    }
+    if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "firebreak: {bad} of {} files have problems",
+            files.len() + usize::from(defaults)
+        );
+        ExitCode::from(1)
     }
 }
 

@@ -75,6 +75,7 @@ def install() -> None:
     # NACL checks sit at the API layer: moto itself creates the default deny rules (32767)
     # through the backend, and those must not be refused.
     create, replace = NetworkACLs.create_network_acl_entry, NetworkACLs.replace_network_acl_entry
+    delete = NetworkACLs.delete_network_acl_entry
     modify_eni = NetworkInterfaceBackend.modify_network_interface_attribute
     modify_groups = InstanceBackend.modify_instance_security_groups
     if getattr(create, "_firebreak", False):
@@ -91,6 +92,9 @@ def install() -> None:
                 self._get_param("Ipv6CidrBlock"),
                 replacing=replacing,
             )
+            # moto 5.2.5 ignores DryRun on NACL entries and changes the ACL; AWS answers
+            # DryRunOperation and changes nothing.
+            self.error_on_dryrun()
             return original(self)
 
         handler._firebreak = True  # type: ignore[attr-defined]
@@ -111,7 +115,12 @@ def install() -> None:
         return modify_groups(self, instance_id, new_group_id_list)
 
     NetworkInterface.group_set = property(lambda self: self._group_set)  # type: ignore[assignment]
+    def delete_network_acl_entry(self: NetworkACLs) -> Any:
+        self.error_on_dryrun()
+        return delete(self)
+
     NetworkACLs.create_network_acl_entry = checked(create, replacing=False)  # type: ignore[method-assign]
+    NetworkACLs.delete_network_acl_entry = delete_network_acl_entry  # type: ignore[method-assign]
     NetworkACLs.replace_network_acl_entry = checked(replace, replacing=True)  # type: ignore[method-assign]
     NetworkInterfaceBackend.modify_network_interface_attribute = modify_network_interface_attribute  # type: ignore[method-assign]
     InstanceBackend.modify_instance_security_groups = modify_instance_security_groups  # type: ignore[method-assign]

@@ -81,3 +81,21 @@ def test_an_interface_has_only_its_own_groups(vpc):
     assert [g["GroupId"] for g in groups] == [isolation]
     described = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
     assert [g["GroupId"] for g in described["SecurityGroups"]] == [isolation]
+
+
+def test_dry_run_nacl_entries_change_nothing(vpc):
+    ec2, _, _, acl = vpc
+
+    def numbers():
+        return sorted(e["RuleNumber"] for e in ec2.describe_network_acls(NetworkAclIds=[acl])["NetworkAcls"][0]["Entries"])
+
+    before = numbers()
+    with pytest.raises(ClientError) as e:
+        ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=80, Protocol="-1", RuleAction="deny", Egress=False, CidrBlock="198.51.100.7/32", DryRun=True)
+    assert code(e) == "DryRunOperation"
+    assert numbers() == before
+    entry(ec2, acl, 80)
+    with pytest.raises(ClientError) as e:
+        ec2.delete_network_acl_entry(NetworkAclId=acl, RuleNumber=80, Egress=False, DryRun=True)
+    assert code(e) == "DryRunOperation"
+    assert 80 in numbers()

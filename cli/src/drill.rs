@@ -1,0 +1,490 @@
+//! `firebreak drill` and `firebreak report`: rehearse a response on a deployed suite,
+//! follow it live, say what it came to, and write the report page.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::aws::{self, Aws, AwsError};
+use crate::history::{self, Status, Summary};
+use crate::outcome::{self, Verdict};
+use crate::report::{self, FindingState};
+
+/// Exit codes: what a scheduler or CI reads.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_UNEXPECTED: u8 = 1;
+pub const EXIT_INPUT: u8 = 2;
+pub const EXIT_AWS: u8 = 3;
+
+pub struct DrillArgs {
+    pub input: Value,
+    pub source: String,
+    pub dry_run: bool,
+    pub playbook: Option<String>,
+    pub via_eventbridge: bool,
+    pub state_machine: Option<String>,
+    pub expect: Option<Verdict>,
+    pub json: bool,
+    pub report: Option<PathBuf>,
+    pub audit_log_group: String,
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("firebreak: {message}");
+    ExitCode::from(code)
+}
+
+/// The drill input a machine takes (`{"event"|"finding", "dryRun", "reason"}`) from a
+/// finding, an event or a drill input; and the event itself, for EventBridge.
+pub fn drill_input(doc: &Value, dry_run: bool, source: &str) -> (Value, Option<Value>) {
+    let reason = format!("firebreak drill of {source}");
+    let is_drill = doc.get("event").is_some() || doc.get("finding").is_some();
+    if is_drill {
+        let mut d = doc.clone();
+        if let Some(o) = d.as_object_mut() {
+            if dry_run {
+                o.insert("dryRun".into(), json!(true));
+            }
+            o.entry("reason").or_insert(json!(reason));
+        }
+        let event = doc.get("event").cloned();
+        return (d, event);
+    }
+    if doc.get("detail-type").is_some() {
+        return (
+            json!({"event": doc, "dryRun": dry_run, "reason": reason}),
+            Some(doc.clone()),
+        );
+    }
+    // A bare finding: GuardDuty's (camelCase) has an event of its own shape; ASFF has none.
+    let event = (doc.get("schemaVersion").is_some() || doc.get("type").is_some() && doc.get("service").is_some()).then(|| {
+        json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "resources": [], "detail": doc})
+    });
+    (
+        json!({"finding": doc, "dryRun": dry_run, "reason": reason}),
+        event,
+    )
+}
+
+fn now() -> String {
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+fn execution_name() -> String {
+    let t = OffsetDateTime::now_utc();
+    format!(
+        "drill-{:04}{:02}{:02}T{:02}{:02}{:02}-{:06}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+/// Prints each state as it is entered and left while the execution runs; on a terminal a
+/// status line shows the time and the current state.
+async fn follow(aws: &Aws, arn: &str) -> Result<(), AwsError> {
+    let tty = std::io::stderr().is_terminal();
+    let mut err = std::io::stderr();
+    let spinner = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let mut printed = 0usize;
+    let mut entered: Vec<(String, i64)> = Vec::new();
+    let started = std::time::Instant::now();
+    for tick in 0usize.. {
+        let exec = aws::describe_execution(aws, arn).await?;
+        let (events, _) = aws::history(aws, arn).await?;
+        if tty {
+            let _ = write!(err, "\r\x1b[2K");
+        }
+        for e in &events[printed.min(events.len())..] {
+            let kind = e.kind.as_str();
+            if let (true, Some(name)) = (kind.ends_with("StateEntered"), &e.name) {
+                entered.push((name.clone(), e.at_ms));
+                let _ = writeln!(err, "  → {name}");
+            } else if let (true, Some(name)) = (kind.ends_with("StateExited"), &e.name) {
+                let at = entered
+                    .iter()
+                    .rposition(|(n, _)| n == name)
+                    .map(|i| entered.remove(i).1)
+                    .unwrap_or(e.at_ms);
+                let _ = writeln!(err, "  ✓ {name:<22} {:>7} ms", e.at_ms - at);
+            } else if (kind.ends_with("Failed") || kind.ends_with("TimedOut")) && e.error.is_some()
+            {
+                let _ = writeln!(
+                    err,
+                    "  ✗ {kind}: {} {}",
+                    e.error.as_deref().unwrap_or(""),
+                    e.cause
+                        .as_deref()
+                        .unwrap_or("")
+                        .chars()
+                        .take(160)
+                        .collect::<String>()
+                );
+            }
+        }
+        printed = events.len();
+        if exec.status != "RUNNING" {
+            return Ok(());
+        }
+        if tty {
+            let current = entered.last().map(|e| e.0.as_str()).unwrap_or("starting");
+            let _ = write!(
+                err,
+                "{} {:5.1} s · {current}",
+                spinner[tick % spinner.len()],
+                started.elapsed().as_secs_f64()
+            );
+            let _ = err.flush();
+        }
+        if started.elapsed() > Duration::from_secs(900) {
+            return Err(AwsError(format!(
+                "{arn} still running after 15 minutes; it goes on without us"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
+/// Everything the outcome and the report say about one execution.
+pub struct Gathered {
+    pub machine_name: String,
+    pub definition: Option<crate::asl::Scope>,
+    pub status: String,
+    pub started: String,
+    pub started_ms: i64,
+    pub summary: Summary,
+    pub plans: Vec<firebreak::plan::Plan>,
+    pub outcomes: Vec<firebreak::outcome::ActionOutcome>,
+    pub findings: Vec<FindingState>,
+    pub verdict: Verdict,
+}
+
+pub async fn gather(aws: &Aws, arn: &str) -> Result<Gathered, AwsError> {
+    let exec = aws::describe_execution(aws, arn).await?;
+    let machine = aws::describe_machine(aws, &exec.machine_arn).await?;
+    let (events, outputs) = aws::history(aws, arn).await?;
+    let summary = history::summarise(&events);
+    let mut docs: Vec<Value> = exec
+        .output
+        .iter()
+        .filter_map(|o| serde_json::from_str(o).ok())
+        .collect();
+    docs.extend(
+        outputs
+            .iter()
+            .filter_map(|o| serde_json::from_str::<Value>(o).ok()),
+    );
+    let (plans, outcomes) = outcome::collect(&docs);
+    let mut findings = Vec::new();
+    for p in &plans {
+        findings.push(aws::finding_state(aws, p.finding.security_hub.id.as_str()).await?);
+    }
+    let workflows: Vec<String> = findings.iter().filter_map(|f| f.workflow.clone()).collect();
+    let failed = exec.status != "SUCCEEDED" && exec.status != "RUNNING";
+    let verdict = outcome::verdict(failed, &outcomes, &workflows);
+    let (definition, _) = crate::asl::parse(&machine.definition);
+    let started_ms = exec.started.to_millis().unwrap_or(0);
+    let started = OffsetDateTime::from_unix_timestamp(exec.started.secs())
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default();
+    Ok(Gathered {
+        machine_name: machine.name,
+        definition,
+        status: exec.status,
+        started,
+        started_ms,
+        summary,
+        plans,
+        outcomes,
+        findings,
+        verdict,
+    })
+}
+
+pub fn write_report(g: &Gathered, arn: &str, path: &Path) -> Result<(), String> {
+    let html = report::render(&report::Report {
+        machine_name: &g.machine_name,
+        execution_arn: arn,
+        execution_status: &g.status,
+        started: &g.started,
+        definition: g.definition.as_ref(),
+        summary: &g.summary,
+        verdict: g.verdict,
+        plans: &g.plans,
+        outcomes: &g.outcomes,
+        findings: &g.findings,
+        generated: &now(),
+    });
+    std::fs::write(path, html).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn status_word(o: &firebreak::outcome::ActionOutcome) -> String {
+    serde_json::to_value(o.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn print_outcome(
+    g: &Gathered,
+    arn: &str,
+    expect: Option<Verdict>,
+    audit: &[Value],
+    report: Option<&Path>,
+) {
+    let expected = expect
+        .map(|e| format!(" (expected {})", e.as_str()))
+        .unwrap_or_default();
+    println!("Outcome    {}{expected}", g.verdict.as_str());
+    println!(
+        "Execution  {arn}\n           {} in {:.1} s",
+        g.status,
+        g.summary.duration_ms as f64 / 1000.0
+    );
+    for (i, p) in g.plans.iter().enumerate() {
+        let f = &p.finding;
+        println!(
+            "\nFinding {}  {} ({} {})\n           {}",
+            i + 1,
+            f.finding_type.name,
+            f.severity.band,
+            f.severity.score,
+            f.security_hub.id
+        );
+        for o in g.outcomes.iter().filter(|o| {
+            p.actions.iter().any(|a| a.kind() == o.action)
+                || o.action == firebreak::policy::ActionKind::MarkResolved
+        }) {
+            println!(
+                "  {:<13} {:<21} {}",
+                status_word(o),
+                o.action.name(),
+                o.summary
+            );
+        }
+        for s in &p.skipped {
+            println!(
+                "  {:<13} {:<21} {}",
+                "skipped",
+                s.action.map(|a| a.name()).unwrap_or("the finding"),
+                s.detail
+            );
+        }
+        if let Some(state) = g
+            .findings
+            .iter()
+            .find(|s| s.id == f.security_hub.id.as_str())
+        {
+            println!(
+                "  workflow   {}",
+                state.workflow.as_deref().unwrap_or("unknown")
+            );
+            println!("  note       {}", state.note.as_deref().unwrap_or("(none)"));
+        }
+    }
+    let actions = audit.iter().filter(|r| r["record"] == "action").count();
+    let executions = audit.iter().filter(|r| r["record"] == "execution").count();
+    println!("\nAudit      {actions} action records, {executions} execution records");
+    for r in audit.iter().filter(|r| r["record"] == "execution") {
+        println!(
+            "           result {}, actions taken {}, failed {}",
+            r["result"].as_str().unwrap_or(""),
+            r["ActionsTaken"],
+            r["ActionsFailed"]
+        );
+    }
+    if let Some(path) = report {
+        println!("Report     {}", path.display());
+    }
+}
+
+pub async fn run_drill(args: DrillArgs) -> ExitCode {
+    let (input, event) = drill_input(&args.input, args.dry_run, &args.source);
+    if args.via_eventbridge && args.dry_run {
+        return fail(EXIT_INPUT, "--dry-run cannot go through EventBridge (an event carries no dryRun); drop one of them");
+    }
+    if args.via_eventbridge && event.is_none() {
+        return fail(
+            EXIT_INPUT,
+            "--via-eventbridge needs an event: a bare Security Hub finding has none of its own",
+        );
+    }
+    let aws = match aws::connect().await {
+        Ok(a) => a,
+        Err(e) => return fail(EXIT_AWS, &e.0),
+    };
+    let machine = match &args.state_machine {
+        Some(arn) => arn.clone(),
+        None => {
+            let name = args.playbook.as_deref().unwrap_or("response");
+            match aws::find_machine(&aws, name).await {
+                Ok(m) => m,
+                Err(e) => return fail(EXIT_AWS, &e.0),
+            }
+        }
+    };
+    // Fails at once, with the reason, when the machine does not exist.
+    if let Err(e) = aws::describe_machine(&aws, &machine).await {
+        return fail(EXIT_AWS, &e.0);
+    }
+    let started = if args.via_eventbridge {
+        eprintln!(
+            "Putting the event on EventBridge; following the execution it starts on {machine}"
+        );
+        aws::put_and_wait(&aws, &machine, event.as_ref().unwrap_or(&Value::Null)).await
+    } else {
+        eprintln!(
+            "Starting {}{} on {machine}",
+            if args.dry_run {
+                "a dry-run drill"
+            } else {
+                "a drill"
+            },
+            format_args!(" of {}", args.source)
+        );
+        aws::start(&aws, &machine, &input, &execution_name()).await
+    };
+    let arn = match started {
+        Ok(a) => a,
+        Err(e) => return fail(EXIT_AWS, &e.0),
+    };
+    eprintln!("execution {arn}");
+    if let Err(e) = follow(&aws, &arn).await {
+        return fail(EXIT_AWS, &e.0);
+    }
+    let g = match gather(&aws, &arn).await {
+        Ok(g) => g,
+        Err(e) => return fail(EXIT_AWS, &e.0),
+    };
+    let audit = match aws::audit_records(&aws, &args.audit_log_group, &arn, g.started_ms).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("firebreak: warning: {e}");
+            Vec::new()
+        }
+    };
+    if let Some(path) = &args.report {
+        if let Err(e) = write_report(&g, &arn, path) {
+            return fail(EXIT_AWS, &e);
+        }
+    }
+    let met = match args.expect {
+        Some(e) => e == g.verdict,
+        None => g.status == "SUCCEEDED",
+    };
+    if args.json {
+        let out = json!({
+            "executionArn": arn,
+            "stateMachine": g.machine_name,
+            "status": g.status,
+            "verdict": g.verdict,
+            "expected": args.expect,
+            "expectationMet": met,
+            "dryRun": args.dry_run,
+            "durationMs": g.summary.duration_ms,
+            "states": g.summary.states,
+            "plannedActions": outcome::planned_actions(&g.plans).iter().map(|(a, t)| json!({"action": a, "target": t})).collect::<Vec<_>>(),
+            "plans": g.plans,
+            "outcomes": g.outcomes,
+            "findings": g.findings,
+            "auditRecords": audit,
+            "report": args.report,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        print_outcome(&g, &arn, args.expect, &audit, args.report.as_deref());
+    }
+    if met {
+        ExitCode::from(EXIT_OK)
+    } else {
+        if let Some(e) = args.expect {
+            eprintln!(
+                "firebreak: expected {}, the drill ended {}",
+                e.as_str(),
+                g.verdict.as_str()
+            );
+        }
+        ExitCode::from(EXIT_UNEXPECTED)
+    }
+}
+
+pub async fn run_report(arn: &str, out: &Path) -> ExitCode {
+    if firebreak::ids::Arn::parse(arn).is_err() {
+        return fail(EXIT_INPUT, &format!("{arn:?} is not an execution ARN"));
+    }
+    let aws = match aws::connect().await {
+        Ok(a) => a,
+        Err(e) => return fail(EXIT_AWS, &e.0),
+    };
+    let g = match gather(&aws, arn).await {
+        Ok(g) => g,
+        Err(e) => return fail(EXIT_AWS, &e.0),
+    };
+    if let Err(e) = write_report(&g, arn, out) {
+        return fail(EXIT_AWS, &e);
+    }
+    let reached = g
+        .definition
+        .as_ref()
+        .map(|d| {
+            d.all_states()
+                .iter()
+                .filter(|s| g.summary.status(&s.name) != Status::NotReached)
+                .count()
+        })
+        .unwrap_or(0);
+    println!(
+        "{}: {} ({}), {} states reached; written to {}",
+        g.machine_name,
+        g.status,
+        g.verdict.as_str(),
+        reached,
+        out.display()
+    );
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drill_inputs_from_each_kind_of_file() {
+        let event = json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": {"type": "X"}});
+        let (input, ev) = drill_input(&event, true, "f.json");
+        assert_eq!(input["dryRun"], true);
+        assert_eq!(input["event"], event);
+        assert_eq!(ev, Some(event.clone()));
+
+        let finding =
+            json!({"schemaVersion": "2.0", "type": "Backdoor:EC2/C&CActivity.B", "service": {}});
+        let (input, ev) = drill_input(&finding, false, "f.json");
+        assert_eq!(input["finding"], finding);
+        assert_eq!(input["dryRun"], false);
+        assert_eq!(ev.unwrap()["detail"], finding);
+
+        let asff = json!({"SchemaVersion": "2018-10-08", "Id": "x"});
+        assert_eq!(drill_input(&asff, false, "f").1, None);
+
+        let drill = json!({"event": event, "reason": "quarterly"});
+        let (input, ev) = drill_input(&drill, true, "f");
+        assert_eq!(input["reason"], "quarterly");
+        assert_eq!(input["dryRun"], true);
+        assert_eq!(ev, Some(event));
+    }
+}
