@@ -184,7 +184,10 @@ def main() -> int:
             if ok else f"{RED}NOT contained{RESET}: EC2 response {run['status']}, credential response {cred_run['status']}"
         )
         if args.keep:
-            print(f"\nThe local account keeps running at {acct.url} (Ctrl-C stops it).")
+            print(f"\nThe local account keeps running at {acct.url} (Ctrl-C stops it). Drill it:")
+            print(f"  export AWS_ENDPOINT_URL={acct.url} AWS_REGION={provision.REGION} "
+                  "AWS_ACCESS_KEY_ID=AKIAFIREBREAKOPERATOR AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true")
+            print(f"  {bin_dir / 'firebreak'} drill --sample ec2-network-backdoor --dry-run --report drill.html")
             try:
                 while True:
                     time.sleep(3600)
