@@ -21,17 +21,77 @@ pub const EXIT_UNEXPECTED: u8 = 1;
 pub const EXIT_INPUT: u8 = 2;
 pub const EXIT_AWS: u8 = 3;
 
-pub struct DrillArgs {
-    pub input: Value,
-    pub source: String,
+/// `firebreak drill`'s options, as clap reads them.
+#[derive(clap::Args)]
+pub struct DrillOptions {
+    /// A GuardDuty or Security Hub event, a bare finding, or a drill input.
+    #[arg(required_unless_present = "sample", conflicts_with = "sample")]
+    pub file: Option<PathBuf>,
+    /// A bundled sample instead of a file (`firebreak samples` lists them).
+    #[arg(long)]
+    pub sample: Option<String>,
+    /// Plan and check permissions (EC2 DryRun), change nothing.
+    #[arg(long)]
     pub dry_run: bool,
+    /// Run one playbook alone (ec2-compromise, credential-compromise, malicious-remote-ip)
+    /// instead of the whole response.
+    #[arg(long, value_parser = ["ec2-compromise", "credential-compromise", "malicious-remote-ip"])]
     pub playbook: Option<String>,
+    /// Put the event on EventBridge, as GuardDuty would, instead of StartExecution.
+    #[arg(long)]
     pub via_eventbridge: bool,
+    /// The state machine to start, instead of finding `*-response` (or `*-PLAYBOOK`) by name.
+    #[arg(long, value_name = "ARN")]
     pub state_machine: Option<String>,
+    /// Exit 0 only if the drill ends this way.
+    #[arg(long, value_enum)]
     pub expect: Option<Verdict>,
+    /// Machine-readable output.
+    #[arg(long)]
     pub json: bool,
+    /// Also write the drill report (one HTML file).
+    #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
+    /// Where the audit records are.
+    #[arg(long, default_value = "/firebreak/audit")]
     pub audit_log_group: String,
+}
+
+/// Reads and checks the input (refusing what triage would refuse, before any AWS call),
+/// then runs the drill.
+pub fn run(options: DrillOptions) -> ExitCode {
+    let (text, source) = match (&options.file, &options.sample) {
+        (_, Some(name)) => match crate::samples::find(name) {
+            Some(s) => (s.text.as_bytes().to_vec(), format!("sample {name}")),
+            None => {
+                return fail(
+                    EXIT_INPUT,
+                    &format!("no bundled sample {name:?}; `firebreak samples` lists them"),
+                )
+            }
+        },
+        (Some(path), None) => match crate::read(path, firebreak::finding::MAX_INPUT_BYTES) {
+            Ok(b) => (b, path.display().to_string()),
+            Err(e) => return fail(EXIT_INPUT, &e),
+        },
+        (None, None) => return fail(EXIT_INPUT, "give a FILE or --sample NAME"),
+    };
+    if let Err(e) = firebreak::finding::parse_input_bytes(&text) {
+        return fail(EXIT_INPUT, &format!("{source}: {e}"));
+    }
+    let input: Value = match serde_json::from_slice(&text) {
+        Ok(v) => v,
+        Err(e) => return fail(EXIT_INPUT, &format!("{source}: {e}")),
+    };
+    if let Some(arn) = &options.state_machine {
+        if firebreak::ids::Arn::parse(arn).is_err() {
+            return fail(
+                EXIT_INPUT,
+                &format!("--state-machine {arn:?} is not an ARN"),
+            );
+        }
+    }
+    crate::block_on(run_drill(input, source, options))
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {
@@ -313,8 +373,8 @@ fn print_outcome(
     }
 }
 
-pub async fn run_drill(args: DrillArgs) -> ExitCode {
-    let (input, event) = drill_input(&args.input, args.dry_run, &args.source);
+pub async fn run_drill(input: Value, source: String, args: DrillOptions) -> ExitCode {
+    let (input, event) = drill_input(&input, args.dry_run, &source);
     if args.via_eventbridge && args.dry_run {
         return fail(EXIT_INPUT, "--dry-run cannot go through EventBridge (an event carries no dryRun); drop one of them");
     }
@@ -355,7 +415,7 @@ pub async fn run_drill(args: DrillArgs) -> ExitCode {
             } else {
                 "a drill"
             },
-            format_args!(" of {}", args.source)
+            format_args!(" of {source}")
         );
         aws::start(&aws, &machine, &input, &execution_name()).await
     };

@@ -55,39 +55,7 @@ enum Command {
     /// Uses the standard AWS configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL for
     /// the local account). Exit codes: 0 as expected, 1 not as expected (or the execution
     /// failed), 2 bad input, 3 AWS problem (no credentials, no such state machine).
-    Drill {
-        /// A GuardDuty or Security Hub event, a bare finding, or a drill input.
-        #[arg(required_unless_present = "sample", conflicts_with = "sample")]
-        file: Option<PathBuf>,
-        /// A bundled sample instead of a file (`firebreak samples` lists them).
-        #[arg(long)]
-        sample: Option<String>,
-        /// Plan and check permissions (EC2 DryRun), change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Run one playbook alone (ec2-compromise, credential-compromise, malicious-remote-ip)
-        /// instead of the whole response.
-        #[arg(long, value_parser = ["ec2-compromise", "credential-compromise", "malicious-remote-ip"])]
-        playbook: Option<String>,
-        /// Put the event on EventBridge, as GuardDuty would, instead of StartExecution.
-        #[arg(long)]
-        via_eventbridge: bool,
-        /// The state machine to start, instead of finding `*-response` (or `*-PLAYBOOK`) by name.
-        #[arg(long, value_name = "ARN")]
-        state_machine: Option<String>,
-        /// Exit 0 only if the drill ends this way.
-        #[arg(long, value_enum)]
-        expect: Option<outcome::Verdict>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-        /// Also write the drill report (one HTML file).
-        #[arg(long, value_name = "FILE.html")]
-        report: Option<PathBuf>,
-        /// Where the audit records are.
-        #[arg(long, default_value = "/firebreak/audit")]
-        audit_log_group: String,
-    },
+    Drill(drill::DrillOptions),
     /// Write the report of an execution: its graph and path, times, plan, changes, note.
     Report {
         execution_arn: String,
@@ -108,60 +76,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Plan { file, policy, json } => run_plan(&file, policy.as_deref(), json),
-        Command::Drill {
-            file,
-            sample,
-            dry_run,
-            playbook,
-            via_eventbridge,
-            state_machine,
-            expect,
-            json,
-            report,
-            audit_log_group,
-        } => {
-            let (text, source) = match (&file, &sample) {
-                (_, Some(name)) => match samples::find(name) {
-                    Some(s) => (s.text.as_bytes().to_vec(), format!("sample {name}")),
-                    None => {
-                        return fail(
-                            2,
-                            &format!("no bundled sample {name:?}; `firebreak samples` lists them"),
-                        )
-                    }
-                },
-                (Some(path), None) => match read(path, firebreak::finding::MAX_INPUT_BYTES) {
-                    Ok(b) => (b, path.display().to_string()),
-                    Err(e) => return fail(2, &e),
-                },
-                (None, None) => return fail(2, "give a FILE or --sample NAME"),
-            };
-            // Refuse what triage would refuse, before any AWS call.
-            if let Err(e) = parse_input_bytes(&text) {
-                return fail(2, &format!("{source}: {e}"));
-            }
-            let input: serde_json::Value = match serde_json::from_slice(&text) {
-                Ok(v) => v,
-                Err(e) => return fail(2, &format!("{source}: {e}")),
-            };
-            if let Some(arn) = &state_machine {
-                if firebreak::ids::Arn::parse(arn).is_err() {
-                    return fail(2, &format!("--state-machine {arn:?} is not an ARN"));
-                }
-            }
-            block_on(drill::run_drill(drill::DrillArgs {
-                input,
-                source,
-                dry_run,
-                playbook,
-                via_eventbridge,
-                state_machine,
-                expect,
-                json,
-                report,
-                audit_log_group,
-            }))
-        }
+        Command::Drill(options) => drill::run(options),
         Command::Report {
             execution_arn,
             output,
@@ -171,7 +86,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn block_on(f: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+pub(crate) fn block_on(f: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -269,7 +184,7 @@ fn run_validate(paths: Vec<PathBuf>) -> ExitCode {
     }
 }
 
-fn read(path: &std::path::Path, limit: usize) -> Result<Vec<u8>, String> {
+pub(crate) fn read(path: &std::path::Path, limit: usize) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
     let taken = if path.as_os_str() == "-" {
         std::io::stdin()
