@@ -249,26 +249,9 @@ mod tests {
     use aws_sdk_cloudwatchlogs::operation::put_log_events::PutLogEventsOutput;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
-    use firebreak::finding::parse_input_bytes;
-    use firebreak::plan::{plan, Enrichment};
-    use firebreak::policy::Policy;
 
     fn request(failure: Option<Failure>) -> AuditRequest {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/findings/ec2-dns-backdoor.json"
-        );
-        let f = parse_input_bytes(&std::fs::read(path).unwrap())
-            .unwrap()
-            .findings
-            .remove(0);
-        let p = plan(
-            &f,
-            &Policy::built_in().unwrap(),
-            "built-in",
-            Enrichment::Offline,
-            false,
-        );
+        let p = firebreak::fixtures::fixture_plan("ec2-dns-backdoor.json", false).unwrap();
         let o = |action, summary: &str| ActionOutcome {
             action,
             status: OutcomeStatus::Done,

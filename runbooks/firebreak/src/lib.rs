@@ -11,6 +11,8 @@
 pub mod aws;
 pub mod error;
 pub mod finding;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod ids;
 mod json;
 pub mod logging;

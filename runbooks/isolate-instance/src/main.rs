@@ -160,9 +160,6 @@ mod tests {
     };
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
-    use firebreak::finding::parse_input_bytes;
-    use firebreak::plan::{plan, Enrichment};
-    use firebreak::policy::Policy;
 
     const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
     const ENI: &str = "eni-0a1b2c3d4e5f60711";
@@ -172,21 +169,8 @@ mod tests {
     const ISOLATION_SG: &str = "sg-0bbbbbbbbbbbbbbb1";
 
     fn request(dry_run: bool) -> ActionRequest {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/findings/ec2-network-backdoor.json"
-        ))
-        .unwrap();
-        let finding = parse_input_bytes(&bytes).unwrap().findings.remove(0);
-        let p = plan(
-            &finding,
-            &Policy::built_in().unwrap(),
-            "built-in",
-            Enrichment::Offline,
-            dry_run,
-        );
         ActionRequest {
-            plan: p,
+            plan: firebreak::fixtures::fixture_plan("ec2-network-backdoor.json", dry_run).unwrap(),
             execution_id: Some("exec-1".into()),
         }
     }

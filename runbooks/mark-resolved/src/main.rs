@@ -138,26 +138,9 @@ mod tests {
     use aws_sdk_securityhub::operation::batch_update_findings::BatchUpdateFindingsOutput;
     use aws_sdk_securityhub::types::BatchUpdateFindingsUnprocessedFinding;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    use firebreak::finding::parse_input_bytes;
-    use firebreak::plan::{plan, Enrichment};
-    use firebreak::policy::Policy;
 
     fn request(dry_run: bool, failure: Option<Failure>) -> MarkRequest {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/findings/ec2-dns-backdoor.json"
-        );
-        let f = parse_input_bytes(&std::fs::read(path).unwrap())
-            .unwrap()
-            .findings
-            .remove(0);
-        let p = plan(
-            &f,
-            &Policy::built_in().unwrap(),
-            "built-in",
-            Enrichment::Offline,
-            dry_run,
-        );
+        let p = firebreak::fixtures::fixture_plan("ec2-dns-backdoor.json", dry_run).unwrap();
         let outcome = ActionOutcome {
             action: ActionKind::IsolateInstance,
             status: OutcomeStatus::Done,

@@ -137,27 +137,10 @@ pub fn compose(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use firebreak::finding::parse_input_bytes;
-    use firebreak::plan::{plan, Enrichment};
-    use firebreak::policy::Policy;
     use time::OffsetDateTime;
 
     fn plan_for(fixture: &str, dry_run: bool) -> Plan {
-        let path = format!(
-            "{}/../../tests/fixtures/findings/{fixture}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let f = parse_input_bytes(&std::fs::read(path).unwrap())
-            .unwrap()
-            .findings
-            .remove(0);
-        plan(
-            &f,
-            &Policy::built_in().unwrap(),
-            "built-in",
-            Enrichment::Offline,
-            dry_run,
-        )
+        firebreak::fixtures::fixture_plan(fixture, dry_run).unwrap()
     }
 
     fn outcome(action: ActionKind, status: OutcomeStatus, summary: &str) -> ActionOutcome {

@@ -226,28 +226,11 @@ mod tests {
     use aws_sdk_iam::types::{AccessKeyMetadata, Role, StatusType};
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
-    use firebreak::finding::parse_input_bytes;
     use firebreak::permissions::{declared_actions, sdk_calls_in_source};
-    use firebreak::plan::{plan, Enrichment};
-    use firebreak::policy::Policy;
 
     fn request(fixture: &str, dry_run: bool) -> ActionRequest {
-        let path = format!(
-            "{}/../../tests/fixtures/findings/{fixture}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let finding = parse_input_bytes(&std::fs::read(path).unwrap())
-            .unwrap()
-            .findings
-            .remove(0);
         ActionRequest {
-            plan: plan(
-                &finding,
-                &Policy::built_in().unwrap(),
-                "built-in",
-                Enrichment::Offline,
-                dry_run,
-            ),
+            plan: firebreak::fixtures::fixture_plan(fixture, dry_run).unwrap(),
             execution_id: Some("exec-1".into()),
         }
     }

@@ -1,0 +1,42 @@
+//! For the runbooks' unit tests: the offline plan of one of the repository's finding
+//! fixtures (`tests/fixtures/findings/NAME`) under the built-in policy. Not used by any
+//! Lambda at run time; the path is fixed at compile time.
+
+use crate::finding::parse_input_bytes;
+use crate::plan::{plan, Enrichment, Plan};
+use crate::policy::Policy;
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/findings/"
+);
+
+/// The plan for the first finding of fixture `name`, offline, with the built-in policy.
+pub fn fixture_plan(name: &str, dry_run: bool) -> Result<Plan, String> {
+    let bytes = std::fs::read(format!("{FIXTURES}{name}")).map_err(|e| format!("{name}: {e}"))?;
+    let input = parse_input_bytes(&bytes).map_err(|e| format!("{name}: {e}"))?;
+    let finding = input
+        .findings
+        .first()
+        .ok_or_else(|| format!("{name}: no finding"))?;
+    let policy = Policy::built_in().map_err(|e| e.to_string())?;
+    Ok(plan(
+        finding,
+        &policy,
+        "built-in",
+        Enrichment::Offline,
+        dry_run,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fixtures_plan_and_missing_ones_say_so() {
+        let p = super::fixture_plan("ec2-network-backdoor.json", true).unwrap();
+        assert!(p.dry_run && !p.actions.is_empty());
+        assert!(super::fixture_plan("nope.json", false)
+            .unwrap_err()
+            .starts_with("nope.json: "));
+    }
+}
