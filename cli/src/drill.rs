@@ -293,13 +293,6 @@ pub fn write_report(g: &Gathered, arn: &str, path: &Path) -> Result<(), String> 
     std::fs::write(path, html).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn status_word(o: &firebreak::outcome::ActionOutcome) -> String {
-    serde_json::to_value(o.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 fn print_outcome(
     g: &Gathered,
     arn: &str,
@@ -332,7 +325,7 @@ fn print_outcome(
         }) {
             println!(
                 "  {:<13} {:<21} {}",
-                status_word(o),
+                o.status.as_str(),
                 o.action.name(),
                 o.summary
             );

@@ -303,15 +303,14 @@ pub fn render(r: &Report<'_>) -> String {
                 .outcomes
                 .iter()
                 .find(|o| o.action == a.kind())
-                .and_then(|o| serde_json::to_value(o.status).ok())
-                .and_then(|v| v.as_str().map(str::to_owned));
+                .map(|o| o.status.as_str());
             let _ = write!(
                 h,
                 r#"<tr class="planned" data-action="{k}" data-run="{run}"><td>{k}</td><td>{t}</td><td class="status-{run}">{run_text}</td></tr>"#,
                 k = a.kind().name(),
                 t = esc(&a.target()),
-                run = esc(ran.as_deref().unwrap_or("not-run")),
-                run_text = esc(ran.as_deref().unwrap_or("not run by this state machine")),
+                run = ran.unwrap_or("not-run"),
+                run_text = ran.unwrap_or("not run by this state machine"),
             );
         }
         if p.actions.is_empty() {
@@ -352,15 +351,12 @@ pub fn render(r: &Report<'_>) -> String {
 
     h.push_str(r#"<h2>Actions and the resources they changed</h2><table id="actions"><tr><th>action</th><th>status</th><th>target</th><th>summary</th></tr>"#);
     for o in r.outcomes {
-        let status = serde_json::to_value(o.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let status = o.status.as_str();
         let _ = write!(
             h,
             r#"<tr class="outcome" data-action="{a}" data-status="{s}"><td>{a}</td><td class="status-{s}">{s}</td><td>{t}</td><td>{m}</td></tr>"#,
             a = o.action.name(),
-            s = esc(&status),
+            s = status,
             t = esc(&o.target),
             m = esc(&o.summary)
         );

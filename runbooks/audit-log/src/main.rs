@@ -10,7 +10,6 @@ use firebreak::error::RunbookError;
 use firebreak::outcome::{ActionOutcome, Failure};
 use firebreak::outcome::{Change, CloseRequest, OutcomeStatus};
 use firebreak::policy::ActionKind;
-use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -160,8 +159,13 @@ pub fn stream_name(execution_id: Option<&str>, now: OffsetDateTime) -> String {
     .collect()
 }
 
-pub async fn audit(req: AuditRequest, logs: &Client, group: &str) -> Result<usize, RunbookError> {
+pub async fn audit(
+    req: AuditRequest,
+    logs: &Client,
+    group: &str,
+) -> Result<AuditResponse, RunbookError> {
     let now = OffsetDateTime::now_utc();
+    let ended = result(&req);
     let stream = stream_name(req.execution_id.as_deref(), now);
     match logs
         .create_log_stream()
@@ -201,43 +205,32 @@ pub async fn audit(req: AuditRequest, logs: &Client, group: &str) -> Result<usiz
         finding_id = %req.plan.finding.security_hub.id,
         action = "audit-log",
         records = records.len(),
-        result = result(&req),
+        result = ended,
         "audit records written to {group}"
     );
-    Ok(records.len())
+    Ok(AuditResponse {
+        records: records.len(),
+        log_group: group.to_owned(),
+        result: ended,
+    })
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AuditResponse {
-    records: usize,
-    log_group: String,
+pub struct AuditResponse {
+    pub records: usize,
+    pub log_group: String,
     /// How the response ended; the state machine fails the execution on `failed`.
-    result: &'static str,
+    pub result: &'static str,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    firebreak::logging::init();
     let sdk = firebreak::aws::load_config().await;
     let logs = Client::new(&sdk);
     let group =
         std::env::var("FIREBREAK_AUDIT_LOG_GROUP").unwrap_or_else(|_| DEFAULT_LOG_GROUP.to_owned());
-    lambda_runtime::run(service_fn(|event: LambdaEvent<AuditRequest>| {
-        let (logs, group) = (&logs, &group);
-        async move {
-            let ended = result(&event.payload);
-            match audit(event.payload, logs, group).await {
-                Ok(records) => Ok(AuditResponse {
-                    records,
-                    log_group: group.clone(),
-                    result: ended,
-                }),
-                Err(e) => Err(firebreak::error::logged("audit-log", e)),
-            }
-        }
-    }))
-    .await
+    firebreak::runtime::serve("audit-log", |req: AuditRequest| audit(req, &logs, &group)).await
 }
 
 #[cfg(test)]
@@ -352,12 +345,10 @@ mod tests {
             })
             .then_output(|| PutLogEventsOutput::builder().build());
         let logs = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &[&create, &put]);
-        assert_eq!(
-            audit(request(None), &logs, "/firebreak/audit")
-                .await
-                .unwrap(),
-            3
-        );
+        let out = audit(request(None), &logs, "/firebreak/audit")
+            .await
+            .unwrap();
+        assert_eq!((out.records, out.result), (3, "contained"));
         assert_eq!(put.num_calls(), 1);
         let _ = CreateLogStreamOutput::builder().build();
     }

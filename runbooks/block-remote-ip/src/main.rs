@@ -14,7 +14,6 @@ use firebreak::error::{InputError, RunbookError};
 use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::ActionKind;
-use lambda_runtime::{service_fn, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -34,15 +33,10 @@ pub async fn block_remote_ips(
         settings,
     }) = plan.action(ActionKind::BlockRemoteIps)
     else {
-        return Ok(ActionOutcome {
-            action: ActionKind::BlockRemoteIps,
-            status: OutcomeStatus::NotPlanned,
-            target: String::new(),
-            summary: "the plan has no block-remote-ips action".into(),
-            changes: Vec::new(),
-            started_at,
-            finished_at: OffsetDateTime::now_utc(),
-        });
+        return Ok(ActionOutcome::not_planned(
+            ActionKind::BlockRemoteIps,
+            "the plan has no block-remote-ips action",
+        ));
     };
     let finding = plan.finding.security_hub.id.as_str();
     let target = plan
@@ -286,18 +280,9 @@ pub async fn handle(event: Value, ec2: &Client) -> Result<Value, RunbookError> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    firebreak::logging::init();
     let sdk = firebreak::aws::load_config().await;
     let ec2 = Client::new(&sdk);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let ec2 = &ec2;
-        async move {
-            handle(event.payload, ec2)
-                .await
-                .map_err(|e| firebreak::error::logged("block-remote-ip", e))
-        }
-    }))
-    .await
+    firebreak::runtime::serve("block-remote-ip", |req: Value| handle(req, &ec2)).await
 }
 
 #[cfg(test)]

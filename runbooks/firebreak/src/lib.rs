@@ -20,3 +20,4 @@ pub mod outcome;
 pub mod permissions;
 pub mod plan;
 pub mod policy;
+pub mod runtime;

@@ -35,6 +35,17 @@ pub enum OutcomeStatus {
 }
 
 impl OutcomeStatus {
+    /// The name it has in JSON, the audit record and the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Done => "done",
+            OutcomeStatus::AlreadyDone => "already-done",
+            OutcomeStatus::DryRun => "dry-run",
+            OutcomeStatus::NotPlanned => "not-planned",
+            OutcomeStatus::Refused => "refused",
+        }
+    }
+
     /// The account is as the action wants it (or would be, in a dry run).
     pub fn contained(self) -> bool {
         matches!(
@@ -68,6 +79,22 @@ pub struct ActionOutcome {
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub finished_at: OffsetDateTime,
+}
+
+impl ActionOutcome {
+    /// The answer of a runbook whose action the plan does not name: nothing was called.
+    pub fn not_planned(action: ActionKind, summary: &str) -> ActionOutcome {
+        let now = OffsetDateTime::now_utc();
+        ActionOutcome {
+            action,
+            status: OutcomeStatus::NotPlanned,
+            target: String::new(),
+            summary: summary.to_owned(),
+            changes: Vec::new(),
+            started_at: now,
+            finished_at: now,
+        }
+    }
 }
 
 /// What a state machine's `Catch` hands on: `{"Error": …, "Cause": …}`.
@@ -170,6 +197,19 @@ mod tests {
         Failure {
             error: "AwsCallFailed".into(),
             cause: cause.into(),
+        }
+    }
+
+    #[test]
+    fn status_names_are_their_json_names() {
+        for s in [
+            OutcomeStatus::Done,
+            OutcomeStatus::AlreadyDone,
+            OutcomeStatus::DryRun,
+            OutcomeStatus::NotPlanned,
+            OutcomeStatus::Refused,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
     }
 

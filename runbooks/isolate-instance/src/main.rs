@@ -13,7 +13,6 @@ use firebreak::outcome::{ActionOutcome, ActionRequest, OutcomeStatus};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::ActionKind;
 use isolate::Run;
-use lambda_runtime::{service_fn, LambdaEvent};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -27,15 +26,10 @@ pub async fn isolate_instance(
     let Some(PlannedAction::IsolateInstance { instance_id, .. }) =
         plan.action(ActionKind::IsolateInstance)
     else {
-        return Ok(ActionOutcome {
-            action: ActionKind::IsolateInstance,
-            status: OutcomeStatus::NotPlanned,
-            target: String::new(),
-            summary: "the plan has no isolate-instance action".into(),
-            changes: Vec::new(),
-            started_at,
-            finished_at: OffsetDateTime::now_utc(),
-        });
+        return Ok(ActionOutcome::not_planned(
+            ActionKind::IsolateInstance,
+            "the plan has no isolate-instance action",
+        ));
     };
     let Some(view) = isolate::describe(ec2, instance_id).await? else {
         return Err(RunbookError::TargetGone {
@@ -118,17 +112,11 @@ pub async fn isolate_instance(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    firebreak::logging::init();
     let sdk = firebreak::aws::load_config().await;
     let ec2 = Client::new(&sdk);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<ActionRequest>| {
-        let ec2 = &ec2;
-        async move {
-            isolate_instance(event.payload, ec2)
-                .await
-                .map_err(|e| firebreak::error::logged("isolate-instance", e))
-        }
-    }))
+    firebreak::runtime::serve("isolate-instance", |req: ActionRequest| {
+        isolate_instance(req, &ec2)
+    })
     .await
 }
 

@@ -14,7 +14,6 @@ use firebreak::error::RunbookError;
 use firebreak::outcome::Failure;
 use firebreak::outcome::{ActionOutcome, Change, CloseRequest, OutcomeStatus};
 use firebreak::policy::ActionKind;
-use lambda_runtime::{service_fn, LambdaEvent};
 use note::Workflow;
 use time::OffsetDateTime;
 
@@ -118,18 +117,9 @@ pub async fn mark(req: MarkRequest, hub: &Client) -> Result<ActionOutcome, Runbo
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    firebreak::logging::init();
     let sdk = firebreak::aws::load_config().await;
     let hub = Client::new(&sdk);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<MarkRequest>| {
-        let hub = &hub;
-        async move {
-            mark(event.payload, hub)
-                .await
-                .map_err(|e| firebreak::error::logged("mark-resolved", e))
-        }
-    }))
-    .await
+    firebreak::runtime::serve("mark-resolved", |req: MarkRequest| mark(req, &hub)).await
 }
 
 #[cfg(test)]

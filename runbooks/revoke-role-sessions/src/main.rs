@@ -11,7 +11,6 @@ use firebreak::ids::{AccessKeyId, IamName};
 use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::ActionKind;
-use lambda_runtime::{service_fn, LambdaEvent};
 use revoke::KeyState;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -182,33 +181,21 @@ pub async fn revoke_credentials(
         outcomes.push(outcome);
     }
     if outcomes.is_empty() {
-        let now = OffsetDateTime::now_utc();
-        outcomes.push(ActionOutcome {
-            action: ActionKind::RevokeRoleSessions,
-            status: OutcomeStatus::NotPlanned,
-            target: String::new(),
-            summary: "the plan has no credential action".into(),
-            changes: vec![],
-            started_at: now,
-            finished_at: now,
-        });
+        outcomes.push(ActionOutcome::not_planned(
+            ActionKind::RevokeRoleSessions,
+            "the plan has no credential action",
+        ));
     }
     Ok(RevokeResponse { outcomes })
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    firebreak::logging::init();
     let sdk = firebreak::aws::load_config().await;
     let iam = Client::new(&sdk);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<ActionRequest>| {
-        let iam = &iam;
-        async move {
-            revoke_credentials(event.payload, iam)
-                .await
-                .map_err(|e| firebreak::error::logged("revoke-role-sessions", e))
-        }
-    }))
+    firebreak::runtime::serve("revoke-role-sessions", |req: ActionRequest| {
+        revoke_credentials(req, &iam)
+    })
     .await
 }
 

@@ -16,7 +16,6 @@ use firebreak::finding::{parse_input, InputKind};
 use firebreak::ids::InstanceId;
 use firebreak::plan::{plan, Enrichment, Plan};
 use firebreak::policy::Policy;
-use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -121,7 +120,6 @@ pub async fn triage(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    firebreak::logging::init();
     let sdk = firebreak::aws::load_config().await;
     let clients = Clients {
         ec2: Ec2Client::new(&sdk),
@@ -129,15 +127,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ssm: SsmClient::new(&sdk),
     };
     let config = Config::from_env();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (clients, config) = (&clients, &config);
-        async move {
-            triage(event.payload, config, clients)
-                .await
-                .map_err(|e| firebreak::error::logged("triage", e))
-        }
-    }))
-    .await
+    firebreak::runtime::serve("triage", |input: Value| triage(input, &config, &clients)).await
 }
 
 #[cfg(test)]
