@@ -34,14 +34,7 @@ def ssh_brute_force(acct, instance_id=None, severity=8.0, finding_id="0123456789
 
 
 def put(acct, event):
-    acct.client("events").put_events(
-        Entries=[{
-            "Source": event["source"],
-            "DetailType": event["detail-type"],
-            "Resources": event.get("resources", []),
-            "Detail": json.dumps(event["detail"]),
-        }]
-    )
+    acct.put_event(event)
 
 
 def finding(acct, ident):

@@ -77,11 +77,7 @@ def as_event(path: Path, acct: Any, ip_base: int = 10) -> dict[str, Any]:
             bucket.update({"name": "firebreak-demo-bucket", "arn": "arn:aws:s3:::firebreak-demo-bucket"})
         details = d.get("resource", {}).get("instanceDetails")
         if details and d["resource"].get("resourceType") == "Instance":
-            details["iamInstanceProfile"] = {"arn": acct.demo["instanceProfile"], "id": "AIPADEMO"}
-            for eni in details.get("networkInterfaces", []):
-                eni.update({"subnetId": acct.demo["subnets"][0], "vpcId": acct.demo["vpc"],
-                            "securityGroups": [{"groupName": "web", "groupId": acct.demo["groups"]["web"]}]})
-                eni.pop("networkInterfaceId", None)
+            provision.point_at_demo_instance(details, acct.demo["webInstance"], acct.demo)
     elif doc.get("source") == "aws.securityhub":
         doc["resources"] = [target]
     doc.setdefault("region", provision.REGION)

@@ -4,11 +4,9 @@ team rehearses a response: the real CLI binary, the standard AWS configuration
 headless Chromium."""
 
 import json
-import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from conftest import ROOT, bin_dir, calls_by, finding, ssh_brute_force
@@ -18,25 +16,10 @@ from samples import FIXTURES, as_event, import_findings
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def env_for(acct, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({
-        "AWS_ENDPOINT_URL": acct.url,
-        "AWS_REGION": provision.REGION,
-        "AWS_ACCESS_KEY_ID": "AKIAFIREBREAKOPERATOR",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/nonexistent",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-    })
-    env.update(extra)
-    return env
-
-
 def firebreak(acct, *args, env=None):
     return subprocess.run(
         [str(bin_dir() / "firebreak"), *map(str, args)],
-        env=env or env_for(acct), capture_output=True, text=True, timeout=180,
+        env=env or acct.cli_env(), capture_output=True, text=True, timeout=180,
     )
 
 
@@ -201,7 +184,7 @@ def test_a_missing_state_machine_or_no_credentials_is_one_clear_line(account, tm
     assert p.returncode == 3
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("firebreak: state machine ") and "does-not-exist" in p.stderr, p.stderr
 
-    no_keys = env_for(account)
+    no_keys = account.cli_env()
     del no_keys["AWS_ACCESS_KEY_ID"], no_keys["AWS_SECRET_ACCESS_KEY"]
     path = tmp_path / "e.json"
     path.write_text(json.dumps(event))

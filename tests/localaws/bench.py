@@ -57,9 +57,7 @@ def one_run(bin_dir: Path, scenario: str) -> dict:
         (ident,) = import_findings(acct, event)
         hub = acct.client("securityhub")
         start = time.perf_counter()
-        acct.client("events").put_events(
-            Entries=[{"Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"])}]
-        )
+        acct.put_event(event)
         while time.perf_counter() - start < 60:
             f = hub.get_findings(Filters={"Id": [{"Value": ident["Id"], "Comparison": "EQUALS"}]})["Findings"][0]
             if f.get("Workflow", {}).get("Status") == "RESOLVED":

@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,9 +108,7 @@ def main() -> int:
         heading("A GuardDuty finding arrives on EventBridge")
         print(f"  {event['detail']['type']}, severity {event['detail']['severity']}, remote IP 198.51.100.0, instance {web}")
         put_at = time.time()
-        acct.client("events").put_events(
-            Entries=[{"Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"])}]
-        )
+        acct.put_event(event)
 
         heading("The response runs: EC2 compromise, then the malicious remote IP")
         run = follow(acct)
@@ -154,9 +151,7 @@ def main() -> int:
         heading(f"A second finding: {exfil['detail']['type']}")
         print(f"  the credentials of role {role} (the web instance's profile) were used from {exfil['detail']['service']['action']['awsApiCallAction']['remoteIpDetails']['ipAddressV4']}")
         print(f"  inline policies of {role} before: {iam.list_role_policies(RoleName=role)['PolicyNames'] or 'none'}")
-        acct.client("events").put_events(
-            Entries=[{"Source": exfil["source"], "DetailType": exfil["detail-type"], "Detail": json.dumps(exfil["detail"])}]
-        )
+        acct.put_event(exfil)
         heading("The credential-compromise response runs")
         cred_run = follow(acct, after=1)
         doc = iam.get_role_policy(RoleName=role, PolicyName="AWSRevokeOlderSessions")["PolicyDocument"]
@@ -185,8 +180,8 @@ def main() -> int:
         )
         if args.keep:
             print(f"\nThe local account keeps running at {acct.url} (Ctrl-C stops it). Drill it:")
-            print(f"  export AWS_ENDPOINT_URL={acct.url} AWS_REGION={provision.REGION} "
-                  "AWS_ACCESS_KEY_ID=AKIAFIREBREAKOPERATOR AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true")
+            exports = " ".join(f"{k}={v}" for k, v in acct.cli_env().items() if k.startswith("AWS_"))
+            print(f"  export {exports}")
             print(f"  {bin_dir / 'firebreak'} drill --sample ec2-network-backdoor --dry-run --report drill.html")
             try:
                 while True:

@@ -36,12 +36,7 @@ def main() -> int:
         provision.import_finding(acct.client, event)
         finding = out_dir / "drill-finding.json"
         finding.write_text(json.dumps(event, indent=2))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update({
-            "AWS_ENDPOINT_URL": acct.url, "AWS_REGION": provision.REGION,
-            "AWS_ACCESS_KEY_ID": "AKIAFIREBREAKOPERATOR", "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        })
+        env = acct.cli_env()
         print(f"The local account is at {acct.url}; the drills use it through AWS_ENDPOINT_URL.\n")
         runs = [
             ["--dry-run", "--expect", "contained", "--report", str(out_dir / "drill-dry-run.html")],

@@ -3,6 +3,7 @@ the Rust runbooks, the suite deployed from the repository, the demo environment.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -101,6 +102,32 @@ class LocalAccount:
                     return out
             time.sleep(0.2)
         raise TimeoutError(f"no finished execution #{after + 1} of {machine} within {timeout}s")
+
+    def put_event(self, event: dict[str, Any]) -> None:
+        """Puts an event on the default bus, as GuardDuty or Security Hub would."""
+        self.client("events").put_events(
+            Entries=[{
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Resources": event.get("resources", []),
+                "Detail": json.dumps(event["detail"]),
+            }]
+        )
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment that points the `firebreak` command (or any AWS SDK) at this
+        account through the standard configuration chain, and at nothing else."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_REGION": provision.REGION,
+            "AWS_ACCESS_KEY_ID": "AKIAFIREBREAKOPERATOR",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        })
+        return env
 
     def fault(self, **spec: Any) -> None:
         requests.post(f"{self.url}/firebreak-api/faults", json=spec, timeout=10).raise_for_status()

@@ -191,6 +191,21 @@ def seed_demo(client: Callable[..., Any]) -> dict[str, Any]:
     }
 
 
+def point_at_demo_instance(details: dict[str, Any], instance_id: str, demo: dict[str, Any]) -> None:
+    """A GuardDuty finding's instanceDetails, rewritten to a demo instance: its id, the demo
+    instance profile, interfaces in the demo subnet and VPC with the web group (the
+    interface ids are dropped: triage reads the real ones from EC2)."""
+    details["instanceId"] = instance_id
+    details["iamInstanceProfile"] = {"arn": demo["instanceProfile"], "id": "AIPADEMO"}
+    for eni in details.get("networkInterfaces", []):
+        eni.update({
+            "subnetId": demo["subnets"][0],
+            "vpcId": demo["vpc"],
+            "securityGroups": [{"groupName": "web", "groupId": demo["groups"]["web"]}],
+        })
+        eni.pop("networkInterfaceId", None)
+
+
 def guardduty_event(sample: dict[str, Any], instance_id: str, demo: dict[str, Any], severity: float, finding_id: str) -> dict[str, Any]:
     """A GuardDuty EventBridge event from a sample's `detail`, its ids rewritten to the demo
     resources and its sample flag cleared, so that it is a finding Firebreak acts on."""
@@ -204,12 +219,7 @@ def guardduty_event(sample: dict[str, Any], instance_id: str, demo: dict[str, An
         "severity": severity,
     })
     details = detail["resource"]["instanceDetails"]
-    details["instanceId"] = instance_id
-    details["iamInstanceProfile"] = {"arn": demo["instanceProfile"], "id": "AIPADEMO"}
-    for eni in details.get("networkInterfaces", []):
-        eni.update({"subnetId": demo["subnets"][0], "vpcId": demo["vpc"], "networkInterfaceId": None})
-        eni.pop("networkInterfaceId")
-        eni["securityGroups"] = [{"groupName": "web", "groupId": demo["groups"]["web"]}]
+    point_at_demo_instance(details, instance_id, demo)
     details["tags"] = []
     detail["service"].setdefault("additionalInfo", {})["sample"] = False
     return {
