@@ -215,13 +215,13 @@ impl Nacl {
     }
 }
 
-struct Planner<'a> {
+/// The NACL as the planned operations leave it, and the plan so far.
+struct Planner {
     nacl: Nacl,
-    settings: &'a IpBlocking,
     out: NaclPlan,
 }
 
-impl Planner<'_> {
+impl Planner {
     fn push(&mut self, op: Op, ledger_entry: Option<LedgerEntry>) {
         self.nacl.apply(&op, ledger_entry);
         self.out.ops.push(op);
@@ -252,8 +252,8 @@ impl Planner<'_> {
         self.push(Op::DeleteTag { number: l.number }, None);
     }
 
-    fn free_number(&self, ceiling: i32) -> Option<i32> {
-        self.settings.rule_numbers.numbers().find(|&n| {
+    fn free_number(&self, settings: &IpBlocking, ceiling: i32) -> Option<i32> {
+        settings.rule_numbers.numbers().find(|&n| {
             n < ceiling
                 && self.nacl.at(n, false).is_none()
                 && self.nacl.at(n, true).is_none()
@@ -261,7 +261,14 @@ impl Planner<'_> {
         })
     }
 
-    fn block(&mut self, ip: IpAddr, now: OffsetDateTime, until: OffsetDateTime, finding: &str) {
+    fn block(
+        &mut self,
+        settings: &IpBlocking,
+        ip: IpAddr,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        finding: &str,
+    ) {
         let cidr = host_cidr(ip);
         // Already ours: a later expiry; repair a direction that went missing.
         if let Some(l) = self.nacl.ours().into_iter().find(|l| l.ip == ip).cloned() {
@@ -304,13 +311,13 @@ impl Planner<'_> {
         }
 
         let ceiling = self.nacl.ceiling(ip);
-        let quota = usize::from(self.settings.rules_per_direction);
+        let quota = usize::from(settings.rules_per_direction);
         let quota_full =
             self.nacl.counted(false, ip) >= quota || self.nacl.counted(true, ip) >= quota;
         let mut number = if quota_full {
             None
         } else {
-            self.free_number(ceiling)
+            self.free_number(settings, ceiling)
         };
         if number.is_none() {
             // Evict Firebreak's oldest block that frees what is missing: a number below
@@ -321,7 +328,7 @@ impl Planner<'_> {
                 .into_iter()
                 .filter(|l| {
                     l.number < ceiling
-                        && self.settings.rule_numbers.contains(l.number)
+                        && settings.rule_numbers.contains(l.number)
                         && (!quota_full || same_family(&host_cidr(l.ip), ip))
                 })
                 .min_by_key(|l| (l.at, l.number))
@@ -337,7 +344,7 @@ impl Planner<'_> {
             }
         }
         let Some(number) = number else {
-            let band = self.settings.rule_numbers;
+            let band = settings.rule_numbers;
             let reason = if quota_full {
                 format!(
                     "{} already holds {quota} {} rules in a direction (the quota) and none of them is Firebreak's to evict",
@@ -391,7 +398,7 @@ impl Planner<'_> {
 }
 
 /// Drops ledger tags whose deny entries are gone or were replaced: they own nothing.
-fn drop_stale(p: &mut Planner<'_>) {
+fn drop_stale(p: &mut Planner) {
     let stale: Vec<i32> = p
         .nacl
         .ledger
@@ -414,22 +421,19 @@ pub fn plan_blocks(
     let until = now + Duration::hours(i64::from(settings.block_hours));
     let mut p = Planner {
         nacl: nacl.clone(),
-        settings,
         out: NaclPlan::default(),
     };
     drop_stale(&mut p);
     for &ip in ips {
-        p.block(ip, now, until, finding);
+        p.block(settings, ip, now, until, finding);
     }
     p.out
 }
 
 /// The sweep: Firebreak's blocks past their expiry, and stale tags. Nothing else.
 pub fn plan_sweep(nacl: &Nacl, now: OffsetDateTime) -> (Vec<Op>, Vec<LedgerEntry>) {
-    let settings = IpBlocking::default();
     let mut p = Planner {
         nacl: nacl.clone(),
-        settings: &settings,
         out: NaclPlan::default(),
     };
     drop_stale(&mut p);
