@@ -371,11 +371,8 @@ mod tests {
     #[test]
     fn every_machine_of_the_repository_is_sound() {
         for name in [
-            "response",
-            "ec2-compromise",
-            "credential-compromise",
-            "malicious-remote-ip",
-            "sweep-ip-blocks",
+            firebreak::names::RESPONSE_MACHINE,
+            firebreak::names::SWEEP_MACHINE,
         ] {
             let (scope, problems) = parse(&repo_machine(name));
             assert_eq!(problems, vec![], "{name}");

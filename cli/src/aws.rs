@@ -334,7 +334,7 @@ pub async fn audit_records(
     group: &str,
     execution: &str,
     since_ms: i64,
-) -> Result<Vec<Value>, AwsError> {
+) -> Result<Vec<firebreak::audit::AuditRecord>, AwsError> {
     let mut records = Vec::new();
     let mut token = None;
     loop {
@@ -351,9 +351,13 @@ pub async fn audit_records(
             Err(e) => return Err(sdk(&format!("audit log group {group}"), e)),
         };
         for e in page.events() {
-            if let Some(Ok(v)) = e.message().map(serde_json::from_str::<Value>) {
-                if v.get("executionId").and_then(Value::as_str) == Some(execution) {
-                    records.push(v);
+            // Read through the record's type: a line of another shape is not ours.
+            let record = e
+                .message()
+                .map(serde_json::from_str::<firebreak::audit::AuditRecord>);
+            if let Some(Ok(r)) = record {
+                if r.execution_id() == execution {
+                    records.push(r);
                 }
             }
         }

@@ -12,14 +12,23 @@ use time::OffsetDateTime;
 
 use crate::aws::{self, Aws, AwsError};
 use crate::history::{self, Status, Summary};
-use crate::outcome::{self, Verdict};
+use crate::exit::{AWS as EXIT_AWS, INPUT as EXIT_INPUT, OK as EXIT_OK, UNEXPECTED as EXIT_UNEXPECTED};
+use crate::outcome;
 use crate::report::{self, FindingState};
+use firebreak::audit::AuditRecord;
+use firebreak::resolution::Resolution;
 
-/// Exit codes: what a scheduler or CI reads.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_UNEXPECTED: u8 = 1;
-pub const EXIT_INPUT: u8 = 2;
-pub const EXIT_AWS: u8 = 3;
+fn parse_resolution(word: &str) -> Result<Resolution, String> {
+    Resolution::ALL
+        .into_iter()
+        .find(|r| r.as_str() == word)
+        .ok_or_else(|| {
+            format!(
+                "expected one of {}",
+                Resolution::ALL.map(Resolution::as_str).join(", ")
+            )
+        })
+}
 
 /// `firebreak drill`'s options, as clap reads them.
 #[derive(clap::Args)]
@@ -33,19 +42,22 @@ pub struct DrillOptions {
     /// Plan and check permissions (EC2 DryRun), change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Run one playbook alone (ec2-compromise, credential-compromise, malicious-remote-ip)
-    /// instead of the whole response.
+    /// Run only this playbook's actions (ec2-compromise, credential-compromise,
+    /// malicious-remote-ip; repeat for several): the drill input's `playbooks` filter, which
+    /// only narrows what triage plans. Actions left out keep the finding from RESOLVED.
     #[arg(long, value_parser = ["ec2-compromise", "credential-compromise", "malicious-remote-ip"])]
-    pub playbook: Option<String>,
-    /// Put the event on EventBridge, as GuardDuty would, instead of StartExecution.
+    pub playbook: Vec<String>,
+    /// Put the drill on EventBridge (a `firebreak.drill` event, which the response's rule
+    /// matches) instead of StartExecution; its dryRun and playbooks travel with it.
     #[arg(long)]
     pub via_eventbridge: bool,
-    /// The state machine to start, instead of finding `*-response` (or `*-PLAYBOOK`) by name.
+    /// The state machine to start, instead of finding `*-response` by name.
     #[arg(long, value_name = "ARN")]
     pub state_machine: Option<String>,
-    /// Exit 0 only if the drill ends this way.
-    #[arg(long, value_enum)]
-    pub expect: Option<Verdict>,
+    /// Exit 0 only if the drill ends this way: contained, partly-contained, not-contained,
+    /// nothing-to-do, refused, failed or dry-run.
+    #[arg(long, value_parser = parse_resolution)]
+    pub expect: Option<Resolution>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -53,7 +65,7 @@ pub struct DrillOptions {
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
     /// Where the audit records are.
-    #[arg(long, default_value = "/firebreak/audit")]
+    #[arg(long, default_value = firebreak::names::AUDIT_LOG_GROUP)]
     pub audit_log_group: String,
 }
 
@@ -99,36 +111,39 @@ fn fail(code: u8, message: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The drill input a machine takes (`{"event"|"finding", "dryRun", "reason"}`) from a
-/// finding, an event or a drill input; and the event itself, for EventBridge.
-pub fn drill_input(doc: &Value, dry_run: bool, source: &str) -> (Value, Option<Value>) {
+/// The drill input the response takes (`{"event"|"finding", "dryRun", "reason",
+/// "playbooks"}`) from a finding, an event or a drill input. The options only add
+/// restraint: `--dry-run` sets dryRun, `--playbook` narrows (a file's own filter stays).
+pub fn drill_input(doc: &Value, dry_run: bool, playbooks: &[String], source: &str) -> Value {
     let reason = format!("firebreak drill of {source}");
     let is_drill = doc.get("event").is_some() || doc.get("finding").is_some();
-    if is_drill {
-        let mut d = doc.clone();
-        if let Some(o) = d.as_object_mut() {
-            if dry_run {
-                o.insert("dryRun".into(), json!(true));
-            }
-            o.entry("reason").or_insert(json!(reason));
+    let mut d = if is_drill {
+        doc.clone()
+    } else if doc.get("detail-type").is_some() {
+        json!({"event": doc})
+    } else {
+        json!({"finding": doc})
+    };
+    if let Some(o) = d.as_object_mut() {
+        if dry_run {
+            o.insert("dryRun".into(), json!(true));
         }
-        let event = doc.get("event").cloned();
-        return (d, event);
+        o.entry("reason").or_insert(json!(reason));
+        if !playbooks.is_empty() {
+            o.entry("playbooks").or_insert(json!(playbooks));
+        }
     }
-    if doc.get("detail-type").is_some() {
-        return (
-            json!({"event": doc, "dryRun": dry_run, "reason": reason}),
-            Some(doc.clone()),
-        );
-    }
-    // A bare finding: GuardDuty's (camelCase) has an event of its own shape; ASFF has none.
-    let event = (doc.get("schemaVersion").is_some() || doc.get("type").is_some() && doc.get("service").is_some()).then(|| {
-        json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "resources": [], "detail": doc})
-    });
-    (
-        json!({"finding": doc, "dryRun": dry_run, "reason": reason}),
-        event,
-    )
+    d
+}
+
+/// The EventBridge event that carries a drill input to the response's rule.
+pub fn drill_event(input: &Value) -> Value {
+    json!({
+        "source": firebreak::finding::DRILL_SOURCE,
+        "detail-type": firebreak::finding::DRILL_DETAIL_TYPE,
+        "resources": [],
+        "detail": input,
+    })
 }
 
 fn now() -> String {
@@ -225,15 +240,15 @@ pub struct Gathered {
     pub definition: Option<crate::asl::Scope>,
     pub status: String,
     pub started: String,
-    pub started_ms: i64,
     pub summary: Summary,
     pub plans: Vec<firebreak::plan::Plan>,
     pub outcomes: Vec<firebreak::outcome::ActionOutcome>,
     pub findings: Vec<FindingState>,
-    pub verdict: Verdict,
+    pub audit: Vec<AuditRecord>,
+    pub resolution: Resolution,
 }
 
-pub async fn gather(aws: &Aws, arn: &str) -> Result<Gathered, AwsError> {
+pub async fn gather(aws: &Aws, arn: &str, audit_group: &str) -> Result<Gathered, AwsError> {
     let exec = aws::describe_execution(aws, arn).await?;
     let machine = aws::describe_machine(aws, &exec.machine_arn).await?;
     let (events, outputs) = aws::history(aws, arn).await?;
@@ -253,11 +268,17 @@ pub async fn gather(aws: &Aws, arn: &str) -> Result<Gathered, AwsError> {
     for p in &plans {
         findings.push(aws::finding_state(aws, p.finding.security_hub.id.as_str()).await?);
     }
-    let workflows: Vec<String> = findings.iter().filter_map(|f| f.workflow.clone()).collect();
     let failed = exec.status != "SUCCEEDED" && exec.status != "RUNNING";
-    let verdict = outcome::verdict(failed, &outcomes, &workflows);
-    let (definition, _) = crate::asl::parse(&machine.definition);
     let started_ms = exec.started.to_millis().unwrap_or(0);
+    let audit = match aws::audit_records(aws, audit_group, arn, started_ms).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("firebreak: warning: {e}");
+            Vec::new()
+        }
+    };
+    let resolution = outcome::verdict(failed, &audit);
+    let (definition, _) = crate::asl::parse(&machine.definition);
     let started = OffsetDateTime::from_unix_timestamp(exec.started.secs())
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
@@ -267,12 +288,12 @@ pub async fn gather(aws: &Aws, arn: &str) -> Result<Gathered, AwsError> {
         definition,
         status: exec.status,
         started,
-        started_ms,
         summary,
         plans,
         outcomes,
         findings,
-        verdict,
+        audit,
+        resolution,
     })
 }
 
@@ -284,7 +305,7 @@ pub fn write_report(g: &Gathered, arn: &str, path: &Path) -> Result<(), String> 
         started: &g.started,
         definition: g.definition.as_ref(),
         summary: &g.summary,
-        verdict: g.verdict,
+        resolution: g.resolution,
         plans: &g.plans,
         outcomes: &g.outcomes,
         findings: &g.findings,
@@ -296,14 +317,13 @@ pub fn write_report(g: &Gathered, arn: &str, path: &Path) -> Result<(), String> 
 fn print_outcome(
     g: &Gathered,
     arn: &str,
-    expect: Option<Verdict>,
-    audit: &[Value],
+    expect: Option<Resolution>,
     report: Option<&Path>,
 ) {
     let expected = expect
         .map(|e| format!(" (expected {})", e.as_str()))
         .unwrap_or_default();
-    println!("Outcome    {}{expected}", g.verdict.as_str());
+    println!("Outcome    {}{expected}", g.resolution.as_str());
     println!(
         "Execution  {arn}\n           {} in {:.1} s",
         g.status,
@@ -350,15 +370,27 @@ fn print_outcome(
             println!("  note       {}", state.note.as_deref().unwrap_or("(none)"));
         }
     }
-    let actions = audit.iter().filter(|r| r["record"] == "action").count();
-    let executions = audit.iter().filter(|r| r["record"] == "execution").count();
-    println!("\nAudit      {actions} action records, {executions} execution records");
-    for r in audit.iter().filter(|r| r["record"] == "execution") {
+    let actions = g
+        .audit
+        .iter()
+        .filter(|r| matches!(r, AuditRecord::Action(_)))
+        .count();
+    let executions: Vec<_> = g
+        .audit
+        .iter()
+        .filter_map(|r| match r {
+            AuditRecord::Execution(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    println!(
+        "\nAudit      {actions} action records, {} execution records",
+        executions.len()
+    );
+    for e in executions {
         println!(
-            "           result {}, actions taken {}, failed {}",
-            r["result"].as_str().unwrap_or(""),
-            r["ActionsTaken"],
-            r["ActionsFailed"]
+            "           {} {}: actions taken {}, failed {}",
+            e.header.finding_id, e.resolution, e.actions_taken, e.actions_failed
         );
     }
     if let Some(path) = report {
@@ -367,49 +399,33 @@ fn print_outcome(
 }
 
 pub async fn run_drill(input: Value, source: String, args: DrillOptions) -> ExitCode {
-    let (input, event) = drill_input(&input, args.dry_run, &source);
-    if args.via_eventbridge && args.dry_run {
-        return fail(EXIT_INPUT, "--dry-run cannot go through EventBridge (an event carries no dryRun); drop one of them");
-    }
-    if args.via_eventbridge && event.is_none() {
-        return fail(
-            EXIT_INPUT,
-            "--via-eventbridge needs an event: a bare Security Hub finding has none of its own",
-        );
-    }
+    let input = drill_input(&input, args.dry_run, &args.playbook, &source);
+    // What triage will read: the same checks before any AWS call.
+    let dry_run = match firebreak::finding::parse_input(&input) {
+        Ok(parsed) => parsed.dry_run,
+        Err(e) => return fail(EXIT_INPUT, &format!("{source}: {e}")),
+    };
     let aws = match aws::connect().await {
         Ok(a) => a,
         Err(e) => return fail(EXIT_AWS, &e.0),
     };
     let machine = match &args.state_machine {
         Some(arn) => arn.clone(),
-        None => {
-            let name = args.playbook.as_deref().unwrap_or("response");
-            match aws::find_machine(&aws, name).await {
-                Ok(m) => m,
-                Err(e) => return fail(EXIT_AWS, &e.0),
-            }
-        }
+        None => match aws::find_machine(&aws, firebreak::names::RESPONSE_MACHINE).await {
+            Ok(m) => m,
+            Err(e) => return fail(EXIT_AWS, &e.0),
+        },
     };
     // Fails at once, with the reason, when the machine does not exist.
     if let Err(e) = aws::describe_machine(&aws, &machine).await {
         return fail(EXIT_AWS, &e.0);
     }
+    let what = if dry_run { "a dry-run drill" } else { "a drill" };
     let started = if args.via_eventbridge {
-        eprintln!(
-            "Putting the event on EventBridge; following the execution it starts on {machine}"
-        );
-        aws::put_and_wait(&aws, &machine, event.as_ref().unwrap_or(&Value::Null)).await
+        eprintln!("Putting {what} of {source} on EventBridge; following the execution it starts on {machine}");
+        aws::put_and_wait(&aws, &machine, &drill_event(&input)).await
     } else {
-        eprintln!(
-            "Starting {}{} on {machine}",
-            if args.dry_run {
-                "a dry-run drill"
-            } else {
-                "a drill"
-            },
-            format_args!(" of {source}")
-        );
+        eprintln!("Starting {what} of {source} on {machine}");
         aws::start(&aws, &machine, &input, &execution_name()).await
     };
     let arn = match started {
@@ -420,16 +436,9 @@ pub async fn run_drill(input: Value, source: String, args: DrillOptions) -> Exit
     if let Err(e) = follow(&aws, &arn).await {
         return fail(EXIT_AWS, &e.0);
     }
-    let g = match gather(&aws, &arn).await {
+    let g = match gather(&aws, &arn, &args.audit_log_group).await {
         Ok(g) => g,
         Err(e) => return fail(EXIT_AWS, &e.0),
-    };
-    let audit = match aws::audit_records(&aws, &args.audit_log_group, &arn, g.started_ms).await {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("firebreak: warning: {e}");
-            Vec::new()
-        }
     };
     if let Some(path) = &args.report {
         if let Err(e) = write_report(&g, &arn, path) {
@@ -437,7 +446,7 @@ pub async fn run_drill(input: Value, source: String, args: DrillOptions) -> Exit
         }
     }
     let met = match args.expect {
-        Some(e) => e == g.verdict,
+        Some(e) => e == g.resolution,
         None => g.status == "SUCCEEDED",
     };
     if args.json {
@@ -445,22 +454,22 @@ pub async fn run_drill(input: Value, source: String, args: DrillOptions) -> Exit
             "executionArn": arn,
             "stateMachine": g.machine_name,
             "status": g.status,
-            "verdict": g.verdict,
+            "resolution": g.resolution,
             "expected": args.expect,
             "expectationMet": met,
-            "dryRun": args.dry_run,
+            "dryRun": dry_run,
             "durationMs": g.summary.duration_ms,
             "states": g.summary.states,
             "plannedActions": outcome::planned_actions(&g.plans).iter().map(|(a, t)| json!({"action": a, "target": t})).collect::<Vec<_>>(),
             "plans": g.plans,
             "outcomes": g.outcomes,
             "findings": g.findings,
-            "auditRecords": audit,
+            "auditRecords": g.audit,
             "report": args.report,
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        print_outcome(&g, &arn, args.expect, &audit, args.report.as_deref());
+        print_outcome(&g, &arn, args.expect, args.report.as_deref());
     }
     if met {
         ExitCode::from(EXIT_OK)
@@ -469,7 +478,7 @@ pub async fn run_drill(input: Value, source: String, args: DrillOptions) -> Exit
             eprintln!(
                 "firebreak: expected {}, the drill ended {}",
                 e.as_str(),
-                g.verdict.as_str()
+                g.resolution.as_str()
             );
         }
         ExitCode::from(EXIT_UNEXPECTED)
@@ -484,7 +493,7 @@ pub async fn run_report(arn: &str, out: &Path) -> ExitCode {
         Ok(a) => a,
         Err(e) => return fail(EXIT_AWS, &e.0),
     };
-    let g = match gather(&aws, arn).await {
+    let g = match gather(&aws, arn, firebreak::names::AUDIT_LOG_GROUP).await {
         Ok(g) => g,
         Err(e) => return fail(EXIT_AWS, &e.0),
     };
@@ -505,7 +514,7 @@ pub async fn run_report(arn: &str, out: &Path) -> ExitCode {
         "{}: {} ({}), {} states reached; written to {}",
         g.machine_name,
         g.status,
-        g.verdict.as_str(),
+        g.resolution.as_str(),
         reached,
         out.display()
     );
@@ -519,25 +528,27 @@ mod tests {
     #[test]
     fn drill_inputs_from_each_kind_of_file() {
         let event = json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": {"type": "X"}});
-        let (input, ev) = drill_input(&event, true, "f.json");
+        let input = drill_input(&event, true, &[], "f.json");
         assert_eq!(input["dryRun"], true);
         assert_eq!(input["event"], event);
-        assert_eq!(ev, Some(event.clone()));
+        assert!(input.get("playbooks").is_none());
 
         let finding =
             json!({"schemaVersion": "2.0", "type": "Backdoor:EC2/C&CActivity.B", "service": {}});
-        let (input, ev) = drill_input(&finding, false, "f.json");
+        let input = drill_input(&finding, false, &["ec2-compromise".into()], "f.json");
         assert_eq!(input["finding"], finding);
-        assert_eq!(input["dryRun"], false);
-        assert_eq!(ev.unwrap()["detail"], finding);
+        assert!(input.get("dryRun").is_none(), "no option, no override");
+        assert_eq!(input["playbooks"], json!(["ec2-compromise"]));
 
-        let asff = json!({"SchemaVersion": "2018-10-08", "Id": "x"});
-        assert_eq!(drill_input(&asff, false, "f").1, None);
-
-        let drill = json!({"event": event, "reason": "quarterly"});
-        let (input, ev) = drill_input(&drill, true, "f");
+        // A drill file's own dryRun and filter are kept: options only add restraint.
+        let drill = json!({"event": event, "reason": "quarterly", "dryRun": true, "playbooks": ["malicious-remote-ip"]});
+        let input = drill_input(&drill, false, &["ec2-compromise".into()], "f");
         assert_eq!(input["reason"], "quarterly");
         assert_eq!(input["dryRun"], true);
-        assert_eq!(ev, Some(event));
+        assert_eq!(input["playbooks"], json!(["malicious-remote-ip"]));
+
+        let ev = drill_event(&input);
+        assert_eq!(ev["source"], "firebreak.drill");
+        assert_eq!(ev["detail"]["dryRun"], true, "the file's dryRun travels with the event");
     }
 }

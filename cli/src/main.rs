@@ -10,6 +10,7 @@
 mod asl;
 mod aws;
 mod drill;
+mod exit;
 mod history;
 mod outcome;
 mod render;
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use firebreak::finding::parse_input_bytes;
+use firebreak::outcome::TriageOutput;
 use firebreak::plan::{plan, Enrichment};
 use firebreak::policy::{Policy, MAX_POLICY_BYTES};
 
@@ -54,7 +56,7 @@ enum Command {
     ///
     /// Uses the standard AWS configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL for
     /// the local account). Exit codes: 0 as expected, 1 not as expected (or the execution
-    /// failed), 2 bad input, 3 AWS problem (no credentials, no such state machine).
+    /// failed), 2 bad input, 4 AWS problem (no credentials, no such state machine).
     Drill(drill::DrillOptions),
     /// Write the report of an execution: its graph and path, times, plan, changes, note.
     Report {
@@ -71,7 +73,7 @@ enum Command {
     Validate { paths: Vec<PathBuf> },
 }
 
-/// Exit codes of `plan`: 0 plan printed, 2 input refused, 3 policy refused, 1 anything else.
+/// Exit codes: the same meaning for every command (`exit.rs`).
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -92,13 +94,16 @@ pub(crate) fn block_on(f: impl std::future::Future<Output = ExitCode>) -> ExitCo
         .build()
     {
         Ok(rt) => rt.block_on(f),
-        Err(e) => fail(1, &format!("cannot start the async runtime: {e}")),
+        Err(e) => fail(
+            exit::INTERNAL,
+            &format!("cannot start the async runtime: {e}"),
+        ),
     }
 }
 
 fn run_samples() -> ExitCode {
     let Ok(policy) = Policy::built_in() else {
-        return fail(3, "the built-in policy does not parse");
+        return fail(exit::POLICY, "the built-in policy does not parse");
     };
     println!(
         "{:<34} {:<46} {:<40} FROM",
@@ -144,7 +149,10 @@ fn run_validate(paths: Vec<PathBuf>) -> ExitCode {
     }
     for p in &paths {
         if !p.exists() {
-            return fail(2, &format!("{}: no such file or directory", p.display()));
+            return fail(
+                exit::INPUT,
+                &format!("{}: no such file or directory", p.display()),
+            );
         }
         files.extend(validate::expand(p));
     }
@@ -171,7 +179,7 @@ fn run_validate(paths: Vec<PathBuf>) -> ExitCode {
         }
     }
     if files.is_empty() && !defaults {
-        return fail(2, "no files to check");
+        return fail(exit::INPUT, "no files to check");
     }
     if bad == 0 {
         ExitCode::SUCCESS
@@ -180,7 +188,7 @@ fn run_validate(paths: Vec<PathBuf>) -> ExitCode {
             "firebreak: {bad} of {} files have problems",
             files.len() + usize::from(defaults)
         );
-        ExitCode::from(1)
+        ExitCode::from(exit::UNEXPECTED)
     }
 }
 
@@ -201,44 +209,55 @@ fn run_plan(file: &std::path::Path, policy_file: Option<&std::path::Path>, json:
     let (policy, source) = match policy_file {
         None => match Policy::built_in() {
             Ok(p) => (p, "built-in".to_owned()),
-            Err(e) => return fail(3, &e.to_string()),
+            Err(e) => return fail(exit::POLICY, &e.to_string()),
         },
         Some(path) => {
             let text = match read(path, MAX_POLICY_BYTES).map(String::from_utf8) {
                 Ok(Ok(t)) => t,
-                Ok(Err(_)) => return fail(3, &format!("{}: not UTF-8", path.display())),
-                Err(e) => return fail(1, &e),
+                Ok(Err(_)) => {
+                    return fail(exit::POLICY, &format!("{}: not UTF-8", path.display()))
+                }
+                Err(e) => return fail(exit::INPUT, &e),
             };
             let source = path.display().to_string();
             match Policy::from_json(&text, &source) {
                 Ok(p) => (p, source),
-                Err(e) => return fail(3, &e.to_string()),
+                Err(e) => return fail(exit::POLICY, &e.to_string()),
             }
         }
     };
     let bytes = match read(file, firebreak::finding::MAX_INPUT_BYTES) {
         Ok(b) => b,
-        Err(e) => return fail(1, &e),
+        Err(e) => return fail(exit::INPUT, &e),
     };
     let input = match parse_input_bytes(&bytes) {
         Ok(i) => i,
-        Err(e) => return fail(2, &format!("{}: {e}", file.display())),
+        Err(e) => return fail(exit::INPUT, &format!("{}: {e}", file.display())),
     };
     let plans: Vec<_> = input
         .findings
         .iter()
-        .map(|f| plan(f, &policy, &source, Enrichment::Offline, input.dry_run))
+        .map(|f| {
+            let mut p = plan(f, &policy, &source, Enrichment::Offline, input.dry_run);
+            if let Some(selected) = &input.playbooks {
+                p.narrow_to(selected);
+            }
+            p
+        })
         .collect();
     if json {
-        let out = serde_json::json!({
-            "inputKind": input.kind,
-            "drill": input.drill,
-            "dryRun": input.dry_run,
-            "plans": plans,
-        });
+        // Exactly what triage returns to the response machine, offline.
+        let out = TriageOutput {
+            execution_id: None,
+            input_kind: input.kind,
+            drill: input.drill,
+            dry_run: input.dry_run,
+            plans,
+            refused: input.refused.clone(),
+        };
         match serde_json::to_string_pretty(&out) {
             Ok(s) => println!("{s}"),
-            Err(e) => return fail(1, &e.to_string()),
+            Err(e) => return fail(exit::INTERNAL, &e.to_string()),
         }
     } else {
         print!("{}", render::input_header(&input));

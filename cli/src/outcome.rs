@@ -1,35 +1,15 @@
 //! What a drill or an execution came to: the plans triage made, what each runbook did,
-//! and one word for the whole (`contained`, `skipped`, `notified`). Pure: it reads the
-//! execution's output and the outputs of its states, whatever the machine.
+//! and one word for the whole — the library's resolution, read from the audit records the
+//! execution wrote, never decided again here.
 
 use std::collections::BTreeSet;
 
-use firebreak::outcome::{ActionOutcome, OutcomeStatus};
+use firebreak::audit::AuditRecord;
+use firebreak::outcome::ActionOutcome;
 use firebreak::plan::Plan;
 use firebreak::policy::ActionKind;
-use serde::Serialize;
+use firebreak::resolution::Resolution;
 use serde_json::Value;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Every planned action done (or, in a dry run, checked and ready to do).
-    Contained,
-    /// Nothing was planned: every action was skipped, each with its reason.
-    Skipped,
-    /// Something failed or was refused: the finding is NOTIFIED for an analyst.
-    Notified,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Contained => "contained",
-            Verdict::Skipped => "skipped",
-            Verdict::Notified => "notified",
-        }
-    }
-}
 
 fn walk<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
     match v {
@@ -102,24 +82,16 @@ pub fn planned_actions(plans: &[Plan]) -> Vec<(String, String)> {
         .collect()
 }
 
-pub fn verdict(
-    execution_failed: bool,
-    outcomes: &[ActionOutcome],
-    workflows: &[String],
-) -> Verdict {
-    if execution_failed
-        || outcomes.iter().any(|o| o.status == OutcomeStatus::Refused)
-        || workflows.iter().any(|w| w == "NOTIFIED")
-    {
-        Verdict::Notified
-    } else if outcomes
-        .iter()
-        .any(|o| o.action != ActionKind::MarkResolved && o.status.contained())
-    {
-        Verdict::Contained
-    } else {
-        Verdict::Skipped
-    }
+/// The drill's word: the resolution of each finding's response as audit-log recorded it,
+/// the one furthest from contained; `failed` when the execution failed without one.
+pub fn verdict(execution_failed: bool, records: &[AuditRecord]) -> Resolution {
+    let recorded = records.iter().filter_map(|r| match r {
+        AuditRecord::Execution(e) => Some(e.resolution),
+        AuditRecord::Refused(_) => Some(Resolution::Failed),
+        AuditRecord::Action(_) => None,
+    });
+    let failed = execution_failed.then_some(Resolution::Failed);
+    Resolution::overall(recorded.chain(failed)).unwrap_or(Resolution::NothingToDo)
 }
 
 #[cfg(test)]
@@ -136,25 +108,35 @@ mod tests {
     fn outcomes_are_found_anywhere_once() {
         let out = json!({"responses": [{"results": [{"playbook": "ec2-compromise", "outcomes": [outcome("isolate-instance", "done")]}],
                                         "mark": {"outcome": outcome("mark-resolved", "done")}}]});
-        let exited = json!({"step": {"outcome": outcome("isolate-instance", "done")}});
+        let exited = json!({"step": {"outcomes": [outcome("isolate-instance", "done")]}});
         let (plans, outcomes) = collect(&[out, exited]);
         assert!(plans.is_empty());
         assert_eq!(outcomes.len(), 2);
-        assert_eq!(
-            verdict(false, &outcomes, &["RESOLVED".into()]),
-            Verdict::Contained
-        );
+        assert_eq!(outcomes[1].action, ActionKind::MarkResolved);
+    }
+
+    fn execution_record(resolution: &str) -> AuditRecord {
+        serde_json::from_value(json!({
+            "record": "execution", "executionId": "e", "findingId": "arn:aws:guardduty:us-east-1:111122223333:detector/d/finding/f",
+            "findingType": "X", "severity": 8.0, "accountId": "111122223333", "region": "us-east-1", "dryRun": false,
+            "resolution": resolution, "playbooks": [], "policyVersion": "1", "actions": [], "skipped": [], "failures": [],
+            "finishedAt": "2026-11-29T10:00:00Z", "Resolution": resolution, "ActionsTaken": 0, "ActionsFailed": 0,
+            "_aws": {"Timestamp": 0, "CloudWatchMetrics": []}
+        }))
+        .unwrap()
     }
 
     #[test]
-    fn the_verdict_says_notified_for_any_failure_or_refusal() {
-        let (_, refused) = collect(&[outcome("block-remote-ips", "refused")]);
-        assert_eq!(verdict(false, &refused, &[]), Verdict::Notified);
-        assert_eq!(verdict(true, &[], &[]), Verdict::Notified);
-        assert_eq!(verdict(false, &[], &["NOTIFIED".into()]), Verdict::Notified);
-        let (_, dry) = collect(&[outcome("isolate-instance", "dry-run")]);
-        assert_eq!(verdict(false, &dry, &[]), Verdict::Contained);
-        let (_, only_note) = collect(&[outcome("mark-resolved", "done")]);
-        assert_eq!(verdict(false, &only_note, &[]), Verdict::Skipped);
+    fn the_verdict_is_the_recorded_resolution() {
+        let contained = execution_record("contained");
+        let partly = execution_record("partly-contained");
+        assert_eq!(verdict(false, &[contained.clone()]), Resolution::Contained);
+        assert_eq!(
+            verdict(false, &[contained.clone(), partly]),
+            Resolution::PartlyContained
+        );
+        assert_eq!(verdict(true, &[contained]), Resolution::Failed);
+        assert_eq!(verdict(true, &[]), Resolution::Failed);
+        assert_eq!(verdict(false, &[]), Resolution::NothingToDo);
     }
 }

@@ -27,6 +27,13 @@ pub fn input_header(input: &ParsedInput) -> String {
     if let Some(reason) = &input.reason {
         let _ = writeln!(s, "Reason    {reason}");
     }
+    if let Some(playbooks) = &input.playbooks {
+        let names: Vec<&str> = playbooks.iter().map(|p| p.name()).collect();
+        let _ = writeln!(s, "Playbooks only {} (the drill's filter)", names.join(", "));
+    }
+    for r in &input.refused {
+        let _ = writeln!(s, "Refused   {}: {}", r.path, r.error);
+    }
     s
 }
 
@@ -46,6 +53,8 @@ fn skip_label(r: SkipReason) -> &'static str {
         SkipReason::TargetNotFound => "target not found",
         SkipReason::EnrichmentSkipped => "needs AWS lookup",
         SkipReason::NothingContained => "nothing contained",
+        SkipReason::NotSelected => "not in this drill",
+        SkipReason::InvalidTarget => "invalid target",
     }
 }
 

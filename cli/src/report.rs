@@ -10,7 +10,7 @@ use firebreak::plan::Plan;
 
 use crate::asl::{EdgeKind, Scope};
 use crate::history::{Status, Summary};
-use crate::outcome::Verdict;
+use firebreak::resolution::Resolution;
 
 /// The finding as Security Hub shows it after the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -28,7 +28,7 @@ pub struct Report<'a> {
     pub started: &'a str,
     pub definition: Option<&'a Scope>,
     pub summary: &'a Summary,
-    pub verdict: Verdict,
+    pub resolution: Resolution,
     pub plans: &'a [Plan],
     pub outcomes: &'a [ActionOutcome],
     pub findings: &'a [FindingState],
@@ -169,8 +169,8 @@ h2 { font-size: 16px; margin: 28px 0 10px; border-bottom: 1px solid var(--line);
 h3 { font-size: 14px; margin: 18px 0 6px; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 600; font-size: 12px; color: #fff; vertical-align: middle; }
 .badge.contained, .badge.SUCCEEDED, .badge.RESOLVED { background: var(--ok); }
-.badge.notified, .badge.FAILED, .badge.NOTIFIED, .badge.TIMED_OUT, .badge.ABORTED { background: var(--bad); }
-.badge.skipped, .badge.RUNNING, .badge.NEW { background: var(--idle); }
+.badge.failed, .badge.refused, .badge.not-contained, .badge.partly-contained, .badge.FAILED, .badge.NOTIFIED, .badge.TIMED_OUT, .badge.ABORTED { background: var(--bad); }
+.badge.nothing-to-do, .badge.dry-run, .badge.RUNNING, .badge.NEW { background: var(--idle); }
 .panel { border: 1px solid var(--line); border-radius: 8px; padding: 8px; margin: 8px 0 16px; overflow-x: auto; background: var(--soft); }
 .panel .caption { font-size: 12px; color: #57606a; margin: 0 0 4px 4px; }
 svg.graph .state rect { fill: #fff; stroke: var(--idle); stroke-width: 1.5; stroke-dasharray: 4 3; }
@@ -210,7 +210,7 @@ pub fn render(r: &Report<'_>) -> String {
         h,
         r#"<header><h1>{} <span class="badge {v}" id="verdict">{v}</span> <span class="badge {s}" id="execution-status">{s}</span></h1><div class="meta">execution <code id="execution-arn">{arn}</code> · started {started} · {dur}</div></header><main>"#,
         esc(&title),
-        v = r.verdict.as_str(),
+        v = r.resolution.as_str(),
         s = esc(r.execution_status),
         arn = esc(r.execution_arn),
         started = esc(r.started),
@@ -424,7 +424,7 @@ mod tests {
             started: "2026-11-29T10:00:00Z",
             definition: Some(&scope),
             summary: &summary,
-            verdict: Verdict::Skipped,
+            resolution: Resolution::NothingToDo,
             plans: &[],
             outcomes: &[],
             findings: &[],

@@ -202,9 +202,9 @@ fn a_broken_policy_is_refused_with_the_field_named() {
 }
 
 #[test]
-fn a_missing_file_is_one_line_and_exit_1() {
+fn a_missing_file_is_one_line_and_exit_2_like_any_refused_input() {
     let o = firebreak(&["plan", "/nonexistent/finding.json"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let (_, err) = text(&o);
     assert!(
         err.contains("cannot read /nonexistent/finding.json"),

@@ -1,87 +1,76 @@
 //! audit-log: one structured record per action and one per execution in the audit log
 //! group, the execution record carrying CloudWatch embedded-metric-format metrics:
-//! time from the finding's first sighting to containment, actions taken, actions failed.
+//! time from the finding's first sighting to containment, actions taken, actions failed,
+//! by resolution. The record's shape is `firebreak::audit::AuditRecord`.
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_cloudwatchlogs::Client;
+use firebreak::audit::{
+    ActionRecord, ActionSummary, AuditRecord, Emf, ExecutionRecord, MetricDefinition,
+    MetricDirective, RecordHeader, RefusedRecord,
+};
 use firebreak::aws::{aws_error, error_code};
 use firebreak::error::RunbookError;
+use firebreak::finding::RefusedFinding;
+use firebreak::names::{AUDIT_LOG_GROUP, METRIC_NAMESPACE};
 #[cfg(test)]
-use firebreak::outcome::{ActionOutcome, Failure};
-use firebreak::outcome::{Change, CloseRequest, OutcomeStatus};
+use firebreak::outcome::{ActionOutcome, Change, Failure};
+use firebreak::outcome::{AuditOutput, CloseRequest, OutcomeStatus};
 use firebreak::policy::ActionKind;
-use serde::Serialize;
-use serde_json::{json, Value};
+use firebreak::resolution::Resolution;
+use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-pub const DEFAULT_LOG_GROUP: &str = "/firebreak/audit";
-pub const METRIC_NAMESPACE: &str = "Firebreak";
+/// What the response machine hands audit-log: a finding's closed response, or the
+/// findings of the input that triage refused.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AuditRequest {
+    Close(Box<CloseRequest>),
+    Refused(RefusedRequest),
+}
 
-/// mark-resolved and audit-log take the same request.
-pub type AuditRequest = CloseRequest;
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefusedRequest {
+    pub refused: Vec<RefusedFinding>,
+    #[serde(default)]
+    pub execution_id: Option<String>,
+}
 
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-/// How the response ended, in one word.
-pub fn result(req: &AuditRequest) -> &'static str {
-    let outcomes = req.all_outcomes();
-    let contained = outcomes.iter().any(|o| {
-        o.action != ActionKind::MarkResolved
-            && matches!(o.status, OutcomeStatus::Done | OutcomeStatus::AlreadyDone)
-    });
-    if !req.all_failures().is_empty() {
-        "failed"
-    } else if req.plan.dry_run {
-        "dry-run"
-    } else if outcomes.iter().any(|o| o.status == OutcomeStatus::Refused) {
-        "refused"
-    } else if contained {
-        "contained"
-    } else {
-        "no-action"
-    }
-}
-
 /// The records, action records first, the execution record last. Pure.
-pub fn records(req: &AuditRequest, now: OffsetDateTime) -> Vec<Value> {
+pub fn records(req: &CloseRequest, now: OffsetDateTime) -> Vec<AuditRecord> {
     let f = &req.plan.finding;
     let outcomes = req.all_outcomes();
     let failures = req.all_failures();
-    let execution = req.execution_id.clone().unwrap_or_default();
-    let common = json!({
-        "executionId": execution,
-        "findingId": f.security_hub.id,
-        "findingType": f.finding_type.name,
-        "severity": f.severity.score,
-        "accountId": f.account_id,
-        "region": f.region,
-        "dryRun": req.plan.dry_run,
-    });
-    let with = |extra: Value| {
-        let mut v = common.clone();
-        if let (Some(base), Some(more)) = (v.as_object_mut(), extra.as_object()) {
-            for (k, x) in more {
-                base.insert(k.clone(), x.clone());
-            }
-        }
-        v
+    let resolution = req.resolution();
+    let header = RecordHeader {
+        execution_id: req.execution_id.clone().unwrap_or_default(),
+        finding_id: f.security_hub.id.clone(),
+        finding_type: f.finding_type.name.clone(),
+        severity: f.severity.score,
+        account_id: f.account_id.clone(),
+        region: f.region.clone(),
+        dry_run: req.plan.dry_run,
     };
-    let mut out: Vec<Value> = outcomes
+    let mut out: Vec<AuditRecord> = outcomes
         .iter()
         .map(|o| {
-            with(json!({
-                "record": "action",
-                "action": o.action.name(),
-                "status": o.status,
-                "target": o.target,
-                "summary": o.summary,
-                "changes": o.changes.iter().map(|c: &Change| json!(c)).collect::<Vec<_>>(),
-                "startedAt": rfc3339(o.started_at),
-                "finishedAt": rfc3339(o.finished_at),
-            }))
+            AuditRecord::Action(ActionRecord {
+                header: header.clone(),
+                action: o.action,
+                status: o.status,
+                target: o.target.clone(),
+                summary: o.summary.clone(),
+                changes: o.changes.clone(),
+                started_at: rfc3339(o.started_at),
+                finished_at: rfc3339(o.finished_at),
+            })
         })
         .collect();
 
@@ -94,48 +83,55 @@ pub fn records(req: &AuditRequest, now: OffsetDateTime) -> Vec<Value> {
             .iter()
             .filter(|o| o.status == OutcomeStatus::Refused)
             .count();
-    let result = result(req);
     // Containment time counts from GuardDuty's first sighting to now, for real containments only.
-    let containment = match (result, f.first_seen) {
-        ("contained", Some(first)) => Some((now - first).as_seconds_f64().max(0.0)),
+    let containment = match (resolution, f.first_seen) {
+        (Resolution::Contained, Some(first)) => Some((now - first).as_seconds_f64().max(0.0)),
         _ => None,
     };
+    let metric = |name: &str, unit: &str| MetricDefinition {
+        name: name.into(),
+        unit: unit.into(),
+    };
     let mut metrics = vec![
-        json!({"Name": "ActionsTaken", "Unit": "Count"}),
-        json!({"Name": "ActionsFailed", "Unit": "Count"}),
+        metric("ActionsTaken", "Count"),
+        metric("ActionsFailed", "Count"),
     ];
     if containment.is_some() {
-        metrics.push(json!({"Name": "ContainmentSeconds", "Unit": "Seconds"}));
+        metrics.push(metric("ContainmentSeconds", "Seconds"));
     }
-    let mut record = with(json!({
-        "record": "execution",
-        "result": result,
-        "playbooks": req.plan.playbooks,
-        "policyVersion": req.plan.policy.version,
-        "owner": req.plan.context.owner,
-        "team": req.plan.context.team,
-        "environment": req.plan.context.environment,
-        "actions": outcomes.iter().map(|o| json!({"action": o.action.name(), "status": o.status, "target": o.target})).collect::<Vec<_>>(),
-        "skipped": req.plan.skipped,
-        "failures": failures,
-        "firstSeen": f.first_seen.map(rfc3339),
-        "finishedAt": rfc3339(now),
-        "Result": result,
-        "ActionsTaken": taken,
-        "ActionsFailed": failed,
-        "_aws": {
-            "Timestamp": (now.unix_timestamp_nanos() / 1_000_000) as i64,
-            "CloudWatchMetrics": [{
-                "Namespace": METRIC_NAMESPACE,
-                "Dimensions": [["Result"]],
-                "Metrics": metrics,
+    out.push(AuditRecord::Execution(Box::new(ExecutionRecord {
+        header,
+        resolution,
+        playbooks: req.plan.playbooks.clone(),
+        policy_version: req.plan.policy.version.clone(),
+        owner: req.plan.context.owner.clone(),
+        team: req.plan.context.team.clone(),
+        environment: req.plan.context.environment.clone(),
+        actions: outcomes
+            .iter()
+            .map(|o| ActionSummary {
+                action: o.action,
+                status: o.status,
+                target: o.target.clone(),
+            })
+            .collect(),
+        skipped: req.plan.skipped.clone(),
+        failures,
+        first_seen: f.first_seen.map(rfc3339),
+        finished_at: rfc3339(now),
+        metric_resolution: resolution,
+        actions_taken: taken,
+        actions_failed: failed,
+        containment_seconds: containment,
+        emf: Emf {
+            timestamp: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+            cloud_watch_metrics: vec![MetricDirective {
+                namespace: METRIC_NAMESPACE.into(),
+                dimensions: vec![vec!["Resolution".into()]],
+                metrics,
             }],
         },
-    }));
-    if let (Some(secs), Some(obj)) = (containment, record.as_object_mut()) {
-        obj.insert("ContainmentSeconds".into(), json!(secs));
-    }
-    out.push(record);
+    })));
     out
 }
 
@@ -163,10 +159,27 @@ pub async fn audit(
     req: AuditRequest,
     logs: &Client,
     group: &str,
-) -> Result<AuditResponse, RunbookError> {
+) -> Result<AuditOutput, RunbookError> {
     let now = OffsetDateTime::now_utc();
-    let ended = result(&req);
-    let stream = stream_name(req.execution_id.as_deref(), now);
+    let (records, resolution, execution_id, finding_id) = match &req {
+        AuditRequest::Close(close) => (
+            records(close, now),
+            close.resolution(),
+            close.execution_id.clone(),
+            close.plan.finding.security_hub.id.to_string(),
+        ),
+        AuditRequest::Refused(r) => (
+            vec![AuditRecord::Refused(RefusedRecord {
+                execution_id: r.execution_id.clone().unwrap_or_default(),
+                refused: r.refused.clone(),
+                finished_at: rfc3339(now),
+            })],
+            Resolution::Failed,
+            r.execution_id.clone(),
+            String::new(),
+        ),
+    };
+    let stream = stream_name(execution_id.as_deref(), now);
     match logs
         .create_log_stream()
         .log_group_name(group)
@@ -178,17 +191,21 @@ pub async fn audit(
         Err(e) if error_code(&e) == Some("ResourceAlreadyExistsException") => {}
         Err(e) => return Err(aws_error("logs:CreateLogStream", e)),
     }
-    let records = records(&req, now);
     let millis = (now.unix_timestamp_nanos() / 1_000_000) as i64;
     let mut put = logs
         .put_log_events()
         .log_group_name(group)
         .log_stream_name(&stream);
     for r in &records {
+        let message = serde_json::to_string(r).map_err(|e| RunbookError::Aws {
+            operation: "logs:PutLogEvents",
+            message: format!("audit record not serialisable: {e}"),
+            transient: false,
+        })?;
         put = put.log_events(
             InputLogEvent::builder()
                 .timestamp(millis)
-                .message(r.to_string())
+                .message(message)
                 .build()
                 .map_err(|e| RunbookError::Aws {
                     operation: "logs:PutLogEvents",
@@ -201,27 +218,19 @@ pub async fn audit(
         .await
         .map_err(|e| aws_error("logs:PutLogEvents", e))?;
     tracing::info!(
-        execution_id = req.execution_id.as_deref().unwrap_or(""),
-        finding_id = %req.plan.finding.security_hub.id,
+        execution_id = execution_id.as_deref().unwrap_or(""),
+        finding_id,
         action = "audit-log",
         records = records.len(),
-        result = ended,
+        resolution = resolution.as_str(),
         "audit records written to {group}"
     );
-    Ok(AuditResponse {
+    Ok(AuditOutput {
+        resolution,
         records: records.len(),
         log_group: group.to_owned(),
-        result: ended,
+        log_stream: stream,
     })
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditResponse {
-    pub records: usize,
-    pub log_group: String,
-    /// How the response ended; the state machine fails the execution on `failed`.
-    pub result: &'static str,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -229,7 +238,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
     let logs = Client::new(&sdk);
     let group =
-        std::env::var("FIREBREAK_AUDIT_LOG_GROUP").unwrap_or_else(|_| DEFAULT_LOG_GROUP.to_owned());
+        std::env::var("FIREBREAK_AUDIT_LOG_GROUP").unwrap_or_else(|_| AUDIT_LOG_GROUP.to_owned());
     firebreak::runtime::serve("audit-log", |req: AuditRequest| audit(req, &logs, &group)).await
 }
 
@@ -243,7 +252,7 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
 
-    fn request(failure: Option<Failure>) -> AuditRequest {
+    fn request(failure: Option<Failure>) -> CloseRequest {
         let p = firebreak::fixtures::fixture_plan("ec2-dns-backdoor.json", false).unwrap();
         let o = |action, summary: &str| ActionOutcome {
             action,
@@ -259,14 +268,15 @@ mod tests {
             started_at: OffsetDateTime::UNIX_EPOCH,
             finished_at: OffsetDateTime::UNIX_EPOCH,
         };
-        AuditRequest {
+        CloseRequest {
             plan: p,
-            outcomes: vec![
-                o(ActionKind::IsolateInstance, "isolated"),
-                o(ActionKind::MarkResolved, "finding marked RESOLVED"),
-            ],
+            results: vec![firebreak::outcome::PlaybookResult {
+                playbook: firebreak::plan::Playbook::Ec2Compromise,
+                outcomes: vec![o(ActionKind::IsolateInstance, "isolated")],
+                failure: None,
+            }],
+            mark: Some(o(ActionKind::MarkResolved, "finding marked RESOLVED")),
             failure,
-            results: vec![],
             execution_id: Some(
                 "arn:aws:states:us-east-1:111122223333:execution:Firebreak-ec2-compromise:run-1"
                     .into(),
@@ -279,7 +289,10 @@ mod tests {
         let req = request(None);
         let first = req.plan.finding.first_seen.unwrap();
         let now = first + time::Duration::seconds(90);
-        let r = records(&req, now);
+        let r: Vec<serde_json::Value> = records(&req, now)
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect();
         assert_eq!(r.len(), 3);
         assert_eq!(r[0]["record"], "action");
         assert_eq!(r[0]["action"], "isolate-instance");
@@ -288,7 +301,8 @@ mod tests {
         assert_eq!(r[0]["findingId"], req.plan.finding.security_hub.id.as_str());
         let e = &r[2];
         assert_eq!(e["record"], "execution");
-        assert_eq!(e["result"], "contained");
+        assert_eq!(e["resolution"], "contained");
+        assert_eq!(e["Resolution"], "contained");
         assert_eq!(
             e["ActionsTaken"], 1,
             "mark-resolved is not a containment action"
@@ -310,8 +324,8 @@ mod tests {
             cause: "denied".into(),
         }));
         let r = records(&req, OffsetDateTime::now_utc());
-        let e = r.last().unwrap();
-        assert_eq!(e["result"], "failed");
+        let e = serde_json::to_value(r.last().unwrap()).unwrap();
+        assert_eq!(e["resolution"], "failed");
         assert_eq!(e["ActionsFailed"], 1);
         assert_eq!(e["failures"][0]["Error"], "AwsCallFailed");
         assert!(e.get("ContainmentSeconds").is_none());
@@ -345,10 +359,14 @@ mod tests {
             })
             .then_output(|| PutLogEventsOutput::builder().build());
         let logs = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &[&create, &put]);
-        let out = audit(request(None), &logs, "/firebreak/audit")
-            .await
-            .unwrap();
-        assert_eq!((out.records, out.result), (3, "contained"));
+        let out = audit(
+            AuditRequest::Close(Box::new(request(None))),
+            &logs,
+            "/firebreak/audit",
+        )
+        .await
+        .unwrap();
+        assert_eq!((out.records, out.resolution), (3, Resolution::Contained));
         assert_eq!(put.num_calls(), 1);
         let _ = CreateLogStreamOutput::builder().build();
     }

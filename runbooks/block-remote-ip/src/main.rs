@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use aws_sdk_ec2::Client;
 use firebreak::error::{InputError, RunbookError};
-use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus};
+use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus, RunbookOutput};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::ActionKind;
 use serde::{Deserialize, Serialize};
@@ -263,13 +263,16 @@ fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, RunbookError
     })
 }
 
-/// One function, two jobs: a playbook's block action, or the scheduled sweep.
+/// One function, two jobs: the malicious-remote-ip playbook's block action, or the
+/// scheduled sweep.
 pub async fn handle(event: Value, ec2: &Client) -> Result<Value, RunbookError> {
     let out = if event.get("sweep").is_some() {
         let req: SweepRequest = parse(event)?;
         serde_json::to_value(sweep(req.sweep, ec2).await?)
     } else {
-        serde_json::to_value(block_remote_ips(parse(event)?, ec2).await?)
+        serde_json::to_value(RunbookOutput::one(
+            block_remote_ips(parse(event)?, ec2).await?,
+        ))
     };
     out.map_err(|e| RunbookError::Aws {
         operation: "serialise result",

@@ -200,15 +200,15 @@ fn check_iam_name(v: &str) -> Result<(), String> {
 
 /// Access key ids: `AKIA` (long-term) or `ASIA` (temporary) and 16 uppercase letters or digits.
 fn check_access_key_id(v: &str) -> Result<(), String> {
-    let ok = v.len() == 20
-        && (v.starts_with("AKIA") || v.starts_with("ASIA"))
-        && v.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    // IAM's own constraint (API reference, AccessKeyId): 16 to 128 word characters. Keys
+    // issued today are AKIA/ASIA + 16, but nothing stricter is documented.
+    let ok = (16..=128).contains(&v.len())
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "invalid access key id {}: expected AKIA or ASIA followed by 16 uppercase letters or digits",
+            "invalid access key id {}: expected 16 to 128 letters, digits or underscores",
             Shown(v)
         ))
     }
@@ -402,8 +402,12 @@ mod tests {
     fn access_keys_and_names() {
         assert!(AccessKeyId::parse("ASIASZ4SI7REEEXAMPLE").is_ok());
         assert!(AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").is_ok());
-        assert!(AccessKeyId::parse("GeneratedFindingAccessKeyId").is_err());
-        assert!(AccessKeyId::parse("AKIAIOSFODNN7EXAMPLe").is_err());
+        // IAM documents 16-128 word characters, so Firebreak accepts what IAM accepts.
+        assert!(AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE1").is_ok());
+        assert!(AccessKeyId::parse(&"A".repeat(128)).is_ok());
+        assert!(AccessKeyId::parse(&"A".repeat(129)).is_err());
+        assert!(AccessKeyId::parse("AKIA0123456789A").is_err());
+        assert!(AccessKeyId::parse("AKIA-0123456789AB").is_err());
         assert!(IamName::parse("web-role+x=y,z.@_").is_ok());
         assert!(IamName::parse("role name").is_err());
         assert!(IamName::parse(&"a".repeat(65)).is_err());

@@ -1,11 +1,29 @@
-//! What a runbook did: the shared shape of every action's result, read by mark-resolved
-//! (for the finding's note) and audit-log (for the audit record).
+//! What crosses the boundaries between triage, the runbooks, the closing steps and the
+//! CLI: the request every action runbook takes, the one result shape they all return, and
+//! the request and answers of the closing steps. Their JSON Schemas are in `schemas/`.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::finding::{InputKind, RefusedFinding};
 use crate::plan::{Plan, Playbook};
 use crate::policy::ActionKind;
+use crate::resolution::Resolution;
+
+/// What triage hands the response machine: one plan per finding it could identify, and
+/// the findings it refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriageOutput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+    pub input_kind: InputKind,
+    pub drill: bool,
+    pub dry_run: bool,
+    pub plans: Vec<Plan>,
+    #[serde(default)]
+    pub refused: Vec<RefusedFinding>,
+}
 
 /// The request every action runbook takes: the plan triage made, and who is running it.
 /// The runbook acts only on its own action in the plan; it never reads the raw event.
@@ -48,10 +66,28 @@ impl OutcomeStatus {
 
     /// The account is as the action wants it (or would be, in a dry run).
     pub fn contained(self) -> bool {
-        matches!(
-            self,
-            OutcomeStatus::Done | OutcomeStatus::AlreadyDone | OutcomeStatus::DryRun
-        )
+        self.in_place() || self == OutcomeStatus::DryRun
+    }
+
+    /// The account really is as the action wants it now.
+    pub fn in_place(self) -> bool {
+        matches!(self, OutcomeStatus::Done | OutcomeStatus::AlreadyDone)
+    }
+}
+
+/// What every action runbook returns: one outcome per planned action it handles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunbookOutput {
+    pub outcomes: Vec<ActionOutcome>,
+}
+
+impl RunbookOutput {
+    /// The answer of a runbook that handles one action.
+    pub fn one(outcome: ActionOutcome) -> RunbookOutput {
+        RunbookOutput {
+            outcomes: vec![outcome],
+        }
     }
 }
 
@@ -142,29 +178,32 @@ impl Failure {
 }
 
 /// The request of the steps that close a response (mark-resolved, audit-log): the plan,
-/// what each runbook returned, and on the failure path what went wrong.
+/// what each playbook's runbook returned or how it failed, and for audit-log the closing
+/// note's outcome or the failure of writing it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloseRequest {
     pub plan: Plan,
+    /// One per playbook the response ran, in the order they ran.
     #[serde(default)]
-    pub outcomes: Vec<ActionOutcome>,
+    pub results: Vec<PlaybookResult>,
+    /// mark-resolved's outcome, handed to audit-log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<ActionOutcome>,
+    /// A failure of the closing step itself (mark-resolved after its retries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
-    /// The playbooks the response ran (empty when a playbook closes its own run).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub results: Vec<PlaybookResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<String>,
 }
 
 impl CloseRequest {
-    /// Every outcome: each playbook's, in the order they ran, then the closing step's own.
+    /// Every outcome: each playbook's, in the order they ran, then the closing note's.
     pub fn all_outcomes(&self) -> Vec<ActionOutcome> {
         self.results
             .iter()
             .flat_map(|r| r.outcomes.iter())
-            .chain(self.outcomes.iter())
+            .chain(self.mark.iter())
             .cloned()
             .collect()
     }
@@ -174,9 +213,9 @@ impl CloseRequest {
         self.results.iter().map(|r| r.playbook).collect()
     }
 
-    /// Every failure: the response's own, then each failed playbook's, named.
+    /// Every failure: each failed playbook's, named, then the closing step's own.
     pub fn all_failures(&self) -> Vec<Failure> {
-        let mut out: Vec<Failure> = self.failure.iter().cloned().collect();
+        let mut out = Vec::new();
         for r in &self.results {
             if let Some(f) = &r.failure {
                 out.push(Failure {
@@ -185,8 +224,33 @@ impl CloseRequest {
                 });
             }
         }
+        out.extend(self.failure.iter().cloned());
         out
     }
+
+    /// How the response ended: the one answer everyone reads.
+    pub fn resolution(&self) -> Resolution {
+        Resolution::of(&self.plan, &self.all_outcomes(), &self.all_failures())
+    }
+}
+
+/// mark-resolved's answer: how the response ended, and the note's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkOutput {
+    pub resolution: Resolution,
+    pub outcome: ActionOutcome,
+}
+
+/// audit-log's answer: how the response ended (the state machine routes on it) and how
+/// many records were written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditOutput {
+    pub resolution: Resolution,
+    pub records: usize,
+    pub log_group: String,
+    pub log_stream: String,
 }
 
 #[cfg(test)]

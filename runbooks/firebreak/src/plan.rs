@@ -145,6 +145,19 @@ pub enum SkipReason {
     TargetNotFound,
     EnrichmentSkipped,
     NothingContained,
+    /// A drill's `playbooks` filter left this action out: planned, but not run.
+    NotSelected,
+    /// A value the action needs failed validation: the action cannot run safely.
+    InvalidTarget,
+}
+
+impl SkipReason {
+    /// A skip that leaves part of the threat live although the policy wanted it handled:
+    /// the finding cannot be RESOLVED. Exemptions, allow-lists and protected principals are
+    /// the policy's own decisions and leave no gap.
+    pub fn leaves_gap(self) -> bool {
+        matches!(self, SkipReason::NotSelected | SkipReason::InvalidTarget)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,6 +194,16 @@ pub enum Playbook {
 }
 
 impl Playbook {
+    pub const ALL: [Playbook; 3] = [
+        Playbook::Ec2Compromise,
+        Playbook::CredentialCompromise,
+        Playbook::MaliciousRemoteIp,
+    ];
+
+    pub fn parse(name: &str) -> Option<Playbook> {
+        Playbook::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     /// The playbook that runs an action; `None` for the closing step.
     pub fn running(action: ActionKind) -> Option<Playbook> {
         match action {
@@ -219,6 +242,38 @@ pub struct Plan {
 impl Plan {
     pub fn action(&self, kind: ActionKind) -> Option<&PlannedAction> {
         self.actions.iter().find(|a| a.kind() == kind)
+    }
+
+    /// Every planned action of one kind (a finding may name several roles).
+    pub fn actions_of(&self, kind: ActionKind) -> impl Iterator<Item = &PlannedAction> {
+        self.actions.iter().filter(move |a| a.kind() == kind)
+    }
+
+    /// A drill's `playbooks` filter: keeps only the actions of the named playbooks. It can
+    /// only take away: every action it removes becomes a `NotSelected` skip, so the
+    /// finding cannot end RESOLVED while a planned action did not run.
+    pub fn narrow_to(&mut self, selected: &[Playbook]) {
+        let (kept, dropped): (Vec<PlannedAction>, Vec<PlannedAction>) =
+            std::mem::take(&mut self.actions)
+                .into_iter()
+                .partition(|a| Playbook::running(a.kind()).is_none_or(|p| selected.contains(&p)));
+        for a in &dropped {
+            let playbook = Playbook::running(a.kind()).map(Playbook::name).unwrap_or("");
+            self.skipped.push(Skip {
+                action: Some(a.kind()),
+                target: Some(a.target()),
+                reason: SkipReason::NotSelected,
+                detail: format!(
+                    "planned, but the drill ran only {} (not {playbook})",
+                    selected.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        self.actions = kept;
+        if self.actions.iter().all(|a| a.kind() == ActionKind::MarkResolved) {
+            self.actions.clear();
+        }
+        self.playbooks.retain(|p| selected.contains(p));
     }
 }
 
@@ -446,6 +501,19 @@ pub fn plan(
                 finding_id: finding.security_hub.id.clone(),
                 product_arn: finding.security_hub.product_arn.clone(),
             });
+        }
+    }
+
+    // A target value that failed validation was dropped at parsing: the actions that
+    // needed it cannot run, which the finding's note must say (and it cannot be RESOLVED).
+    if block.is_none() && exempt_tag.is_none() && !wanted.is_empty() {
+        for f in finding.ignored_fields.iter().filter(|f| f.needed) {
+            p.skip(
+                None,
+                Some(f.path.clone()),
+                SkipReason::InvalidTarget,
+                format!("{}: {}; nothing acts on a value that failed validation", f.path, f.reason),
+            );
         }
     }
 

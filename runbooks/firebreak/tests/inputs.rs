@@ -392,17 +392,22 @@ fn sample_findings_keep_placeholders_out_of_the_targets() {
         .remove(0);
     assert!(f.sample && f.archived);
     let k = f.targets.access_key.unwrap();
-    assert_eq!(k.access_key_id, None);
+    // IAM's own constraint (16 to 128 word characters) admits the placeholder; a sample is
+    // never acted on whatever it names.
+    assert_eq!(
+        k.access_key_id.map(|k| k.to_string()).as_deref(),
+        Some("GeneratedFindingAccessKeyId")
+    );
     assert_eq!(k.user_name.unwrap().as_str(), "GeneratedFindingUserName");
     assert_eq!(k.user_type, Some(UserType::IamUser));
     assert!(
         f.targets.instance.is_none(),
         "placeholder instance i-99999999 of an AccessKey finding"
     );
-    assert_eq!(f.ignored_fields.len(), 1);
-    assert_eq!(
-        f.ignored_fields[0].path,
-        "$.resource.accessKeyDetails.accessKeyId"
+    assert!(
+        f.ignored_fields.iter().all(|i| !i.needed),
+        "a sample's dropped values leave no gap: {:?}",
+        f.ignored_fields
     );
 
     let f = sample("guardduty-detail__PenTest_S3_ParrotLinux__aws-samples-automated-response.json")
@@ -416,13 +421,7 @@ fn sample_findings_keep_placeholders_out_of_the_targets() {
         "\"bucketName\" is not a bucket name"
     );
     let paths: Vec<&str> = f.ignored_fields.iter().map(|i| i.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        vec![
-            "$.resource.accessKeyDetails.accessKeyId",
-            "$.resource.s3BucketDetails[0].name"
-        ]
-    );
+    assert_eq!(paths, vec!["$.resource.s3BucketDetails[0].name"]);
     assert_eq!(f.targets.remote_ips[0].ip, ip("198.51.100.0"));
 }
 
@@ -694,7 +693,7 @@ fn malformed_inputs_are_refused_naming_the_field() {
             {
                 let mut v = fixture_json("iam-user-malicious-caller.json");
                 v["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] =
-                    json!("AKIAiosfodnn7example");
+                    json!("AKIA-IOSFODNN7EXAMPLE");
                 v
             },
             "$.detail.resource.accessKeyDetails.accessKeyId",
@@ -771,17 +770,50 @@ fn malformed_inputs_are_refused_naming_the_field() {
             "cannot wrap another drill",
         ),
     ];
+    // A target or informational value that fails validation refuses nothing more than
+    // itself: it is dropped, recorded with its path and reason, and never acted on.
+    const DROPPED: [&str; 11] = [
+        "injection-like instance id",
+        "CIDR as a remote IP",
+        "huge instance id",
+        "subnet id of the wrong shape",
+        "security group id with a quote",
+        "IPv4 field holding IPv6",
+        "remote IP that is not one",
+        "timestamp that is not one",
+        "unknown user type",
+        "access key id with lowercase",
+        "ASFF instance ARN with an injected id",
+    ];
     assert!(cases.len() >= 10);
+    let mut dropped = 0;
     for (name, input, path, message) in cases {
-        let err = parse_input(&input).expect_err(name);
-        assert_eq!(err.path(), Some(path), "{name}: {err}");
-        assert!(err.to_string().contains(message), "{name}: {err}");
-        assert!(
-            err.to_string().len() < 400,
-            "{name}: the error echoes too much input"
-        );
-        assert_eq!(err.error_type(), "InvalidInput", "{name}");
+        match parse_input(&input) {
+            Err(err) => {
+                assert!(!DROPPED.contains(&name), "{name}: refused: {err}");
+                assert_eq!(err.path(), Some(path), "{name}: {err}");
+                assert!(err.to_string().contains(message), "{name}: {err}");
+                assert!(
+                    err.to_string().len() < 400,
+                    "{name}: the error echoes too much input"
+                );
+                assert_eq!(err.error_type(), "InvalidInput", "{name}");
+            }
+            Ok(parsed) => {
+                assert!(DROPPED.contains(&name), "{name}: accepted");
+                let f = &parsed.findings[0];
+                let ignored = f
+                    .ignored_fields
+                    .iter()
+                    .find(|i| i.path == path)
+                    .unwrap_or_else(|| panic!("{name}: {:?}", f.ignored_fields));
+                assert!(ignored.reason.contains(message), "{name}: {ignored:?}");
+                assert!(ignored.reason.len() < 400, "{name}: echoes too much");
+                dropped += 1;
+            }
+        }
     }
+    assert_eq!(dropped, DROPPED.len());
 }
 
 #[test]
@@ -825,4 +857,112 @@ fn deeply_nested_json_is_refused_not_a_stack_overflow() {
         parse_input_bytes(deep.as_bytes()),
         Err(InputError::NotJson { .. })
     ));
+}
+
+// ---- what one bad field may refuse, and dryRun ----------------------------------------
+
+#[test]
+fn an_access_key_id_of_17_characters_is_what_iam_allows() {
+    let mut v = fixture_json("iam-user-malicious-caller.json");
+    v["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("AKIAIOSFODNN7EXAMP");
+    assert_eq!(
+        v["detail"]["resource"]["accessKeyDetails"]["accessKeyId"]
+            .as_str()
+            .unwrap()
+            .len(),
+        18
+    );
+    v["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("AKIAIOSFODNN7EXAM");
+    let f = parse_input(&v).unwrap().findings.remove(0);
+    assert_eq!(
+        f.targets.access_key.unwrap().access_key_id.unwrap().as_str(),
+        "AKIAIOSFODNN7EXAM"
+    );
+    assert!(f.ignored_fields.is_empty());
+}
+
+#[test]
+fn an_early_format_timestamp_is_ignored_with_the_reason_and_the_finding_is_planned() {
+    let mut v = base();
+    v["detail"]["service"]["eventFirstSeen"] = json!("2017-12-05T19:30:23.000+0000");
+    let f = parse_input(&v).unwrap().findings.remove(0);
+    assert_eq!(f.first_seen, None);
+    assert_eq!(
+        f.ignored_fields,
+        vec![IgnoredField {
+            path: "$.detail.service.eventFirstSeen".into(),
+            reason: "invalid timestamp \"2017-12-05T19:30:23.000+0000\": expected RFC 3339 such as 2020-08-22T09:15:57Z".into(),
+            needed: false,
+        }]
+    );
+    assert!(f.targets.instance.is_some(), "nothing an action needs was lost");
+}
+
+#[test]
+fn one_unreadable_finding_of_a_batch_refuses_only_itself() {
+    let mut v = fixture_json("securityhub-custom-action-two-findings.json");
+    let findings = v["detail"]["findings"].as_array().unwrap().clone();
+    let mut broken = findings[0].clone();
+    broken.as_object_mut().unwrap().remove("Id");
+    v["detail"]["findings"] = json!([findings[0], broken, findings[1]]);
+    let parsed = parse_input(&v).unwrap();
+    assert_eq!(parsed.findings.len(), 2);
+    assert_eq!(parsed.refused.len(), 1);
+    assert_eq!(parsed.refused[0].path, "$.detail.findings[1]");
+    assert!(
+        parsed.refused[0].error.contains("$.detail.findings[1].Id"),
+        "{:?}",
+        parsed.refused[0]
+    );
+    // When none can be read, the whole input is refused with the first one's reason.
+    v["detail"]["findings"] = json!([broken]);
+    let err = parse_input(&v).unwrap_err();
+    assert_eq!(err.path(), Some("$.detail.findings[0].Id"));
+}
+
+#[test]
+fn dry_run_cannot_be_lost() {
+    // null or a non-boolean is refused with the field named.
+    for bad in [json!(null), json!("true"), json!(1)] {
+        let err = parse_input(&json!({"event": base(), "dryRun": bad})).unwrap_err();
+        assert_eq!(err.path(), Some("$.dryRun"), "{bad}: {err}");
+        assert!(err.to_string().contains("expected a boolean"), "{err}");
+    }
+    // Beside an event envelope it is honoured, or refused when it is not a boolean.
+    let mut event = base();
+    event["dryRun"] = json!(true);
+    assert!(parse_input(&event).unwrap().dry_run);
+    event["dryRun"] = json!(null);
+    assert_eq!(parse_input(&event).unwrap_err().path(), Some("$.dryRun"));
+    // Through EventBridge, the drill event's detail is the drill input, dryRun included.
+    let drill_event = json!({"source": DRILL_SOURCE, "detail-type": DRILL_DETAIL_TYPE, "id": "e-1",
+                             "detail": {"event": base(), "dryRun": true, "playbooks": ["ec2-compromise"]}});
+    let parsed = parse_input(&drill_event).unwrap();
+    assert!(parsed.dry_run && parsed.drill);
+    assert_eq!(parsed.event_id.as_deref(), Some("e-1"));
+    assert_eq!(parsed.kind, InputKind::GuardDutyEvent);
+    let wrapped = json!({"event": drill_event, "dryRun": false});
+    assert!(parse_input(&wrapped)
+        .unwrap_err()
+        .to_string()
+        .contains("cannot wrap another drill"));
+}
+
+#[test]
+fn a_drill_playbooks_filter_names_known_playbooks() {
+    let ok = parse_input(&json!({"event": base(), "playbooks": ["credential-compromise", "credential-compromise"]})).unwrap();
+    assert_eq!(
+        ok.playbooks,
+        Some(vec![firebreak::plan::Playbook::CredentialCompromise])
+    );
+    for (bad, path, message) in [
+        (json!([]), "$.playbooks", "empty filter"),
+        (json!(["isolate"]), "$.playbooks[0]", "unknown playbook"),
+        (json!([1]), "$.playbooks[0]", "expected a string"),
+        (json!("ec2-compromise"), "$.playbooks", "expected an array"),
+    ] {
+        let err = parse_input(&json!({"event": base(), "playbooks": bad})).unwrap_err();
+        assert_eq!(err.path(), Some(path), "{err}");
+        assert!(err.to_string().contains(message), "{err}");
+    }
 }

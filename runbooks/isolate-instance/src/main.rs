@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::Client;
 use firebreak::error::RunbookError;
 use firebreak::ids::{SecurityGroupId, VpcId};
-use firebreak::outcome::{ActionOutcome, ActionRequest, OutcomeStatus};
+use firebreak::outcome::{ActionOutcome, ActionRequest, OutcomeStatus, RunbookOutput};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::ActionKind;
 use isolate::Run;
@@ -114,8 +114,8 @@ pub async fn isolate_instance(
 async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
     let ec2 = Client::new(&sdk);
-    firebreak::runtime::serve("isolate-instance", |req: ActionRequest| {
-        isolate_instance(req, &ec2)
+    firebreak::runtime::serve("isolate-instance", |req: ActionRequest| async {
+        isolate_instance(req, &ec2).await.map(RunbookOutput::one)
     })
     .await
 }

@@ -1,6 +1,7 @@
-//! mark-resolved: closes the response on the Security Hub finding. RESOLVED with a note of
-//! what was done; NOTIFIED with the reason when a step failed; only a note when nothing was
-//! contained. A dry run writes nothing and returns the note it would have written.
+//! mark-resolved: closes the response on the Security Hub finding. The workflow status is
+//! the response's resolution (`firebreak::resolution`): RESOLVED only when every planned
+//! action succeeded, NOTIFIED with what is missing and why otherwise, the status kept when
+//! there was nothing to do. A dry run writes nothing and returns the note it would write.
 
 mod note;
 
@@ -12,25 +13,24 @@ use firebreak::aws::aws_error;
 use firebreak::error::RunbookError;
 #[cfg(test)]
 use firebreak::outcome::Failure;
-use firebreak::outcome::{ActionOutcome, Change, CloseRequest, OutcomeStatus};
+use firebreak::outcome::{ActionOutcome, Change, CloseRequest, MarkOutput, OutcomeStatus};
 use firebreak::policy::ActionKind;
-use note::Workflow;
+use firebreak::resolution::Workflow;
 use time::OffsetDateTime;
 
 /// Who Security Hub shows as the note's author.
 const UPDATED_BY: &str = "firebreak";
 
-/// mark-resolved and audit-log take the same request.
-pub type MarkRequest = CloseRequest;
-
-pub async fn mark(req: MarkRequest, hub: &Client) -> Result<ActionOutcome, RunbookError> {
+pub async fn mark(req: CloseRequest, hub: &Client) -> Result<MarkOutput, RunbookError> {
     let started_at = OffsetDateTime::now_utc();
     let finding = &req.plan.finding.security_hub;
-    let (workflow, text) = note::compose(
+    let resolution = req.resolution();
+    let workflow = resolution.workflow();
+    let text = note::compose(
         &req.plan,
+        resolution,
         &req.all_outcomes(),
         &req.all_failures(),
-        &req.playbooks_run(),
     );
     let target = finding.id.to_string();
     let after = format!(
@@ -56,7 +56,8 @@ pub async fn mark(req: MarkRequest, hub: &Client) -> Result<ActionOutcome, Runbo
                     .text(&text)
                     .updated_by(UPDATED_BY)
                     .build(),
-            );
+            )
+            .user_defined_fields("firebreak:resolution", resolution.as_str());
         if let Some(w) = workflow {
             call = call.workflow(
                 WorkflowUpdate::builder()
@@ -91,27 +92,31 @@ pub async fn mark(req: MarkRequest, hub: &Client) -> Result<ActionOutcome, Runbo
         execution_id = req.execution_id.as_deref().unwrap_or(""),
         finding_id = %finding.id,
         action = "mark-resolved",
+        resolution = resolution.as_str(),
         workflow = workflow.map(Workflow::as_str).unwrap_or("unchanged"),
-        status = ?status,
+        status = status.as_str(),
         "{text}"
     );
-    Ok(ActionOutcome {
-        action: ActionKind::MarkResolved,
-        status,
-        target: target.clone(),
-        summary: match (status, workflow) {
-            (OutcomeStatus::DryRun, _) => "dry run: would write the note".into(),
-            (_, Some(w)) => format!("finding marked {}", w.as_str()),
-            (_, None) => "note written on the finding".into(),
+    Ok(MarkOutput {
+        resolution,
+        outcome: ActionOutcome {
+            action: ActionKind::MarkResolved,
+            status,
+            target: target.clone(),
+            summary: match (status, workflow) {
+                (OutcomeStatus::DryRun, _) => "dry run: would write the note".into(),
+                (_, Some(w)) => format!("finding marked {}", w.as_str()),
+                (_, None) => "note written on the finding".into(),
+            },
+            changes: vec![Change {
+                resource: target,
+                what: "workflow and note".into(),
+                before: "as found".into(),
+                after,
+            }],
+            started_at,
+            finished_at: OffsetDateTime::now_utc(),
         },
-        changes: vec![Change {
-            resource: target,
-            what: "workflow and note".into(),
-            before: "as found".into(),
-            after,
-        }],
-        started_at,
-        finished_at: OffsetDateTime::now_utc(),
     })
 }
 
@@ -119,7 +124,7 @@ pub async fn mark(req: MarkRequest, hub: &Client) -> Result<ActionOutcome, Runbo
 async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
     let hub = Client::new(&sdk);
-    firebreak::runtime::serve("mark-resolved", |req: MarkRequest| mark(req, &hub)).await
+    firebreak::runtime::serve("mark-resolved", |req: CloseRequest| mark(req, &hub)).await
 }
 
 #[cfg(test)]
@@ -128,8 +133,11 @@ mod tests {
     use aws_sdk_securityhub::operation::batch_update_findings::BatchUpdateFindingsOutput;
     use aws_sdk_securityhub::types::BatchUpdateFindingsUnprocessedFinding;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use firebreak::outcome::PlaybookResult;
+    use firebreak::plan::Playbook;
+    use firebreak::resolution::Resolution;
 
-    fn request(dry_run: bool, failure: Option<Failure>) -> MarkRequest {
+    fn request(dry_run: bool, failure: Option<Failure>) -> CloseRequest {
         let p = firebreak::fixtures::fixture_plan("ec2-dns-backdoor.json", dry_run).unwrap();
         let outcome = ActionOutcome {
             action: ActionKind::IsolateInstance,
@@ -140,11 +148,15 @@ mod tests {
             started_at: OffsetDateTime::UNIX_EPOCH,
             finished_at: OffsetDateTime::UNIX_EPOCH,
         };
-        MarkRequest {
+        CloseRequest {
             plan: p,
-            outcomes: vec![outcome],
-            failure,
-            results: vec![],
+            results: vec![PlaybookResult {
+                playbook: Playbook::Ec2Compromise,
+                outcomes: vec![outcome],
+                failure,
+            }],
+            mark: None,
+            failure: None,
             execution_id: Some("exec-9".into()),
         }
     }
@@ -162,8 +174,9 @@ mod tests {
             .then_output(|| BatchUpdateFindingsOutput::builder().set_processed_findings(Some(vec![])).set_unprocessed_findings(Some(vec![])).build());
         let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
         let out = mark(request(false, None), &hub).await.unwrap();
-        assert_eq!(out.status, OutcomeStatus::Done);
-        assert_eq!(out.summary, "finding marked RESOLVED");
+        assert_eq!(out.resolution, Resolution::Contained);
+        assert_eq!(out.outcome.status, OutcomeStatus::Done);
+        assert_eq!(out.outcome.summary, "finding marked RESOLVED");
         assert_eq!(update.num_calls(), 1);
     }
 
@@ -185,7 +198,8 @@ mod tests {
             cause: "instance i-1 no longer exists".into(),
         };
         let out = mark(request(false, Some(failure)), &hub).await.unwrap();
-        assert_eq!(out.summary, "finding marked NOTIFIED");
+        assert_eq!(out.resolution, Resolution::Failed);
+        assert_eq!(out.outcome.summary, "finding marked NOTIFIED");
         assert_eq!(update.num_calls(), 1);
     }
 
@@ -223,7 +237,8 @@ mod tests {
         });
         let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
         let out = mark(request(true, None), &hub).await.unwrap();
-        assert_eq!(out.status, OutcomeStatus::DryRun);
+        assert_eq!(out.resolution, Resolution::DryRun);
+        assert_eq!(out.outcome.status, OutcomeStatus::DryRun);
         assert_eq!(update.num_calls(), 0);
     }
 }

@@ -1,28 +1,13 @@
-//! The finding's note and workflow status, from the plan and what the runbooks did. Pure.
+//! The finding's note, from the plan, the resolution and what the runbooks did. Pure.
+//! The workflow status is the resolution's (`firebreak::resolution`), decided there once.
 
 use firebreak::outcome::{ActionOutcome, Failure, OutcomeStatus};
-use firebreak::plan::{Plan, Playbook};
+use firebreak::plan::Plan;
 use firebreak::policy::ActionKind;
-use serde::{Deserialize, Serialize};
+use firebreak::resolution::Resolution;
 
 /// Security Hub's limit on `Note.Text`.
 pub const MAX_NOTE_CHARS: usize = 512;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Workflow {
-    Resolved,
-    Notified,
-}
-
-impl Workflow {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Workflow::Resolved => "RESOLVED",
-            Workflow::Notified => "NOTIFIED",
-        }
-    }
-}
 
 /// Cuts to Security Hub's limit on a character boundary, marking the cut.
 pub fn fit(text: &str) -> String {
@@ -44,100 +29,122 @@ fn skipped(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// The workflow status to set (`None`: leave it) and the note.
-///
-/// RESOLVED only when something was contained and nothing failed or was refused: a
-/// refusal (a service-linked role, a full rule band) leaves a threat live, so the finding
-/// goes to NOTIFIED for an analyst, with the reason.
+/// Planned containment actions that have no outcome saying they are in place.
+fn not_done(plan: &Plan, outcomes: &[ActionOutcome]) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in ActionKind::ALL {
+        if kind == ActionKind::MarkResolved {
+            continue;
+        }
+        let in_place = outcomes
+            .iter()
+            .filter(|o| o.action == kind && o.status.in_place())
+            .count();
+        out.extend(
+            plan.actions_of(kind)
+                .skip(in_place)
+                .map(|a| format!("{} {}", kind.name(), a.target())),
+        );
+    }
+    out
+}
+
+fn list(items: &[String], none: &str) -> String {
+    if items.is_empty() {
+        none.to_owned()
+    } else {
+        items.join("; ")
+    }
+}
+
+/// The note for a response that ended as `resolution`.
 pub fn compose(
     plan: &Plan,
+    resolution: Resolution,
     outcomes: &[ActionOutcome],
     failures: &[Failure],
-    ran: &[Playbook],
-) -> (Option<Workflow>, String) {
-    let done: Vec<&str> = outcomes
+) -> String {
+    let done: Vec<String> = outcomes
         .iter()
         .filter(|o| o.action != ActionKind::MarkResolved && o.status.contained())
-        .map(|o| o.summary.as_str())
+        .map(|o| o.summary.clone())
         .collect();
     let refused: Vec<String> = outcomes
         .iter()
         .filter(|o| o.status == OutcomeStatus::Refused)
         .map(|o| format!("{}: {}", o.action.name(), o.summary))
         .collect();
-    let skips = skipped(plan);
+    let missing = not_done(plan, outcomes);
     let mut parts = Vec::new();
-    let status = if !failures.is_empty() {
-        let why: Vec<String> = failures
-            .iter()
-            .map(|f| format!("{}: {}", f.error, f.reason()))
-            .collect();
-        parts.push(format!(
-            "Firebreak could not complete the response: {}.",
-            why.join("; ")
-        ));
-        if !done.is_empty() {
-            parts.push(format!("Done before the failure: {}.", done.join("; ")));
-        }
-        Some(Workflow::Notified)
-    } else if plan.dry_run {
-        parts.push(format!(
-            "Firebreak dry run, nothing changed. Would do: {}.",
-            if done.is_empty() {
-                "nothing".to_owned()
-            } else {
-                done.join("; ")
+    match resolution {
+        Resolution::Failed => {
+            let why: Vec<String> = failures
+                .iter()
+                .map(|f| format!("{}: {}", f.error, f.reason()))
+                .collect();
+            parts.push(format!(
+                "Firebreak could not complete the response: {}.",
+                why.join("; ")
+            ));
+            if !done.is_empty() {
+                parts.push(format!("Done before the failure: {}.", done.join("; ")));
             }
-        ));
-        None
-    } else if !refused.is_empty() {
-        parts.push(format!(
-            "Firebreak refused part of the response, needs an analyst: {}.",
-            refused.join("; ")
-        ));
-        if !done.is_empty() {
-            parts.push(format!("Done: {}.", done.join("; ")));
         }
-        Some(Workflow::Notified)
-    } else if done.is_empty() {
-        parts.push("Firebreak took no action.".to_owned());
-        None
-    } else {
-        parts.push(format!(
+        Resolution::Refused => {
+            parts.push(format!(
+                "Firebreak refused part of the response, needs an analyst: {}.",
+                refused.join("; ")
+            ));
+            if !done.is_empty() {
+                parts.push(format!("Done: {}.", done.join("; ")));
+            }
+        }
+        Resolution::DryRun => parts.push(format!(
+            "Firebreak dry run, nothing changed. Would do: {}.",
+            list(&done, "nothing")
+        )),
+        Resolution::Contained => parts.push(format!(
             "Firebreak contained this finding: {}.",
             done.join("; ")
-        ));
-        Some(Workflow::Resolved)
-    };
-    // A plan may name actions the running playbook does not perform: say so, never imply them.
-    let not_run: Vec<String> = plan
-        .actions
-        .iter()
-        .filter(|a| {
-            // What a failed or refused step did not do is said above; this line is for
-            // actions no playbook of this run was meant to perform.
-            failures.is_empty()
-                && Playbook::running(a.kind()).is_some_and(|p| !ran.contains(&p))
-                && !outcomes.iter().any(|o| o.action == a.kind())
-        })
-        .map(|a| format!("{} {}", a.kind().name(), a.target()))
-        .collect();
-    if !not_run.is_empty() {
-        parts.push(format!(
-            "Planned but not run by this playbook: {}.",
-            not_run.join("; ")
-        ));
+        )),
+        Resolution::PartlyContained => {
+            parts.push(format!(
+                "Firebreak contained this finding only in part, needs an analyst. Done: {}.",
+                done.join("; ")
+            ));
+            if !missing.is_empty() {
+                parts.push(format!("Not done: {}.", missing.join("; ")));
+            }
+        }
+        Resolution::NotContained => parts.push(format!(
+            "Firebreak did not contain this finding, needs an analyst. Not done: {}.",
+            list(&missing, "see skipped")
+        )),
+        Resolution::NothingToDo => parts.push("Firebreak took no action.".to_owned()),
     }
+    let skips = skipped(plan);
     if !skips.is_empty() {
         parts.push(format!("Skipped: {}.", skips.join("; ")));
     }
-    (status, fit(&parts.join(" ")))
+    fit(&parts.join(" "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use firebreak::resolution::Workflow;
     use time::OffsetDateTime;
+
+    /// The resolution's workflow status and the note, as mark-resolved writes them.
+    fn close(
+        plan: &Plan,
+        outcomes: &[ActionOutcome],
+        failures: &[Failure],
+        _ran: &[()],
+    ) -> (Option<Workflow>, String) {
+        let r = Resolution::of(plan, outcomes, failures);
+        (r.workflow(), compose(plan, r, outcomes, failures))
+    }
 
     fn plan_for(fixture: &str, dry_run: bool) -> Plan {
         firebreak::fixtures::fixture_plan(fixture, dry_run).unwrap()
@@ -158,7 +165,7 @@ mod tests {
     #[test]
     fn contained_findings_are_resolved_with_what_was_done_and_skipped() {
         let p = plan_for("ec2-dns-backdoor.json", false);
-        let (status, note) = compose(
+        let (status, note) = close(
             &p,
             &[outcome(
                 ActionKind::IsolateInstance,
@@ -182,7 +189,7 @@ mod tests {
             error: "AwsCallFailed".into(),
             cause: "ec2:ModifyNetworkInterfaceAttribute failed: UnauthorizedOperation".into(),
         };
-        let (status, note) = compose(
+        let (status, note) = close(
             &p,
             &[outcome(
                 ActionKind::IsolateInstance,
@@ -203,7 +210,7 @@ mod tests {
     #[test]
     fn a_refusal_notifies_even_when_something_else_was_done() {
         let p = plan_for("ec2-network-backdoor.json", false);
-        let (status, note) = compose(
+        let (status, note) = close(
             &p,
             &[
                 outcome(
@@ -238,7 +245,7 @@ mod tests {
                 cause: "gone".into(),
             },
         ];
-        let (status, note) = compose(&p, &[], &failures, &[]);
+        let (status, note) = close(&p, &[], &failures, &[]);
         assert_eq!(status, Some(Workflow::Notified));
         assert!(note.contains("malicious-remote-ip playbook: AwsCallFailed: ec2:CreateNetworkAclEntry failed; ec2-compromise playbook: InstanceNotFound: gone."), "{note}");
     }
@@ -246,7 +253,7 @@ mod tests {
     #[test]
     fn exempt_findings_get_a_note_and_keep_their_status() {
         let p = plan_for("ec2-exempt-instance.json", false);
-        let (status, note) = compose(&p, &[], &[], &[]);
+        let (status, note) = close(&p, &[], &[], &[]);
         assert_eq!(status, None);
         assert!(note.starts_with("Firebreak took no action. Skipped: isolate-instance: instance i-0b1b2c3d4e5f60718 is tagged firebreak:exempt=true"), "{note}");
     }
@@ -254,7 +261,7 @@ mod tests {
     #[test]
     fn dry_runs_change_no_status() {
         let p = plan_for("ec2-network-backdoor.json", true);
-        let (status, note) = compose(
+        let (status, note) = close(
             &p,
             &[outcome(
                 ActionKind::IsolateInstance,
@@ -277,7 +284,7 @@ mod tests {
     fn notes_fit_security_hubs_limit() {
         let p = plan_for("ec2-network-backdoor.json", false);
         let long = "é".repeat(2000);
-        let (_, note) = compose(
+        let (_, note) = close(
             &p,
             &[outcome(
                 ActionKind::IsolateInstance,

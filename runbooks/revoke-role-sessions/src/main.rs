@@ -8,19 +8,11 @@ mod revoke;
 use aws_sdk_iam::Client;
 use firebreak::error::RunbookError;
 use firebreak::ids::{AccessKeyId, IamName};
-use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus};
+use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus, RunbookOutput};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::ActionKind;
 use revoke::KeyState;
-use serde::Serialize;
 use time::OffsetDateTime;
-
-/// One outcome per credential action in the plan; the playbook hands them all on.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RevokeResponse {
-    pub outcomes: Vec<ActionOutcome>,
-}
 
 struct Step {
     action: ActionKind,
@@ -155,7 +147,7 @@ async fn disable_key(
 pub async fn revoke_credentials(
     req: ActionRequest,
     iam: &Client,
-) -> Result<RevokeResponse, RunbookError> {
+) -> Result<RunbookOutput, RunbookError> {
     let plan = &req.plan;
     let mut outcomes = Vec::new();
     for action in &plan.actions {
@@ -186,7 +178,7 @@ pub async fn revoke_credentials(
             "the plan has no credential action",
         ));
     }
-    Ok(RevokeResponse { outcomes })
+    Ok(RunbookOutput { outcomes })
 }
 
 #[tokio::main(flavor = "current_thread")]

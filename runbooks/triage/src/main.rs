@@ -12,11 +12,13 @@ use aws_sdk_ec2::Client as Ec2Client;
 use aws_sdk_iam::Client as IamClient;
 use aws_sdk_ssm::Client as SsmClient;
 use firebreak::error::RunbookError;
-use firebreak::finding::{parse_input, InputKind};
+use firebreak::finding::parse_input;
+#[cfg(test)]
+use firebreak::finding::InputKind;
 use firebreak::ids::InstanceId;
-use firebreak::plan::{plan, Enrichment, Plan};
+use firebreak::outcome::TriageOutput;
+use firebreak::plan::{plan, Enrichment};
 use firebreak::policy::Policy;
-use serde::Serialize;
 use serde_json::Value;
 
 /// The state machine passes `{"input": <raw input>, "executionId": "..."}`; a direct
@@ -32,17 +34,6 @@ fn unwrap_execution(mut event: Value) -> (Value, Option<String>) {
     }
     let id = event["executionId"].as_str().map(str::to_owned);
     (event["input"].take(), id)
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TriageOutput {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub execution_id: Option<String>,
-    pub input_kind: InputKind,
-    pub drill: bool,
-    pub dry_run: bool,
-    pub plans: Vec<Plan>,
 }
 
 pub struct Config {
@@ -96,7 +87,10 @@ pub async fn triage(
             },
             None => Enrichment::NotNeeded,
         };
-        let p = plan(finding, &policy, &policy_source, enrichment, dry_run);
+        let mut p = plan(finding, &policy, &policy_source, enrichment, dry_run);
+        if let Some(selected) = &parsed.playbooks {
+            p.narrow_to(selected);
+        }
         tracing::info!(
             execution_id = execution_id.as_deref().unwrap_or(""),
             finding_id = %finding.security_hub.id,
@@ -109,12 +103,22 @@ pub async fn triage(
         );
         plans.push(p);
     }
+    for r in &parsed.refused {
+        tracing::warn!(
+            execution_id = execution_id.as_deref().unwrap_or(""),
+            path = %r.path,
+            error_type = %r.error_type,
+            "finding refused: {}",
+            r.error
+        );
+    }
     Ok(TriageOutput {
         execution_id,
         input_kind: parsed.kind,
         drill: parsed.drill,
         dry_run,
         plans,
+        refused: parsed.refused,
     })
 }
 
@@ -425,9 +429,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bad_input_is_refused_before_any_aws_call() {
+    async fn a_finding_that_cannot_be_identified_is_refused_before_any_aws_call() {
         let mut bad = event();
-        bad["detail"]["resource"]["instanceDetails"]["instanceId"] = "i-123;rm".into();
+        bad["detail"]["accountId"] = "1234;rm".into();
         let describe = describe_ok(instance(&[]));
         let ssm = ssm_policy(DEFAULT_POLICY_JSON.into());
         let config = Config {
@@ -439,13 +443,35 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.error_type(), "InvalidInput");
         assert!(
-            err.to_string()
-                .starts_with("$.detail.resource.instanceDetails.instanceId:"),
+            err.to_string().starts_with("$.detail.accountId:"),
             "{err}"
         );
         assert_eq!(describe.num_calls() + ssm.num_calls(), 0);
         let diagnostic: lambda_runtime::Diagnostic = err.into();
         assert_eq!(diagnostic.error_type, "InvalidInput");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_instance_id_is_never_looked_up_or_acted_on_and_leaves_a_gap() {
+        let mut bad = event();
+        bad["detail"]["resource"]["instanceDetails"]["instanceId"] = "i-123;rm".into();
+        let describe = describe_ok(instance(&[]));
+        let out = triage(bad, &built_in(), &clients(&[&describe], &[], &[]))
+            .await
+            .unwrap();
+        assert_eq!(describe.num_calls(), 0, "EC2 never sees the bad value");
+        let plan = &out.plans[0];
+        assert_eq!(plan.action(ActionKind::IsolateInstance), None);
+        let gap = plan
+            .skipped
+            .iter()
+            .find(|s| s.reason == SkipReason::InvalidTarget)
+            .expect("the invalid target is reported");
+        assert_eq!(
+            gap.target.as_deref(),
+            Some("$.detail.resource.instanceDetails.instanceId")
+        );
+        assert!(gap.detail.contains("invalid instance id"), "{}", gap.detail);
     }
 
     #[tokio::test]

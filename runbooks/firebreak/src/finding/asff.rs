@@ -40,7 +40,7 @@ pub(crate) fn parse(node: Node<'_>) -> Result<Finding, InputError> {
     let sample = node.bool("Sample")?.unwrap_or(false)
         || field("additionalInfo/sample").is_some_and(|(v, _)| v == "true");
     let mut ctx = Ctx {
-        lenient: sample,
+        sample,
         ignored: Vec::new(),
     };
 
@@ -109,8 +109,8 @@ pub(crate) fn parse(node: Node<'_>) -> Result<Finding, InputError> {
         finding_type,
         severity,
         title: node.text("Title")?,
-        first_seen: node.parsed("FirstObservedAt", parse_time)?,
-        last_seen: node.parsed("LastObservedAt", parse_time)?,
+        first_seen: ctx.info(node.parsed("FirstObservedAt", parse_time))?,
+        last_seen: ctx.info(node.parsed("LastObservedAt", parse_time))?,
         count,
         sample,
         archived,

@@ -26,7 +26,7 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
         None => false,
     };
     let mut ctx = Ctx {
-        lenient: sample,
+        sample,
         ignored: Vec::new(),
     };
 
@@ -94,8 +94,8 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
 
     if let Some(service) = &service {
         let s = service.node();
-        finding.first_seen = s.parsed("eventFirstSeen", parse_time)?;
-        finding.last_seen = s.parsed("eventLastSeen", parse_time)?;
+        finding.first_seen = ctx.info(s.parsed("eventFirstSeen", parse_time))?;
+        finding.last_seen = ctx.info(s.parsed("eventLastSeen", parse_time))?;
         finding.archived = s.bool("archived")?.unwrap_or(false);
         if let Some(count) = s.number("count")? {
             if count < 0.0 || count.fract() != 0.0 {

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | EventBridge `GuardDuty Finding` event | `detail-type` = `GuardDuty Finding` |
 //! | `Security Hub Findings - Imported` / `- Custom Action` event | `detail-type`, findings in `detail.findings[]` |
-//! | drill input | an object with `finding` or `event` (and optional `dryRun`, `reason`) |
+//! | drill input | an object with `finding` or `event` (and optional `dryRun`, `reason`, `playbooks`) |
 //! | bare GuardDuty finding | camelCase `arn`, `type`, `resource` |
 //! | bare ASFF finding | PascalCase `Id`, `ProductArn` |
 
@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::error::{InputError, Shown};
 use crate::ids::Arn;
 use crate::json::Node;
+use crate::plan::Playbook;
 
 use super::{asff, guardduty, Finding};
 
@@ -26,7 +27,12 @@ pub const MAX_FINDINGS: usize = 100;
 const GUARDDUTY_EVENT: &str = "GuardDuty Finding";
 const HUB_IMPORTED: &str = "Security Hub Findings - Imported";
 const HUB_CUSTOM_ACTION: &str = "Security Hub Findings - Custom Action";
-const DRILL_KEYS: [&str; 4] = ["finding", "event", "dryRun", "reason"];
+/// A drill through EventBridge: AWS refuses `aws.*` sources from callers, so a drill
+/// puts its drill input (with its `dryRun`) as the detail of an event of its own, which
+/// the response's rules also match.
+pub const DRILL_SOURCE: &str = "firebreak.drill";
+pub const DRILL_DETAIL_TYPE: &str = "Firebreak Drill";
+const DRILL_KEYS: [&str; 5] = ["finding", "event", "dryRun", "reason", "playbooks"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,7 +60,23 @@ pub struct ParsedInput {
     /// The Security Hub custom action that was pressed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_action_arn: Option<Arn>,
+    /// A drill's filter: only these playbooks' actions run. It narrows, never adds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbooks: Option<Vec<Playbook>>,
     pub findings: Vec<Finding>,
+    /// Findings of a batch that could not be identified (no id, account or region): each
+    /// refuses only itself, the others are handled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedFinding>,
+}
+
+/// A finding of a batch that was refused, with the field and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusedFinding {
+    pub path: String,
+    pub error_type: String,
+    pub error: String,
 }
 
 /// Parses raw bytes: refuses oversized input before reading it.
@@ -109,11 +131,76 @@ fn parse_value(value: &Value) -> Result<ParsedInput, InputError> {
     if is_drill(&root) {
         return drill(&root);
     }
-    inner(&root)
+    if is_drill_event(&root) {
+        let detail = root.req("detail")?;
+        let node = detail.node();
+        node.expect_object()?;
+        let mut parsed = drill(&node)?;
+        parsed.event_id = root.text("id")?;
+        return Ok(parsed);
+    }
+    let mut parsed = inner(&root)?;
+    // A dryRun beside an event or a finding is honoured, never ignored.
+    if let Some(dry_run) = strict_bool(&root, "dryRun")? {
+        parsed.dry_run = dry_run;
+    }
+    Ok(parsed)
+}
+
+/// A boolean that may be absent but not `null`: a `"dryRun": null` that read as "not
+/// given" would turn a rehearsal into a real response.
+fn strict_bool(node: &Node<'_>, key: &str) -> Result<Option<bool>, InputError> {
+    match node.value.get(key) {
+        Some(Value::Null) => Err(InputError::WrongType {
+            path: node.child_path(key),
+            expected: "a boolean",
+            found: "null",
+        }),
+        _ => node.bool(key),
+    }
+}
+
+fn playbook_filter(root: &Node<'_>) -> Result<Option<Vec<Playbook>>, InputError> {
+    if root.value.get("playbooks").is_none() {
+        return Ok(None);
+    }
+    let items = root.array("playbooks")?;
+    if items.is_empty() {
+        return Err(InputError::InvalidValue {
+            path: root.child_path("playbooks"),
+            reason: "an empty filter would run nothing; leave playbooks out to run them all"
+                .into(),
+        });
+    }
+    let mut out = Vec::new();
+    for item in &items {
+        let name = item.value.as_str().ok_or_else(|| InputError::WrongType {
+            path: item.path.clone(),
+            expected: "a string",
+            found: crate::json::kind(item.value),
+        })?;
+        let p = Playbook::parse(name).ok_or_else(|| InputError::InvalidValue {
+            path: item.path.clone(),
+            reason: format!(
+                "unknown playbook {}; the playbooks are {}",
+                Shown(name),
+                Playbook::ALL.map(Playbook::name).join(", ")
+            ),
+        })?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(Some(out))
 }
 
 fn is_drill(root: &Node<'_>) -> bool {
     !root.has("detail-type") && DRILL_KEYS.iter().any(|k| root.has(k))
+}
+
+fn is_drill_event(root: &Node<'_>) -> bool {
+    root.value.get("source").and_then(Value::as_str) == Some(DRILL_SOURCE)
+        && root.value.get("detail-type").and_then(Value::as_str) == Some(DRILL_DETAIL_TYPE)
 }
 
 fn drill(root: &Node<'_>) -> Result<ParsedInput, InputError> {
@@ -129,8 +216,9 @@ fn drill(root: &Node<'_>) -> Result<ParsedInput, InputError> {
             });
         }
     }
-    let dry_run = root.bool("dryRun")?.unwrap_or(false);
+    let dry_run = strict_bool(root, "dryRun")?.unwrap_or(false);
     let reason = root.text("reason")?;
+    let playbooks = playbook_filter(root)?;
     let body = match (root.get("finding"), root.get("event")) {
         (Some(f), None) => f,
         (None, Some(e)) => e,
@@ -148,7 +236,7 @@ fn drill(root: &Node<'_>) -> Result<ParsedInput, InputError> {
     };
     let node = body.node();
     node.expect_object()?;
-    if is_drill(&node) {
+    if is_drill(&node) || is_drill_event(&node) {
         return Err(InputError::InvalidValue {
             path: body.path.clone(),
             reason: "a drill input cannot wrap another drill input".into(),
@@ -158,6 +246,7 @@ fn drill(root: &Node<'_>) -> Result<ParsedInput, InputError> {
     parsed.drill = true;
     parsed.dry_run = dry_run;
     parsed.reason = reason;
+    parsed.playbooks = playbooks;
     Ok(parsed)
 }
 
@@ -169,7 +258,9 @@ fn inner(node: &Node<'_>) -> Result<ParsedInput, InputError> {
         reason: None,
         event_id: None,
         custom_action_arn: None,
+        playbooks: None,
         findings: Vec::new(),
+        refused: Vec::new(),
     };
     if node.has("detail-type") {
         let detail_type = node.req_str("detail-type")?;
@@ -224,8 +315,24 @@ fn inner(node: &Node<'_>) -> Result<ParsedInput, InputError> {
                         ),
                     });
                 }
+                // One unreadable finding refuses only itself; if none can be read, the
+                // input is refused with the first finding's error.
+                let mut first_error = None;
                 for f in &findings {
-                    out.findings.push(asff::parse(f.node())?);
+                    match asff::parse(f.node()) {
+                        Ok(finding) => out.findings.push(finding),
+                        Err(e) => {
+                            out.refused.push(RefusedFinding {
+                                path: f.path.clone(),
+                                error_type: e.error_type().to_owned(),
+                                error: e.to_string(),
+                            });
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                if let (true, Some(e)) = (out.findings.is_empty(), first_error) {
+                    return Err(e);
                 }
             }
             _ => {

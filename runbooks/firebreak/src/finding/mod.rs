@@ -18,7 +18,10 @@ use time::OffsetDateTime;
 use crate::error::InputError;
 use crate::ids::*;
 
-pub use input::{parse_input, parse_input_bytes, InputKind, ParsedInput, MAX_INPUT_BYTES};
+pub use input::{
+    parse_input, parse_input_bytes, InputKind, ParsedInput, RefusedFinding, DRILL_DETAIL_TYPE,
+    DRILL_SOURCE, MAX_INPUT_BYTES,
+};
 pub use severity::{Severity, SeverityBand};
 pub use types::{FindingType, ParsedType};
 
@@ -68,9 +71,10 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_role: Option<String>,
     pub targets: Targets,
-    /// Fields of a sample finding that failed validation and were dropped (GuardDuty's
-    /// generated samples carry placeholders such as `GeneratedFindingAccessKeyId`). A real
-    /// finding with such a field is refused instead.
+    /// Fields that failed validation and were dropped, each with the reason. A target
+    /// field (`needed`) leaves the actions that would use it unable to run, and the plan
+    /// says so; an informational one (a timestamp in an older format) changes nothing.
+    /// Only what identifies the finding (id, account, region, type) refuses it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored_fields: Vec<IgnoredField>,
 }
@@ -79,6 +83,9 @@ pub struct Finding {
 pub struct IgnoredField {
     pub path: String,
     pub reason: String,
+    /// An action would have used the value (an instance id, an IP, a key id).
+    #[serde(default)]
+    pub needed: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -265,21 +272,42 @@ pub(crate) fn add_remote_ip(list: &mut Vec<RemoteIp>, ip: IpAddr, source: IpSour
 
 /// Parsing state shared by both finding parsers.
 pub(crate) struct Ctx {
-    /// Sample findings drop invalid target fields instead of being refused.
-    pub lenient: bool,
+    /// A generated sample: no action will run, so a dropped value leaves no gap.
+    pub sample: bool,
     pub ignored: Vec<IgnoredField>,
 }
 
 impl Ctx {
-    /// For target fields: a validation error refuses a real finding, and is recorded and
-    /// skipped in a sample one (which no action will touch anyway).
+    /// For target fields: a value that fails validation is dropped and recorded, never
+    /// acted on; the plan then skips what needed it, and the finding is not RESOLVED.
     pub fn target<T>(
         &mut self,
         result: Result<Option<T>, InputError>,
     ) -> Result<Option<T>, InputError> {
+        let needed = !self.sample;
+        self.drop_invalid(result, needed)
+    }
+
+    /// For fields no action depends on (timestamps): dropped and recorded.
+    pub fn info<T>(
+        &mut self,
+        result: Result<Option<T>, InputError>,
+    ) -> Result<Option<T>, InputError> {
+        self.drop_invalid(result, false)
+    }
+
+    fn drop_invalid<T>(
+        &mut self,
+        result: Result<Option<T>, InputError>,
+        needed: bool,
+    ) -> Result<Option<T>, InputError> {
         match result {
-            Err(InputError::InvalidValue { path, reason }) if self.lenient => {
-                self.ignored.push(IgnoredField { path, reason });
+            Err(InputError::InvalidValue { path, reason }) => {
+                self.ignored.push(IgnoredField {
+                    path,
+                    reason,
+                    needed,
+                });
                 Ok(None)
             }
             other => other,

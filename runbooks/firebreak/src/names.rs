@@ -1,0 +1,40 @@
+//! The names Firebreak's parts agree on. Their home is `names.json` beside this crate,
+//! which the CDK app and the local account read; these constants mirror it for Rust, and
+//! a test fails when the two differ.
+
+/// The stack and the prefix of every deployed name (`Firebreak-response`).
+pub const STACK: &str = "Firebreak";
+pub const AUDIT_LOG_GROUP: &str = "/firebreak/audit";
+pub const POLICY_PARAMETER: &str = "/firebreak/policy";
+pub const ACTION_TARGET_ID: &str = "FirebreakContain";
+/// The one response machine: triage, then the runbooks, then the note and the audit.
+pub const RESPONSE_MACHINE: &str = "response";
+pub const SWEEP_MACHINE: &str = "sweep-ip-blocks";
+pub const METRIC_NAMESPACE: &str = "Firebreak";
+
+/// The deployed name of a machine (`Firebreak-response`).
+pub fn machine_name(machine: &str) -> String {
+    format!("{STACK}-{machine}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_constants_are_names_json() {
+        let v: serde_json::Value = serde_json::from_str(include_str!("../names.json")).unwrap();
+        for (key, value) in [
+            ("stack", STACK),
+            ("auditLogGroup", AUDIT_LOG_GROUP),
+            ("policyParameter", POLICY_PARAMETER),
+            ("actionTargetId", ACTION_TARGET_ID),
+            ("responseMachine", RESPONSE_MACHINE),
+            ("sweepMachine", SWEEP_MACHINE),
+            ("metricNamespace", METRIC_NAMESPACE),
+        ] {
+            assert_eq!(v[key], value, "names.json {key}");
+        }
+        assert_eq!(machine_name(RESPONSE_MACHINE), "Firebreak-response");
+    }
+}
