@@ -9,13 +9,14 @@ CARGO ?= cargo
 LAMBDA_DIR ?= $(CURDIR)/target/lambda
 VENV := .venv
 
-.PHONY: help demo demo-offline test test-rust test-infra test-localaws test-e2e chromium lint build release bench plan synth package deploy clean drill
+.PHONY: schemas help demo demo-offline test test-rust test-infra test-localaws test-e2e chromium lint build release bench plan synth package deploy clean drill
 
 help:
 	@echo "make demo     contain a real GuardDuty finding on a local AWS account (DEMO_ARGS=--keep keeps it running)"
 	@echo "make demo-offline   what Firebreak would do with sample findings (offline plans)"
 	@echo "make test     all tests: Rust, CDK app, the local account's extension, end to end"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
+	@echo "make schemas  regenerate schemas/ from the boundary types"
 	@echo "make build    debug build of every crate"
 	@echo "make release  release build (the Lambda profile: opt-level s, thin LTO, stripped)"
 	@echo "make bench    parse+plan benchmark and release binary sizes"
@@ -99,6 +100,10 @@ package: $(VENV)/bin/cargo-lambda
 
 deploy: package
 	cd infra && npx cdk deploy --require-approval broadening -c lambdaDir=$(LAMBDA_DIR) $(CDK_CONTEXT)
+
+# The JSON Schemas in schemas/, regenerated from the boundary types.
+schemas:
+	FIREBREAK_WRITE_SCHEMAS=1 $(CARGO) test -p firebreak --test schemas --locked
 
 lint:
 	$(CARGO) fmt --all --check

@@ -11,8 +11,10 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::aws::{self, Aws, AwsError};
+use crate::exit::{
+    AWS as EXIT_AWS, INPUT as EXIT_INPUT, OK as EXIT_OK, UNEXPECTED as EXIT_UNEXPECTED,
+};
 use crate::history::{self, Status, Summary};
-use crate::exit::{AWS as EXIT_AWS, INPUT as EXIT_INPUT, OK as EXIT_OK, UNEXPECTED as EXIT_UNEXPECTED};
 use crate::outcome;
 use crate::report::{self, FindingState};
 use firebreak::audit::AuditRecord;
@@ -314,12 +316,7 @@ pub fn write_report(g: &Gathered, arn: &str, path: &Path) -> Result<(), String> 
     std::fs::write(path, html).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn print_outcome(
-    g: &Gathered,
-    arn: &str,
-    expect: Option<Resolution>,
-    report: Option<&Path>,
-) {
+fn print_outcome(g: &Gathered, arn: &str, expect: Option<Resolution>, report: Option<&Path>) {
     let expected = expect
         .map(|e| format!(" (expected {})", e.as_str()))
         .unwrap_or_default();
@@ -420,7 +417,11 @@ pub async fn run_drill(input: Value, source: String, args: DrillOptions) -> Exit
     if let Err(e) = aws::describe_machine(&aws, &machine).await {
         return fail(EXIT_AWS, &e.0);
     }
-    let what = if dry_run { "a dry-run drill" } else { "a drill" };
+    let what = if dry_run {
+        "a dry-run drill"
+    } else {
+        "a drill"
+    };
     let started = if args.via_eventbridge {
         eprintln!("Putting {what} of {source} on EventBridge; following the execution it starts on {machine}");
         aws::put_and_wait(&aws, &machine, &drill_event(&input)).await
@@ -549,6 +550,9 @@ mod tests {
 
         let ev = drill_event(&input);
         assert_eq!(ev["source"], "firebreak.drill");
-        assert_eq!(ev["detail"]["dryRun"], true, "the file's dryRun travels with the event");
+        assert_eq!(
+            ev["detail"]["dryRun"], true,
+            "the file's dryRun travels with the event"
+        );
     }
 }

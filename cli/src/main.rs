@@ -214,9 +214,7 @@ fn run_plan(file: &std::path::Path, policy_file: Option<&std::path::Path>, json:
         Some(path) => {
             let text = match read(path, MAX_POLICY_BYTES).map(String::from_utf8) {
                 Ok(Ok(t)) => t,
-                Ok(Err(_)) => {
-                    return fail(exit::POLICY, &format!("{}: not UTF-8", path.display()))
-                }
+                Ok(Err(_)) => return fail(exit::POLICY, &format!("{}: not UTF-8", path.display())),
                 Err(e) => return fail(exit::INPUT, &e),
             };
             let source = path.display().to_string();

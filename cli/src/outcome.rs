@@ -130,7 +130,10 @@ mod tests {
     fn the_verdict_is_the_recorded_resolution() {
         let contained = execution_record("contained");
         let partly = execution_record("partly-contained");
-        assert_eq!(verdict(false, &[contained.clone()]), Resolution::Contained);
+        assert_eq!(
+            verdict(false, std::slice::from_ref(&contained)),
+            Resolution::Contained
+        );
         assert_eq!(
             verdict(false, &[contained.clone(), partly]),
             Resolution::PartlyContained

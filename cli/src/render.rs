@@ -29,7 +29,11 @@ pub fn input_header(input: &ParsedInput) -> String {
     }
     if let Some(playbooks) = &input.playbooks {
         let names: Vec<&str> = playbooks.iter().map(|p| p.name()).collect();
-        let _ = writeln!(s, "Playbooks only {} (the drill's filter)", names.join(", "));
+        let _ = writeln!(
+            s,
+            "Playbooks only {} (the drill's filter)",
+            names.join(", ")
+        );
     }
     for r in &input.refused {
         let _ = writeln!(s, "Refused   {}: {}", r.path, r.error);

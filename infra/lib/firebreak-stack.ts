@@ -47,8 +47,6 @@ export interface FirebreakStackProps extends StackProps {
 
 /** The custom action's name as analysts see it; Security Hub allows 20 characters. */
 export const ACTION_TARGET_NAME = 'Firebreak contain';
-export const ACTION_TARGET_ID = 'FirebreakContain';
-export const POLICY_PARAMETER_NAME = '/firebreak/policy';
 
 /** Replaces `${Partition}`, `${Region}`, `${Account}` in a declared resource ARN. */
 export function resolveArn(declared: string): string {
@@ -97,13 +95,13 @@ export class FirebreakStack extends Stack {
     Tags.of(this).add('firebreak:suite', 'firebreak');
 
     this.auditLogGroup = new logs.LogGroup(this, 'AuditTrail', {
-      logGroupName: '/firebreak/audit',
+      logGroupName: repo.names.auditLogGroup,
       retention,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
     const policy = new ssm.StringParameter(this, 'ResponsePolicy', {
-      parameterName: POLICY_PARAMETER_NAME,
+      parameterName: repo.names.policyParameter,
       description: 'Firebreak response policy (JSON). Validate edits with `firebreak plan --policy FILE`.',
       stringValue: repo.defaultPolicy,
       // The built-in policy is over the 4 KB of the standard tier.
@@ -134,7 +132,7 @@ export class FirebreakStack extends Stack {
 
     this.actionTarget = new securityhub.CfnActionTarget(this, 'ContainAction', {
       name: ACTION_TARGET_NAME,
-      id: ACTION_TARGET_ID,
+      id: repo.names.actionTargetId,
       description: 'Contain the selected findings with Firebreak',
     });
 
@@ -204,43 +202,24 @@ export class FirebreakStack extends Stack {
     return fn;
   }
 
-  /** `Firebreak-ec2-compromise`: unique per stack, known before deployment. */
+  /** `Firebreak-response`: unique per stack, known before deployment. */
   private machineName(file: string): string {
     return `${this.stackName}-${file}`;
   }
 
-  /** Creates machines so that one that starts another is created after it. */
+  /** One machine per file. No machine starts another: each triages its own raw input. */
   private createStateMachines(files: StateMachineFile[], retention: logs.RetentionDays): void {
-    const pending = [...files];
-    while (pending.length > 0) {
-      // Ready when every machine it starts exists already.
-      const ready = pending.findIndex((f) =>
-        f.placeholders
-          .filter((p) => p.endsWith('StateMachineArn'))
-          .every((p) => files.some((x) => this.stateMachines.has(x.name) && `${x.pascalName}StateMachineArn` === p)),
-      );
-      if (ready < 0) throw new Error(`state machines that start each other in a cycle, or start one that does not exist: ${pending.map((p) => p.name).join(', ')}`);
-      const [file] = pending.splice(ready, 1);
-      this.stateMachines.set(file.name, this.stateMachine(file, retention));
-    }
+    for (const file of files) this.stateMachines.set(file.name, this.stateMachine(file, retention));
   }
 
   private stateMachine(file: StateMachineFile, retention: logs.RetentionDays): sfn.StateMachine {
     const substitutions: Record<string, string> = {};
     const invoked: lambda.Function[] = [];
-    const started: [string, sfn.StateMachine][] = [];
     for (const p of file.placeholders) {
       const fn = [...this.functions.entries()].find(([name]) => `${pascal(name)}FunctionArn` === p)?.[1];
-      const child = [...this.stateMachines.entries()].find(([name]) => `${pascal(name)}StateMachineArn` === p);
-      if (fn) {
-        substitutions[p] = fn.functionArn;
-        invoked.push(fn);
-      } else if (child) {
-        substitutions[p] = child[1].stateMachineArn;
-        started.push(child);
-      } else {
-        throw new Error(`${file.file}: \${${p}} names no runbook function or state machine in this repository`);
-      }
+      if (!fn) throw new Error(`${file.file}: \${${p}} names no runbook function in this repository`);
+      substitutions[p] = fn.functionArn;
+      invoked.push(fn);
     }
     const logGroup = new logs.LogGroup(this, `${file.pascalName}ExecutionLogs`, {
       logGroupName: `/aws/vendedlogs/states/firebreak-${file.name}`,
@@ -255,28 +234,11 @@ export class FirebreakStack extends Stack {
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
       tracingEnabled: true,
     });
-    for (const fn of invoked) fn.grantInvoke(machine);
-    const childAcks = [];
-    for (const [childFile, child] of started) {
-      const childName = this.machineName(childFile);
-      child.grantStartExecution(machine);
-      // What the .sync integration needs to follow the child execution, and no more.
-      const executions = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${childName}:*`;
-      machine.addToRolePolicy(
-        new iam.PolicyStatement({ actions: ['states:DescribeExecution', 'states:StopExecution'], resources: [executions] }),
-      );
-      childAcks.push({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${childName}:*]`,
-        reason: 'following the executions of the child playbook this machine starts; their names are made at run time',
-      });
-    }
-    if (started.length > 0) {
-      machine.addToRolePolicy(
-        new iam.PolicyStatement({
-          actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
-          resources: [`arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule`],
-        }),
-      );
+    for (const fn of invoked) {
+      fn.grantInvoke(machine);
+      // The function's own resource policy names the machines that invoke it, and no one
+      // else: a caller in another account cannot be granted it by an identity policy.
+      fn.addPermission(`InvokedBy${file.pascalName}`, { principal: machine.role, action: 'lambda:InvokeFunction' });
     }
     Tags.of(machine).add('firebreak:state-machine', file.name);
     Validations.of(machine).acknowledge(
@@ -284,7 +246,6 @@ export class FirebreakStack extends Stack {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason: 'CloudWatch Logs delivery and X-Ray actions used by state-machine logging and tracing support no resource-level permissions',
       },
-      ...childAcks,
       ...invoked.map((fn) => ({
         id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(fn.node.defaultChild as lambda.CfnFunction)}.Arn>:*]`,
         reason: 'lambda:InvokeFunction on the versions and aliases of the runbook functions this machine invokes, and no other',

@@ -52,6 +52,18 @@ export interface Repository {
   readonly rules: RuleFile[];
   /** The built-in response policy, deployed as the policy parameter's first value. */
   readonly defaultPolicy: string;
+  /** The names every part agrees on, from their one home: runbooks/firebreak/names.json. */
+  readonly names: Names;
+}
+
+export interface Names {
+  readonly stack: string;
+  readonly auditLogGroup: string;
+  readonly policyParameter: string;
+  readonly actionTargetId: string;
+  readonly responseMachine: string;
+  readonly sweepMachine: string;
+  readonly metricNamespace: string;
 }
 
 export function pascal(name: string): string {
@@ -152,5 +164,9 @@ export function discover(root: string): Repository {
     : [];
 
   const defaultPolicy = fs.readFileSync(path.join(runbooksDir, 'firebreak', 'policy', 'default-policy.json'), 'utf8');
-  return { root, runbooks, stateMachines, rules, defaultPolicy };
+  const names = readJson(path.join(runbooksDir, 'firebreak', 'names.json')) as Names;
+  for (const key of ['stack', 'auditLogGroup', 'policyParameter', 'actionTargetId', 'responseMachine', 'sweepMachine', 'metricNamespace'] as const) {
+    if (typeof names[key] !== 'string') fail(path.join(runbooksDir, 'firebreak', 'names.json'), `${key} must be a string`);
+  }
+  return { root, runbooks, stateMachines, rules, defaultPolicy, names };
 }

@@ -115,11 +115,7 @@ for (const [label, root] of [['this repository', REPO], ['the fixture repository
     const validate = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: (s?: string) => string };
     for (const sm of discover(root).stateMachines) {
       // Placeholders become ARNs of the right kind, as CloudFormation will substitute them.
-      const text = sm.definition.replace(/\$\{([A-Za-z0-9]+)\}/g, (_m, p: string) =>
-        p.endsWith('StateMachineArn')
-          ? `arn:aws:states:us-east-1:111122223333:stateMachine:${p}`
-          : `arn:aws:lambda:us-east-1:111122223333:function:${p}`,
-      );
+      const text = sm.definition.replace(/\$\{([A-Za-z0-9]+)\}/g, (_m, p: string) => `arn:aws:lambda:us-east-1:111122223333:function:${p}`);
       const result = validate(JSON.parse(text));
       assert.ok(result.isValid, `${sm.file}: ${result.errorsText('\n')}`);
     }
@@ -149,23 +145,19 @@ for (const root of [REPO, FIXTURE]) test(`${root === REPO ? 'this repository' : 
     assert.equal(m.Properties.DefinitionString, fs.readFileSync(sm.file, 'utf8'), sm.name);
     assert.deepEqual(Object.keys(m.Properties.DefinitionSubstitutions).sort(), placeholders(sm.definition), sm.name);
     for (const [key, value] of Object.entries(m.Properties.DefinitionSubstitutions as Record<string, any>)) {
-      if (key.endsWith('FunctionArn')) {
-        const fnName = repo.runbooks.find((r) => `${r.pascalName}FunctionArn` === key)!.name;
-        const fnId = stack.getLogicalId(stack.functions.get(fnName)!.node.defaultChild as any);
-        assert.deepEqual(value, { 'Fn::GetAtt': [fnId, 'Arn'] }, `${sm.name} ${key}`);
-      } else {
-        const child = repo.stateMachines.find((s) => `${s.pascalName}StateMachineArn` === key)!.name;
-        const childId = stack.getLogicalId(stack.stateMachines.get(child)!.node.defaultChild as any);
-        assert.deepEqual(value, { Ref: childId }, `${sm.name} ${key}`);
-      }
+      const fnName = repo.runbooks.find((r) => `${r.pascalName}FunctionArn` === key)!.name;
+      const fnId = stack.getLogicalId(stack.functions.get(fnName)!.node.defaultChild as any);
+      assert.deepEqual(value, { 'Fn::GetAtt': [fnId, 'Arn'] }, `${sm.name} ${key}`);
     }
+    // No machine starts another: each triages its own raw input.
+    assert.ok(!sm.definition.includes('arn:aws:states:::states:startExecution'), `${sm.name} starts a child machine`);
     assert.equal(m.Properties.LoggingConfiguration.Level, 'ALL');
     assert.equal(m.Properties.LoggingConfiguration.IncludeExecutionData, true);
     assert.deepEqual(m.Properties.TracingConfiguration, { Enabled: true });
   }
 });
 
-test("a state machine's role may invoke only its own functions and start only its children", () => {
+test("a state machine's role may invoke only its own functions, and each function's resource policy names only those machines", () => {
   const { template, stack } = synth(FIXTURE);
   const roleOf = (name: string) => stack.getLogicalId(stack.stateMachines.get(name)!.role.node.defaultChild as any);
   const fnId = (name: string) => stack.getLogicalId(stack.functions.get(name)!.node.defaultChild as any);
@@ -180,18 +172,27 @@ test("a state machine's role may invoke only its own functions and start only it
     }
     return [...ids].sort();
   };
-  assert.deepEqual(invokeTargets(roleOf('ec2-compromise')), [fnId('isolate-instance'), fnId('mark-resolved'), fnId('triage')].sort());
-  assert.deepEqual(invokeTargets(roleOf('response')), []);
-  assert.deepEqual(policyActions(template, roleOf('response')).filter((a) => a.startsWith('states:StartExecution')), ['states:StartExecution']);
-  assert.ok(!policyActions(template, roleOf('ec2-compromise')).includes('states:StartExecution'));
+  assert.deepEqual(invokeTargets(roleOf('response')), [fnId('isolate-instance'), fnId('mark-resolved'), fnId('triage')].sort());
+  assert.deepEqual(invokeTargets(roleOf('close-only')), [fnId('mark-resolved')]);
+  for (const name of ['response', 'close-only']) {
+    assert.ok(!policyActions(template, roleOf(name)).some((a) => a.startsWith('states:')), `${name} may start no machine`);
+  }
+  const invokers = (fn: string) =>
+    resources(template, 'AWS::Lambda::Permission')
+      .filter(([, p]) => JSON.stringify(p.Properties.FunctionName).includes(fnId(fn)))
+      .map(([, p]) => JSON.stringify(p.Properties.Principal).match(/"(\w+)","Arn"/)?.[1])
+      .sort();
+  assert.deepEqual(invokers('mark-resolved'), [roleOf('close-only'), roleOf('response')].sort());
+  assert.deepEqual(invokers('isolate-instance'), [roleOf('response')]);
+  assert.deepEqual(invokers('triage'), [roleOf('response')]);
 });
 
 test('a placeholder with no function behind it fails the synth, naming file and placeholder', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'firebreak-repo-'));
   fs.cpSync(FIXTURE, tmp, { recursive: true });
-  const file = path.join(tmp, 'statemachines', 'ec2-compromise.asl.json');
+  const file = path.join(tmp, 'statemachines', 'response.asl.json');
   fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('${MarkResolvedFunctionArn}', '${MarkResolvedTwiceFunctionArn}'));
-  assert.throws(() => synth(tmp), /ec2-compromise\.asl\.json: \$\{MarkResolvedTwiceFunctionArn\} names no runbook function/);
+  assert.throws(() => synth(tmp), /response\.asl\.json: \$\{MarkResolvedTwiceFunctionArn\} names no runbook function/);
 });
 
 for (const root of [REPO, FIXTURE]) test(`${root === REPO ? 'this repository' : 'the fixture'}: rule patterns equal their files; the custom action gets the action target ARN`, () => {
@@ -250,17 +251,17 @@ test('an alarm per state machine and one for undelivered events, all to the alar
   assert.ok(topic.Properties.KmsMasterKeyId, 'the topic is encrypted with a key CloudWatch may use');
 });
 
-test('the Security Hub action target, the policy parameter and the audit log group', () => {
+test('the Security Hub action target, the policy parameter and the audit log group, named from names.json', () => {
   const { template, repo } = synth(REPO);
   const [, target] = resources(template, 'AWS::SecurityHub::ActionTarget')[0];
   assert.equal(target.Properties.Name, ACTION_TARGET_NAME);
   assert.ok(target.Properties.Name.length <= 20);
-  assert.equal(target.Properties.Id, 'FirebreakContain');
+  assert.equal(target.Properties.Id, repo.names.actionTargetId);
   const [, param] = resources(template, 'AWS::SSM::Parameter')[0];
   assert.equal(param.Properties.Value, repo.defaultPolicy);
-  assert.equal(param.Properties.Name, '/firebreak/policy');
+  assert.equal(param.Properties.Name, repo.names.policyParameter);
   assert.equal(param.Properties.Tier, repo.defaultPolicy.length > 4096 ? 'Advanced' : 'Standard');
-  const audit = resources(template, 'AWS::Logs::LogGroup').filter(([, g]) => g.Properties.LogGroupName === '/firebreak/audit');
+  const audit = resources(template, 'AWS::Logs::LogGroup').filter(([, g]) => g.Properties.LogGroupName === repo.names.auditLogGroup);
   assert.equal(audit.length, 1);
 });
 

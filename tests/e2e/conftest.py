@@ -4,6 +4,7 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,15 +42,30 @@ def finding(acct, ident):
     return acct.client("securityhub").get_findings(Filters={"Id": [{"Value": ident["Id"], "Comparison": "EQUALS"}]})["Findings"][0]
 
 
-def audit_records(acct):
+AUDIT_RECORD = jsonschema.Draft202012Validator(json.loads((ROOT / "schemas" / "audit-record.json").read_text()))
+
+
+def audit_records(acct, execution_arn=None, at_least=1):
+    """The audit records (of one execution, when named), each checked against the schema
+    generated from the Rust type: a record of another shape fails the test."""
     logs = acct.client("logs")
     deadline = time.time() + 10
+    records = []
     while time.time() < deadline:
         events = logs.filter_log_events(logGroupName=provision.AUDIT_LOG_GROUP).get("events", [])
-        if events:
-            return [json.loads(e["message"]) for e in events]
+        records = [json.loads(e["message"]) for e in events]
+        if execution_arn is not None:
+            records = [r for r in records if r.get("executionId") == execution_arn]
+        if len(records) >= at_least:
+            break
         time.sleep(0.2)
-    return []
+    for r in records:
+        AUDIT_RECORD.validate(r)
+    return records
+
+
+def execution_records(acct, execution_arn=None):
+    return [r for r in audit_records(acct, execution_arn) if r["record"] == "execution"]
 
 
 def calls_by(acct, function, operations=None):

@@ -9,7 +9,7 @@ import subprocess
 from html.parser import HTMLParser
 
 import pytest
-from conftest import ROOT, bin_dir, calls_by, finding, ssh_brute_force
+from conftest import ROOT, bin_dir, calls_by, finding, set_policy, ssh_brute_force
 from firebreak_localaws import provision
 from samples import FIXTURES, as_event, import_findings
 
@@ -115,7 +115,7 @@ def test_a_dry_run_drill_changes_nothing_and_lists_what_the_real_drill_then_does
     (ident,) = import_findings(account, event)
     before = world(account)
 
-    p, dry = drill(account, tmp_path, event, "--dry-run", "--playbook", playbook, "--report", tmp_path / "dry.html", "--expect", "contained")
+    p, dry = drill(account, tmp_path, event, "--dry-run", "--playbook", playbook, "--report", tmp_path / "dry.html", "--expect", "dry-run")
     assert p.returncode == 0, p.stderr
     assert world(account) == before, "a dry run changes nothing"
     assert finding(account, ident).get("Workflow", {}).get("Status", "NEW") == "NEW"
@@ -126,26 +126,54 @@ def test_a_dry_run_drill_changes_nothing_and_lists_what_the_real_drill_then_does
     assert [a for a, s in dom.outcomes if a != "mark-resolved"] == dry_planned
 
     # The same drill expecting another outcome fails, and says so.
-    p, _ = drill(account, tmp_path, event, "--dry-run", "--playbook", playbook, "--expect", "skipped")
-    assert p.returncode == 1 and "expected skipped, the drill ended contained" in p.stderr
+    p, _ = drill(account, tmp_path, event, "--dry-run", "--playbook", playbook, "--expect", "contained")
+    assert p.returncode == 1 and "expected contained, the drill ended dry-run" in p.stderr
 
-    p, real = drill(account, tmp_path, event, "--playbook", playbook, "--expect", "contained")
+    p, real = drill(account, tmp_path, event, "--playbook", playbook)
     assert p.returncode == 0, p.stderr
     done = [o["action"] for o in real["outcomes"] if o["action"] != "mark-resolved"]
     assert dry_planned == done == expected_actions, (dry_planned, done)
     assert dry["plannedActions"] == real["plannedActions"], "the same plan, dry or real"
     assert all(o["status"] == "done" for o in real["outcomes"]), real["outcomes"]
     assert world(account) != before
-    assert finding(account, ident)["Workflow"]["Status"] == "RESOLVED"
-    assert real["stateMachine"] == f"{provision.STACK}-{playbook}"
-    assert any(r["record"] == "execution" and r["result"] == "contained" for r in real["auditRecords"])
+    # RESOLVED only when the drill ran every action triage planned; the rest is named.
+    left_out = [s for p in real["plans"] for s in p["skipped"] if s["reason"] == "not-selected"]
+    status = finding(account, ident)["Workflow"]["Status"]
+    if left_out:
+        assert real["resolution"] == "partly-contained" and status == "NOTIFIED", real["resolution"]
+        assert left_out[0]["detail"] in finding(account, ident)["Note"]["Text"] or finding(account, ident)["Note"]["Text"].endswith("…")
+    else:
+        assert real["resolution"] == "contained" and status == "RESOLVED", real["resolution"]
+    assert real["stateMachine"] == f"{provision.STACK}-response", "one machine; a playbook is part of a plan"
+    assert any(r["record"] == "execution" and r["resolution"] == real["resolution"] for r in real["auditRecords"])
+
+
+def test_a_credential_drill_of_a_finding_that_also_plans_a_block_runs_only_the_revoke(account, tmp_path):
+    # A policy that also revokes the instance role's sessions on a HIGH SSH brute force:
+    # triage plans isolation, the revoke and the IP block.
+    set_policy(account, lambda p: next(r for r in p["rules"] if r["name"] == "brute-force-isolate")["actions"].append("revoke-role-sessions"))
+    event = ssh_brute_force(account)
+    ident = provision.import_finding(account.client, event)
+    before = world(account)
+    p, real = drill(account, tmp_path, event, "--playbook", "credential-compromise", "--expect", "partly-contained")
+    assert p.returncode == 0, p.stderr
+    (plan,) = real["plans"]
+    assert [a["action"] for a in plan["actions"]] == ["revoke-role-sessions", "mark-resolved"]
+    assert sorted(s["action"] for s in plan["skipped"] if s["reason"] == "not-selected") == ["block-remote-ips", "isolate-instance"], plan["skipped"]
+    assert world(account)["enis"] == before["enis"], "isolation did not run either"
+    assert world(account)["nacls"] == before["nacls"] and world(account)["nacl_tags"] == before["nacl_tags"], "the block did not run"
+    assert calls_by(account, "block-remote-ip") == []
+    assert world(account)["role_policies"] == ["AWSRevokeOlderSessions"]
+    f = finding(account, ident)
+    assert f["Workflow"]["Status"] == "NOTIFIED"
+    assert "block-remote-ips: planned, but the drill ran only credential-compromise (not malicious-remote-ip)" in f["Note"]["Text"], f["Note"]
 
 
 def test_the_report_shows_one_node_per_state_and_the_path_the_execution_took(account, tmp_path):
     event = ssh_brute_force(account)
     import_findings(account, event)
     account.fault(service="ec2", operation="CreateNetworkAclEntry", code="UnauthorizedOperation", status=403, count=100)
-    p, out = drill(account, tmp_path, event, "--report", tmp_path / "drill.html", "--expect", "notified")
+    p, out = drill(account, tmp_path, event, "--report", tmp_path / "drill.html", "--expect", "failed")
     assert p.returncode == 0, p.stderr
     assert out["status"] == "FAILED"
     arn = out["executionArn"]
@@ -160,7 +188,7 @@ def test_the_report_shows_one_node_per_state_and_the_path_the_execution_took(acc
         reached = {name for name, status in dom.states.items() if status != "not-reached"}
         assert reached == entered, "highlighted exactly where the execution went"
         assert fails and {name for name in fails if dom.states[name] == "failed"} == fails
-        assert dom.states["Closed"] == "not-reached"
+        assert dom.states["Done"] == "not-reached" and dom.states["ResponseFailed"] == "failed"
         assert ("block-remote-ips", "done") not in dom.outcomes
     html = (tmp_path / "report.html").read_text()
     assert "<script" not in html and "ec2:CreateNetworkAclEntry" in html
@@ -169,19 +197,24 @@ def test_the_report_shows_one_node_per_state_and_the_path_the_execution_took(acc
 def test_a_drill_through_eventbridge_follows_the_execution_the_rule_starts(account, tmp_path):
     event = ip_event(account)
     import_findings(account, event)
+    before = world(account)
+    # The drill file's own dryRun travels with the event: it is honoured, never lost.
+    p, out = drill(account, tmp_path, {"event": event, "dryRun": True}, "--via-eventbridge", "--expect", "dry-run")
+    assert p.returncode == 0, p.stderr
+    assert world(account) == before
+    assert out["stateMachine"] == f"{provision.STACK}-response"
     p, out = drill(account, tmp_path, event, "--via-eventbridge", "--expect", "contained")
     assert p.returncode == 0, p.stderr
-    assert out["stateMachine"] == f"{provision.STACK}-response"
     assert [o["action"] for o in out["outcomes"]] == ["block-remote-ips", "mark-resolved"]
-    p, _ = drill(account, tmp_path, event, "--via-eventbridge", "--dry-run")
-    assert p.returncode == 2 and "cannot go through EventBridge" in p.stderr
+    puts = [c for c in account.request_log() if c["operation"] == "PutEvents"]
+    assert len(puts) == 2
 
 
 def test_a_missing_state_machine_or_no_credentials_is_one_clear_line(account, tmp_path):
     event = ip_event(account)
     missing = f"arn:aws:states:{provision.REGION}:{provision.ACCOUNT}:stateMachine:does-not-exist"
     p, _ = drill(account, tmp_path, event, "--state-machine", missing)
-    assert p.returncode == 3
+    assert p.returncode == 4
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("firebreak: state machine ") and "does-not-exist" in p.stderr, p.stderr
 
     no_keys = account.cli_env()
@@ -189,7 +222,7 @@ def test_a_missing_state_machine_or_no_credentials_is_one_clear_line(account, tm
     path = tmp_path / "e.json"
     path.write_text(json.dumps(event))
     p = firebreak(account, "drill", path, env=no_keys)
-    assert p.returncode == 3
+    assert p.returncode == 4
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("firebreak: no AWS credentials"), p.stderr
     # Nothing reached the account.
     assert not [c for c in account.request_log() if c["operation"] == "StartExecution"]
@@ -199,7 +232,7 @@ def test_a_missing_state_machine_or_no_credentials_is_one_clear_line(account, tm
 
 
 def test_a_sample_drill_of_a_placeholder_instance_is_skipped_with_the_reason(account, tmp_path):
-    p = firebreak(account, "drill", "--sample", "ec2-network-backdoor", "--dry-run", "--expect", "skipped")
+    p = firebreak(account, "drill", "--sample", "ec2-network-backdoor", "--dry-run", "--expect", "nothing-to-do")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "target-not-found" in p.stdout or "no instance" in p.stdout, p.stdout
     assert calls_by(account, "isolate-instance") == []

@@ -1,10 +1,10 @@
-"""The EC2-compromise playbook end to end on the local account: a GuardDuty event through
-EventBridge into Step Functions, the Rust runbooks behind the Lambda runtime API, real SDK
-calls over HTTP into moto."""
+"""The EC2-compromise playbook of the response end to end on the local account: a GuardDuty
+event through EventBridge into Step Functions, the Rust runbooks behind the Lambda runtime
+API, real SDK calls over HTTP into moto."""
 
 import json
 
-from conftest import assert_calls_declared, audit_records, calls_by, finding, put, ssh_brute_force
+from conftest import assert_calls_declared, audit_records, calls_by, execution_records, finding, put, ssh_brute_force
 from firebreak_localaws import provision
 
 MUTATING_EC2 = {
@@ -64,7 +64,7 @@ def test_a_guardduty_finding_is_contained_through_eventbridge(account):
     actions = [r["action"] for r in records if r["record"] == "action"]
     assert actions == ["isolate-instance", "block-remote-ips", "mark-resolved"]
     execution = [r for r in records if r["record"] == "execution"]
-    assert len(execution) == 1 and execution[0]["result"] == "contained"
+    assert len(execution) == 1 and execution[0]["resolution"] == "contained"
     assert execution[0]["executionId"] == run["executionArn"]
     assert execution[0]["ContainmentSeconds"] > 0
 
@@ -82,11 +82,13 @@ def test_the_same_event_twice_changes_nothing_more(account):
     after = (interfaces(account, account.demo["webInstance"]), len(snapshots(account, ident["Id"])))
     assert after == before
     assert len(calls_by(account, "isolate-instance", MUTATING_EC2)) == mutating_first, "no EC2 change the second time"
-    results = json.loads(second["output"])["responses"][0]["results"]
-    assert [(r["playbook"], [o["status"] for o in r["outcomes"]]) for r in results] == [
-        ("ec2-compromise", ["already-done"]),
-        ("malicious-remote-ip", ["already-done"]),
+    actions = [(r["action"], r["status"]) for r in audit_records(account, second["executionArn"]) if r["record"] == "action"]
+    assert actions == [
+        ("isolate-instance", "already-done"),
+        ("block-remote-ips", "already-done"),
+        ("mark-resolved", "done"),
     ]
+    assert execution_records(account, second["executionArn"])[0]["resolution"] == "contained"
 
 
 def test_an_exempt_instance_is_not_touched_and_the_note_says_why(account):
@@ -110,17 +112,18 @@ def test_a_dry_run_changes_nothing_and_says_what_it_would_do(account):
     before = interfaces(account, web)
     sfn = account.client("stepfunctions")
     run = sfn.start_execution(
-        stateMachineArn=account.deployed["stateMachines"]["ec2-compromise"],
-        input=json.dumps({"dryRun": True, "reason": "rehearsal", "event": event}),
+        stateMachineArn=account.deployed["stateMachines"]["response"],
+        input=json.dumps({"dryRun": True, "reason": "rehearsal", "event": event, "playbooks": ["ec2-compromise"]}),
     )
-    out = account.wait_for_execution("ec2-compromise")
+    out = account.wait_for_execution("response")
     assert out["executionArn"] == run["executionArn"] and out["status"] == "SUCCEEDED", out
     assert interfaces(account, web) == before
     assert snapshots(account, ident["Id"]) == []
     assert finding(account, ident)["Workflow"]["Status"] == "NEW"
-    response = json.loads(out["output"])["responses"][0]
-    assert response["step"]["outcome"]["status"] == "dry-run"
-    assert response["step"]["outcome"]["summary"].startswith(f"dry run: would isolate {web} (2 of 2 interfaces")
+    isolate = [r for r in audit_records(account, run["executionArn"], at_least=2) if r["record"] == "action" and r["action"] == "isolate-instance"]
+    assert [r["status"] for r in isolate] == ["dry-run"]
+    assert isolate[0]["summary"].startswith(f"dry run: would isolate {web} (2 of 2 interfaces")
+    assert execution_records(account, run["executionArn"])[0]["resolution"] == "dry-run"
     # Every change was checked with DryRun, not skipped.
     dry = calls_by(account, "isolate-instance", MUTATING_EC2)
     assert {c["operation"] for c in dry} >= {"CreateSnapshot", "ModifyInstanceAttribute", "ModifyNetworkInterfaceAttribute"}
@@ -153,23 +156,38 @@ def test_a_persistent_failure_ends_notified_with_the_reason_and_audited(account)
     ), f["Note"]["Text"]
     assert "UnauthorizedOperation" in f["Note"]["Text"]
     assert "Done before the failure: blocked 198.51.100.0" in f["Note"]["Text"], "the other playbook still ran"
-    execution = [r for r in audit_records(account) if r["record"] == "execution"]
-    assert execution and execution[0]["result"] == "failed"
+    execution = execution_records(account)
+    assert execution and execution[0]["resolution"] == "failed"
     assert execution[0]["failures"][0]["Error"] == "ec2-compromise playbook: AwsCallFailed"
 
 
-def test_a_malformed_event_fails_at_triage_and_changes_nothing(account):
+def test_a_finding_that_cannot_be_identified_fails_at_triage_and_changes_nothing(account):
     event = ssh_brute_force(account)
-    event["detail"]["resource"]["instanceDetails"]["instanceId"] = "i-123;rm"
+    event["detail"]["accountId"] = "1234;rm"
     put(account, event)
     run = account.wait_for_execution("response")
     assert run["status"] == "FAILED"
     assert run.get("error") == "InvalidInput", run
-    assert "$.detail.resource.instanceDetails.instanceId" in run.get("cause", "")
+    assert "$.detail.accountId" in run.get("cause", "")
     for fn in account.deployed["functions"]:
         if fn != "triage":
             assert calls_by(account, fn) == [], fn
     assert calls_by(account, "triage", {"DescribeInstances"}) == []
+
+
+def test_an_invalid_instance_id_is_never_acted_on_and_the_finding_ends_notified(account):
+    event = ssh_brute_force(account)
+    ident = provision.import_finding(account.client, event)
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = "i-123;rm"
+    put(account, event)
+    run = account.wait_for_execution("response")
+    assert run["status"] == "SUCCEEDED", run
+    assert calls_by(account, "triage", {"DescribeInstances"}) == [], "EC2 never sees the bad value"
+    assert calls_by(account, "isolate-instance") == [] and calls_by(account, "block-remote-ip") == []
+    f = finding(account, ident)
+    assert f["Workflow"]["Status"] == "NOTIFIED"
+    assert "$.detail.resource.instanceDetails.instanceId: invalid instance id" in f["Note"]["Text"], f["Note"]
+    assert execution_records(account)[0]["resolution"] == "not-contained"
 
 
 def test_every_call_a_function_made_is_one_it_declares(account):

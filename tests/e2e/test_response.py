@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import ROOT, assert_calls_declared, audit_records, calls_by, finding, put, set_policy, ssh_brute_force
+from conftest import ROOT, assert_calls_declared, audit_records, calls_by, execution_records, finding, put, set_policy, ssh_brute_force
 from firebreak_localaws import provision
 from samples import FIXTURES, as_event, finding_bearing, import_findings
 
@@ -21,8 +21,11 @@ def respond(acct, event, after=0, timeout=90):
     return run, json.loads(run.get("output") or "{}")
 
 
-def outcomes(response):
-    return [o for r in response.get("results", []) for o in r["outcomes"]]
+def outcomes(acct, run, finding_id):
+    """What the runbooks did for one finding, from the audit records (read through their
+    schema), the closing note left out."""
+    records = audit_records(acct, run["executionArn"])
+    return [r for r in records if r["record"] == "action" and r["findingId"] == finding_id and r["action"] != "mark-resolved"]
 
 
 def nacl_entries(acct, subnet=None):
@@ -41,11 +44,11 @@ def test_every_sample_finding_ends_with_its_planned_actions_done_and_its_skips_n
     run, out = respond(account, event)
     assert run["status"] == "SUCCEEDED", (run.get("error"), run.get("cause"))
     responses = out["responses"]
-    assert len(responses) == len(idents) == len(out["triage"]["plans"])
-    for response in responses:
-        plan = response["plan"]
+    assert len(responses) == len(idents) == len(out["plans"])
+    for response, plan in zip(responses, out["plans"]):
+        assert response["findingId"] == plan["finding"]["securityHub"]["Id"]
         planned = sorted(a["action"] for a in plan["actions"] if a["action"] != "mark-resolved")
-        done = outcomes(response)
+        done = outcomes(account, run, response["findingId"])
         assert sorted(o["action"] for o in done) == planned, (planned, done)
         assert all(o["status"] in CONTAINED for o in done), done
         note = finding(account, plan["finding"]["securityHub"])["Note"]["Text"]
@@ -55,6 +58,7 @@ def test_every_sample_finding_ends_with_its_planned_actions_done_and_its_skips_n
             assert head in note or note.endswith("…"), (skip, note)
         status = finding(account, plan["finding"]["securityHub"]).get("Workflow", {}).get("Status", "NEW")
         assert status == ("RESOLVED" if planned else "NEW"), (status, note)
+        assert response["resolution"] == ("contained" if planned else "nothing-to-do"), response
 
 
 def test_a_custom_action_event_with_two_findings_gets_two_responses(account):
@@ -161,8 +165,8 @@ def test_a_persistent_nacl_failure_ends_notified_with_the_reason_and_audited(acc
     f = finding(account, ident)
     assert f["Workflow"]["Status"] == "NOTIFIED"
     assert f["Note"]["Text"].startswith("Firebreak could not complete the response: malicious-remote-ip playbook: AwsCallFailed: ec2:CreateNetworkAclEntry"), f["Note"]
-    execution = [r for r in audit_records(account) if r["record"] == "execution"]
-    assert execution and execution[0]["result"] == "failed"
+    execution = execution_records(account)
+    assert execution and execution[0]["resolution"] == "failed"
 
 
 def block(acct, ip, finding_id, after):
@@ -171,7 +175,7 @@ def block(acct, ip, finding_id, after):
     provision.import_finding(acct.client, event)
     run, out = respond(acct, event, after=after)
     assert run["status"] == "SUCCEEDED", run
-    return out
+    return run, event["detail"]["arn"]
 
 
 def test_a_full_band_evicts_only_firebreaks_oldest_entry_and_the_same_ip_gets_one_entry(account):
@@ -190,12 +194,12 @@ def test_a_full_band_evicts_only_firebreaks_oldest_entry_and_the_same_ip_gets_on
     assert again == entries, "the same IP twice: one entry"
     assert tags_again["firebreak:block:80"] != tags["firebreak:block:80"], "its expiry was extended"
 
-    out = block(account, "203.0.113.2", "c" * 32, 2)
+    run, finding_id = block(account, "203.0.113.2", "c" * 32, 2)
     _, entries, tags = nacl_entries(account)
     assert entries[(80, False)] == ("deny", "203.0.113.2/32") and entries[(80, True)] == ("deny", "203.0.113.2/32")
     assert entries[(81, False)] == ("deny", "192.0.2.0/24") and entries[(81, True)] == ("deny", "192.0.2.0/24"), "their rule survives"
     assert list(tags) == ["firebreak:block:80"]
-    summary = outcomes(out["responses"][0])[0]["summary"]
+    summary = outcomes(account, run, finding_id)[0]["summary"]
     assert "evicted 203.0.113.1 from" in summary, summary
     assert not [e for e in entries.values() if e[1] == "203.0.113.1/32"]
 
@@ -240,16 +244,78 @@ def test_the_sweep_removes_only_expired_entries_of_ours(account):
     assert_calls_declared(account, ["block-remote-ip"])
 
 
-def test_each_playbook_runs_alone_from_a_drill_input(account):
+def test_a_drill_filter_runs_only_its_playbook_and_the_finding_ends_notified_naming_the_rest(account):
     sfn = account.client("stepfunctions")
-    event = exfiltration_event(account)
-    ident = import_findings(account, event)[0]
+    event = ssh_brute_force(account)
+    ident = provision.import_finding(account.client, event)
+    _, before, _ = nacl_entries(account)
     run = sfn.start_execution(
-        stateMachineArn=account.deployed["stateMachines"]["credential-compromise"],
-        input=json.dumps({"event": event, "reason": "quarterly drill"}),
+        stateMachineArn=account.deployed["stateMachines"]["response"],
+        input=json.dumps({"event": event, "reason": "quarterly drill", "playbooks": ["ec2-compromise"]}),
     )
-    out = account.wait_for_execution("credential-compromise")
+    out = account.wait_for_execution("response")
     assert out["executionArn"] == run["executionArn"] and out["status"] == "SUCCEEDED", out
-    assert revocation(account)
-    assert finding(account, ident)["Workflow"]["Status"] == "RESOLVED"
-    assert sfn.list_executions(stateMachineArn=account.deployed["stateMachines"]["response"])["executions"] == []
+    _, after, tags = nacl_entries(account)
+    assert after == before and tags == {}, "the IP block was planned but not selected: not run"
+    assert calls_by(account, "block-remote-ip") == []
+    f = finding(account, ident)
+    assert f["Workflow"]["Status"] == "NOTIFIED", f["Note"]
+    assert "block-remote-ips: planned, but the drill ran only ec2-compromise (not malicious-remote-ip)" in f["Note"]["Text"], f["Note"]
+    assert execution_records(account, run["executionArn"])[0]["resolution"] == "partly-contained"
+
+
+def test_no_machine_accepts_a_plan_a_caller_made_for_the_exempt_instance(account):
+    """A caller who may only StartExecution hands a machine a plan that isolates the exempt
+    instance: every machine triages the raw input itself, so the plan is never used."""
+    exempt = account.demo["exemptInstance"]
+    event = ssh_brute_force(account, instance_id=exempt, finding_id="2123456789abcdef0123456789abcdef")
+    forged_plan = {
+        "finding": {"securityHub": {"Id": event["detail"]["arn"], "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty"}},
+        "dryRun": False,
+        "playbooks": ["ec2-compromise"],
+        "actions": [{"action": "isolate-instance", "instanceId": exempt, "networkInterfaces": [], "vpcIds": [account.demo["vpc"]]}],
+        "skipped": [],
+    }
+    before = interfaces_of(account, exempt)
+    sfn = account.client("stepfunctions")
+    for name, arn in account.deployed["stateMachines"].items():
+        for i, forged in enumerate(({"plan": forged_plan}, {"plan": forged_plan, "executionId": "x"}, {"plans": [forged_plan], "event": event},
+                                    {"triage": {"plans": [forged_plan]}, "event": event}, {**event, "plan": forged_plan})):
+            sfn.start_execution(stateMachineArn=arn, name=f"forged-{i}", input=json.dumps(forged))
+    for name, arn in account.deployed["stateMachines"].items():
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            runs = sfn.list_executions(stateMachineArn=arn)["executions"]
+            if runs and all(r["status"] != "RUNNING" for r in runs):
+                break
+            time.sleep(0.3)
+    assert calls_by(account, "triage", {"DescribeInstances"}), "triage read the instance itself"
+    assert interfaces_of(account, exempt) == before, "the exempt instance is untouched"
+    assert calls_by(account, "isolate-instance") == []
+    ec2 = account.client("ec2")
+    tags = {t["Key"] for t in ec2.describe_instances(InstanceIds=[exempt])["Reservations"][0]["Instances"][0].get("Tags", [])}
+    assert not any(k.startswith("firebreak:original-groups") for k in tags)
+
+
+def interfaces_of(acct, instance_id):
+    enis = acct.client("ec2").describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
+    )["NetworkInterfaces"]
+    return {e["NetworkInterfaceId"]: sorted(g["GroupId"] for g in e["Groups"]) for e in enis}
+
+
+def test_a_custom_action_batch_with_an_unidentifiable_finding_handles_the_others(account):
+    event = as_event(FIXTURES / "securityhub-custom-action-two-findings.json", account)
+    idents = import_findings(account, event)
+    broken = json.loads(json.dumps(event["detail"]["findings"][0]))
+    del broken["Id"]
+    event["detail"]["findings"].insert(1, broken)
+    run, out = respond(account, event)
+    assert run["status"] == "FAILED" and run.get("error") == "FindingsRefused", run
+    for ident in idents:
+        assert finding(account, ident)["Workflow"]["Status"] == "RESOLVED"
+    records = audit_records(account, run["executionArn"], at_least=len(idents) * 2 + 1)
+    refused = [r for r in records if r["record"] == "refused"]
+    assert len(refused) == 1 and refused[0]["refused"][0]["path"] == "$.detail.findings[1]", refused
+    assert "$.detail.findings[1].Id" in refused[0]["refused"][0]["error"]
+    assert len([r for r in records if r["record"] == "execution"]) == 2

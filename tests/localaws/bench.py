@@ -69,9 +69,15 @@ def one_run(bin_dir: Path, scenario: str) -> dict:
             raise RuntimeError(f"{scenario}: response {run['status']}")
         keys = {c["AWS_ACCESS_KEY_ID"]: name for name, c in acct.deployed["credentials"].items()}
         calls: dict[str, int] = {}
+        operations: dict[str, dict[str, int]] = {}
         for r in acct.request_log():
             if r["accessKeyId"] in keys:
-                calls[keys[r["accessKeyId"]]] = calls.get(keys[r["accessKeyId"]], 0) + 1
+                fn = keys[r["accessKeyId"]]
+                calls[fn] = calls.get(fn, 0) + 1
+                ops = operations.setdefault(fn, {})
+                ops[r["operation"]] = ops.get(r["operation"], 0) + 1
+        history = acct.client("stepfunctions").get_execution_history(executionArn=run["executionArn"], maxResults=1000)["events"]
+        transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
         assert acct.host is not None
         functions = {
             name: {
@@ -81,7 +87,7 @@ def one_run(bin_dir: Path, scenario: str) -> dict:
             }
             for name, fn in acct.host.functions.items()
         }
-        return {"contained_s": contained, "calls": calls, "functions": functions}
+        return {"contained_s": contained, "calls": calls, "operations": operations, "transitions": transitions, "functions": functions}
     finally:
         acct.stop()
 
@@ -97,9 +103,11 @@ def main() -> int:
         times = [r["contained_s"] for r in runs]
         print(f"response, event put to finding RESOLVED: median {statistics.median(times) * 1000:.0f} ms "
               f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+        print(f"state transitions per response (StateEntered events in the execution history): {runs[0]['transitions']}")
         print("AWS API calls per response (from the request log):")
         for name in sorted(runs[0]["calls"]):
-            print(f"  {name:<20} {runs[0]['calls'][name]}")
+            ops = ", ".join(f"{op} {n}" for op, n in sorted(runs[0]["operations"][name].items()))
+            print(f"  {name:<20} {runs[0]['calls'][name]:3}   {ops}")
         print(f"  {'total':<20} {sum(runs[0]['calls'].values())}")
     runs = every
     print("per runbook, median over runs: cold start (process start to ready for its first event),")

@@ -41,7 +41,7 @@ def groups(acct: LocalAccount, instance: str) -> dict[str, list[str]]:
 
 def follow(acct: LocalAccount, after: int = 0, timeout: float = 90) -> dict:
     """Prints each state of the (after+1)-th response as it is entered and left, with its
-    duration; the playbooks it starts are child executions of their own."""
+    duration: triage, then each playbook's runbook as a task of the one machine."""
     sfn = acct.client("stepfunctions")
     machine = acct.deployed["stateMachines"]["response"]
     deadline = time.time() + timeout
@@ -68,9 +68,6 @@ def follow(acct: LocalAccount, after: int = 0, timeout: float = 90) -> dict:
                 start = entered.get(details["name"], e["timestamp"])
                 ms = (e["timestamp"] - start).total_seconds() * 1000
                 print(f"  ✓ {details['name']:<18} {ms:7.0f} ms")
-            elif kind == "TaskSubmitted" and "states" in json.dumps(e.get("taskSubmittedEventDetails", {})):
-                child = json.loads(e["taskSubmittedEventDetails"].get("output", "{}")).get("ExecutionArn", "")
-                print(f"    {DIM}playbook started: {child.split(':')[-2] if child else ''}{RESET}")
             elif kind.endswith("Failed") and "executionFailedEventDetails" not in e:
                 info = next((v for k, v in e.items() if k.endswith("EventDetails")), {})
                 print(f"  {RED}✗ {kind}: {info.get('error', '')} {info.get('cause', '')[:200]}{RESET}")
@@ -171,7 +168,7 @@ def main() -> int:
                 print(f"  action    {r['action']:<20} {r['status']:<12} {r['summary'][:90]}")
             else:
                 secs = r.get("ContainmentSeconds")
-                print(f"  execution {r['result']:<20} actions {r['ActionsTaken']}, failed {r['ActionsFailed']}" + (f", {secs:.0f} s since first seen" if secs else ""))
+                print(f"  {r['record']:<9} {r.get('resolution', ''):<20} actions {r.get('ActionsTaken', 0)}, failed {r.get('ActionsFailed', 0)}" + (f", {secs:.0f} s since first seen" if secs else ""))
 
         ok = ec2_ok and cred_ok
         heading(

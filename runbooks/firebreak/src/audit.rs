@@ -12,7 +12,7 @@ use crate::policy::ActionKind;
 use crate::resolution::Resolution;
 
 /// What every record says: which execution, which finding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordHeader {
     pub execution_id: String,
@@ -24,7 +24,7 @@ pub struct RecordHeader {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "record", rename_all = "camelCase")]
 pub enum AuditRecord {
     /// One action a runbook took (or checked, or refused).
@@ -35,7 +35,7 @@ pub enum AuditRecord {
     Refused(RefusedRecord),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionRecord {
     #[serde(flatten)]
@@ -51,7 +51,7 @@ pub struct ActionRecord {
 }
 
 /// One action of the execution record, in short.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionSummary {
     pub action: ActionKind,
@@ -59,7 +59,7 @@ pub struct ActionSummary {
     pub target: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionRecord {
     #[serde(flatten)]
@@ -97,7 +97,7 @@ pub struct ExecutionRecord {
     pub emf: Emf,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefusedRecord {
     pub execution_id: String,
@@ -106,14 +106,14 @@ pub struct RefusedRecord {
 }
 
 /// CloudWatch embedded metric format: the `_aws` member.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Emf {
     pub timestamp: i64,
     pub cloud_watch_metrics: Vec<MetricDirective>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetricDirective {
     pub namespace: String,
@@ -121,7 +121,7 @@ pub struct MetricDirective {
     pub metrics: Vec<MetricDefinition>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetricDefinition {
     pub name: String,

@@ -14,7 +14,7 @@ use crate::error::Shown;
 macro_rules! validated_string {
     ($(#[$doc:meta])* $name:ident, $check:path) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -202,8 +202,8 @@ fn check_iam_name(v: &str) -> Result<(), String> {
 fn check_access_key_id(v: &str) -> Result<(), String> {
     // IAM's own constraint (API reference, AccessKeyId): 16 to 128 word characters. Keys
     // issued today are AKIA/ASIA + 16, but nothing stricter is documented.
-    let ok = (16..=128).contains(&v.len())
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let ok =
+        (16..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {
         Ok(())
     } else {

@@ -26,3 +26,4 @@ pub mod plan;
 pub mod policy;
 pub mod resolution;
 pub mod runtime;
+pub mod schemas;

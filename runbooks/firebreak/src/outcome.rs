@@ -12,7 +12,7 @@ use crate::resolution::Resolution;
 
 /// What triage hands the response machine: one plan per finding it could identify, and
 /// the findings it refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TriageOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -27,7 +27,7 @@ pub struct TriageOutput {
 
 /// The request every action runbook takes: the plan triage made, and who is running it.
 /// The runbook acts only on its own action in the plan; it never reads the raw event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActionRequest {
     pub plan: Plan,
@@ -35,7 +35,7 @@ pub struct ActionRequest {
     pub execution_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OutcomeStatus {
     /// Changed the account.
@@ -76,7 +76,7 @@ impl OutcomeStatus {
 }
 
 /// What every action runbook returns: one outcome per planned action it handles.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunbookOutput {
     pub outcomes: Vec<ActionOutcome>,
@@ -92,7 +92,7 @@ impl RunbookOutput {
 }
 
 /// One resource before and after, for the audit record and the drill report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     pub resource: String,
@@ -101,7 +101,7 @@ pub struct Change {
     pub after: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionOutcome {
     pub action: ActionKind,
@@ -112,8 +112,10 @@ pub struct ActionOutcome {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub finished_at: OffsetDateTime,
 }
 
@@ -134,7 +136,7 @@ impl ActionOutcome {
 }
 
 /// What a state machine's `Catch` hands on: `{"Error": …, "Cause": …}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Failure {
     #[serde(rename = "Error")]
     pub error: String,
@@ -144,7 +146,7 @@ pub struct Failure {
 
 /// What one playbook hands back to the response that started it: its outcomes, or the
 /// failure its `Catch` caught (with whatever it had done before).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlaybookResult {
     pub playbook: Playbook,
@@ -180,7 +182,7 @@ impl Failure {
 /// The request of the steps that close a response (mark-resolved, audit-log): the plan,
 /// what each playbook's runbook returned or how it failed, and for audit-log the closing
 /// note's outcome or the failure of writing it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloseRequest {
     pub plan: Plan,
@@ -235,7 +237,7 @@ impl CloseRequest {
 }
 
 /// mark-resolved's answer: how the response ended, and the note's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MarkOutput {
     pub resolution: Resolution,
@@ -244,7 +246,7 @@ pub struct MarkOutput {
 
 /// audit-log's answer: how the response ended (the state machine routes on it) and how
 /// many records were written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditOutput {
     pub resolution: Resolution,

@@ -11,7 +11,7 @@ use crate::ids::*;
 use crate::policy::{glob_match, ActionKind, IpBlocking, Policy, PolicyRef};
 
 /// What triage read from AWS about the finding's instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "status")]
 pub enum Enrichment {
     /// No AWS calls were made (`firebreak plan`): the finding's own data is used.
@@ -25,7 +25,7 @@ pub enum Enrichment {
     Instance(InstanceFacts),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceFacts {
     pub instance_id: InstanceId,
@@ -40,7 +40,7 @@ pub struct InstanceFacts {
     pub role: Option<RoleTarget>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "action")]
 pub enum PlannedAction {
     #[serde(rename = "isolate-instance", rename_all = "camelCase")]
@@ -128,7 +128,7 @@ impl PlannedAction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SkipReason {
     UnknownFindingType,
@@ -160,7 +160,7 @@ impl SkipReason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Skip {
     /// `None` when the skip concerns the whole finding (no rule, unknown type).
@@ -173,7 +173,7 @@ pub struct Skip {
 }
 
 /// The owner, team and environment of the affected resource, from its tags.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,7 +185,9 @@ pub struct ResourceContext {
 }
 
 /// Which playbooks the plan needs; the response state machine routes on these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Playbook {
     Ec2Compromise,
@@ -225,7 +227,7 @@ impl Playbook {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub finding: Finding,
@@ -258,19 +260,29 @@ impl Plan {
                 .into_iter()
                 .partition(|a| Playbook::running(a.kind()).is_none_or(|p| selected.contains(&p)));
         for a in &dropped {
-            let playbook = Playbook::running(a.kind()).map(Playbook::name).unwrap_or("");
+            let playbook = Playbook::running(a.kind())
+                .map(Playbook::name)
+                .unwrap_or("");
             self.skipped.push(Skip {
                 action: Some(a.kind()),
                 target: Some(a.target()),
                 reason: SkipReason::NotSelected,
                 detail: format!(
                     "planned, but the drill ran only {} (not {playbook})",
-                    selected.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+                    selected
+                        .iter()
+                        .map(|p| p.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         }
         self.actions = kept;
-        if self.actions.iter().all(|a| a.kind() == ActionKind::MarkResolved) {
+        if self
+            .actions
+            .iter()
+            .all(|a| a.kind() == ActionKind::MarkResolved)
+        {
             self.actions.clear();
         }
         self.playbooks.retain(|p| selected.contains(p));
@@ -512,7 +524,10 @@ pub fn plan(
                 None,
                 Some(f.path.clone()),
                 SkipReason::InvalidTarget,
-                format!("{}: {}; nothing acts on a value that failed validation", f.path, f.reason),
+                format!(
+                    "{}: {}; nothing acts on a value that failed validation",
+                    f.path, f.reason
+                ),
             );
         }
     }

@@ -19,7 +19,19 @@ pub const DEFAULT_POLICY_JSON: &str = include_str!("../policy/default-policy.jso
 /// Policies are SSM parameters (advanced tier: 8 KiB); a larger one is refused.
 pub const MAX_POLICY_BYTES: usize = 8 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ActionKind {
     IsolateInstance,
@@ -50,7 +62,7 @@ impl ActionKind {
 }
 
 /// A minimum severity: a band name (`"HIGH"`) or a score on GuardDuty's 0–10 scale.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum MinSeverity {
     Band(SeverityBand),
@@ -75,7 +87,7 @@ impl std::fmt::Display for MinSeverity {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rule {
     pub name: String,
@@ -87,14 +99,14 @@ pub struct Rule {
     pub actions: Vec<ActionKind>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccountExemption {
     pub account_id: AccountId,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccountTypeExemption {
     pub account_id: AccountId,
@@ -102,14 +114,14 @@ pub struct AccountTypeExemption {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagMatch {
     pub key: String,
     pub value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Exemptions {
     #[serde(default)]
@@ -120,9 +132,9 @@ pub struct Exemptions {
 }
 
 /// A CIDR block checked on the way in (host bits zero).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
-pub struct Cidr(pub IpNet);
+pub struct Cidr(#[schemars(with = "String")] pub IpNet);
 
 impl TryFrom<String> for Cidr {
     type Error = String;
@@ -136,7 +148,7 @@ impl From<Cidr> for String {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NeverBlock {
     pub cidr: Cidr,
@@ -144,7 +156,7 @@ pub struct NeverBlock {
 }
 
 /// Service-linked roles and the root user are always protected; these lists add to them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProtectedPrincipals {
     #[serde(default)]
@@ -156,7 +168,7 @@ pub struct ProtectedPrincipals {
 }
 
 /// Tag keys, in order of preference, that name a resource's owner, team and environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContextTags {
     #[serde(default)]
@@ -170,7 +182,7 @@ pub struct ContextTags {
 /// The network-ACL rule numbers Firebreak may write, lowest first. NACLs evaluate the
 /// lowest number first, so the band must sit below the subnet's allow rules (the default
 /// NACL allows at 100).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleBand {
     pub first: u16,
@@ -187,7 +199,7 @@ impl RuleBand {
 }
 
 /// How block-remote-ip writes network ACL entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IpBlocking {
     pub rule_numbers: RuleBand,
@@ -211,7 +223,7 @@ impl Default for IpBlocking {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
     pub policy_version: String,
@@ -229,7 +241,7 @@ pub struct Policy {
 }
 
 /// Where the policy in force came from, for the plan and the audit record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyRef {
     pub version: String,

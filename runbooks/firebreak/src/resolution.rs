@@ -8,7 +8,9 @@ use crate::outcome::{ActionOutcome, Failure, OutcomeStatus};
 use crate::plan::Plan;
 use crate::policy::ActionKind;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Resolution {
     /// Every planned action succeeded (or was already in place): RESOLVED.
@@ -30,7 +32,7 @@ pub enum Resolution {
 }
 
 /// The Security Hub workflow status a resolution sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Workflow {
     Resolved,
@@ -114,9 +116,6 @@ impl Resolution {
         {
             return Resolution::Refused;
         }
-        if plan.dry_run {
-            return Resolution::DryRun;
-        }
         let mut planned = 0usize;
         let mut done = 0usize;
         for kind in ActionKind::ALL
@@ -131,9 +130,14 @@ impl Resolution {
             planned += wanted;
             done += got.min(wanted);
         }
-        let gaps = plan.skipped.iter().filter(|s| s.reason.leaves_gap()).count();
+        let gaps = plan
+            .skipped
+            .iter()
+            .filter(|s| s.reason.leaves_gap())
+            .count();
         match (planned + gaps, done) {
             (0, _) => Resolution::NothingToDo,
+            _ if plan.dry_run => Resolution::DryRun,
             (all, done) if done == all => Resolution::Contained,
             (_, 0) => Resolution::NotContained,
             _ => Resolution::PartlyContained,
@@ -182,7 +186,10 @@ mod tests {
         assert!(p.actions.len() >= 2, "{:?}", p.actions);
         let done = all_done(&p);
         assert_eq!(Resolution::of(&p, &done, &[]), Resolution::Contained);
-        assert_eq!(Resolution::of(&p, &done[..1], &[]), Resolution::PartlyContained);
+        assert_eq!(
+            Resolution::of(&p, &done[..1], &[]),
+            Resolution::PartlyContained
+        );
         assert_eq!(Resolution::of(&p, &[], &[]), Resolution::NotContained);
         let mut already = done.clone();
         already[0].status = OutcomeStatus::AlreadyDone;
@@ -194,7 +201,10 @@ mod tests {
             Resolution::PartlyContained
         );
         assert_eq!(Resolution::Contained.workflow(), Some(Workflow::Resolved));
-        assert_eq!(Resolution::PartlyContained.workflow(), Some(Workflow::Notified));
+        assert_eq!(
+            Resolution::PartlyContained.workflow(),
+            Some(Workflow::Notified)
+        );
     }
 
     #[test]
@@ -210,16 +220,19 @@ mod tests {
         assert_eq!(Resolution::of(&p, &outs, &[]), Resolution::Refused);
         assert_eq!(Resolution::of(&p, &[], &[]), Resolution::DryRun);
         assert_eq!(Resolution::DryRun.workflow(), None);
+        // A dry run with nothing to do says so.
+        let exempt = crate::fixtures::fixture_plan("ec2-exempt-instance.json", true).unwrap();
+        assert_eq!(Resolution::of(&exempt, &[], &[]), Resolution::NothingToDo);
     }
 
     #[test]
     fn a_drill_filter_leaves_a_gap_that_is_never_resolved() {
         let mut p = plan(false);
         p.narrow_to(&[Playbook::Ec2Compromise]);
-        assert!(p
-            .actions
-            .iter()
-            .all(|a| matches!(a.kind(), ActionKind::IsolateInstance | ActionKind::MarkResolved)));
+        assert!(p.actions.iter().all(|a| matches!(
+            a.kind(),
+            ActionKind::IsolateInstance | ActionKind::MarkResolved
+        )));
         assert_eq!(p.playbooks, vec![Playbook::Ec2Compromise]);
         let done = all_done(&p);
         assert_eq!(Resolution::of(&p, &done, &[]), Resolution::PartlyContained);
@@ -240,9 +253,18 @@ mod tests {
     #[test]
     fn the_overall_word_is_the_one_furthest_from_contained() {
         use Resolution::*;
-        assert_eq!(Resolution::overall([Contained, NothingToDo]), Some(Contained));
-        assert_eq!(Resolution::overall([Contained, PartlyContained]), Some(PartlyContained));
-        assert_eq!(Resolution::overall([Refused, Failed, Contained]), Some(Failed));
+        assert_eq!(
+            Resolution::overall([Contained, NothingToDo]),
+            Some(Contained)
+        );
+        assert_eq!(
+            Resolution::overall([Contained, PartlyContained]),
+            Some(PartlyContained)
+        );
+        assert_eq!(
+            Resolution::overall([Refused, Failed, Contained]),
+            Some(Failed)
+        );
         assert_eq!(Resolution::overall([]), None);
     }
 

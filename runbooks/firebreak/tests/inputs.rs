@@ -875,7 +875,12 @@ fn an_access_key_id_of_17_characters_is_what_iam_allows() {
     v["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("AKIAIOSFODNN7EXAM");
     let f = parse_input(&v).unwrap().findings.remove(0);
     assert_eq!(
-        f.targets.access_key.unwrap().access_key_id.unwrap().as_str(),
+        f.targets
+            .access_key
+            .unwrap()
+            .access_key_id
+            .unwrap()
+            .as_str(),
         "AKIAIOSFODNN7EXAM"
     );
     assert!(f.ignored_fields.is_empty());
@@ -895,7 +900,10 @@ fn an_early_format_timestamp_is_ignored_with_the_reason_and_the_finding_is_plann
             needed: false,
         }]
     );
-    assert!(f.targets.instance.is_some(), "nothing an action needs was lost");
+    assert!(
+        f.targets.instance.is_some(),
+        "nothing an action needs was lost"
+    );
 }
 
 #[test]
@@ -950,7 +958,10 @@ fn dry_run_cannot_be_lost() {
 
 #[test]
 fn a_drill_playbooks_filter_names_known_playbooks() {
-    let ok = parse_input(&json!({"event": base(), "playbooks": ["credential-compromise", "credential-compromise"]})).unwrap();
+    let ok = parse_input(
+        &json!({"event": base(), "playbooks": ["credential-compromise", "credential-compromise"]}),
+    )
+    .unwrap();
     assert_eq!(
         ok.playbooks,
         Some(vec![firebreak::plan::Playbook::CredentialCompromise])

@@ -442,10 +442,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.error_type(), "InvalidInput");
-        assert!(
-            err.to_string().starts_with("$.detail.accountId:"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("$.detail.accountId:"), "{err}");
         assert_eq!(describe.num_calls() + ssm.num_calls(), 0);
         let diagnostic: lambda_runtime::Diagnostic = err.into();
         assert_eq!(diagnostic.error_type, "InvalidInput");

@@ -15,7 +15,7 @@ from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import ec2_checks, events_to_sfn, faults, lambda_host, securityhub, sfn_children
+from . import ec2_checks, events_to_sfn, faults, lambda_host, securityhub
 
 PREFIX = "/firebreak-api/"
 
@@ -57,7 +57,6 @@ def install() -> None:
     events_to_sfn.install()
     lambda_host.install()
     ec2_checks.install()
-    sfn_children.install()
     original = DomainDispatcherApplication.__call__
     if getattr(original, "_firebreak", False):
         return

@@ -14,10 +14,13 @@ from typing import Any, Callable
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
-AUDIT_LOG_GROUP = "/firebreak/audit"
-POLICY_PARAMETER = "/firebreak/policy"
-ACTION_TARGET_ID = "FirebreakContain"
-STACK = "Firebreak"
+# The names every part agrees on, from their one home (runbooks/firebreak/names.json).
+NAMES = json.loads((Path(__file__).resolve().parents[3] / "runbooks" / "firebreak" / "names.json").read_text())
+AUDIT_LOG_GROUP = NAMES["auditLogGroup"]
+POLICY_PARAMETER = NAMES["policyParameter"]
+ACTION_TARGET_ID = NAMES["actionTargetId"]
+STACK = NAMES["stack"]
+RESPONSE_MACHINE = NAMES["responseMachine"]
 
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
@@ -103,25 +106,30 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
     out["environment"] = env
 
     sfn_role = iam.create_role(RoleName=f"{STACK}-states", AssumeRolePolicyDocument=json.dumps(STATES_TRUST))["Role"]["Arn"]
-    # Playbooks before the response that starts them: a machine that names another's ARN
-    # is created after every machine that names none.
-    texts = {name: (root / "statemachines" / f"{name}.asl.json").read_text() for name in found["stateMachines"]}
-    ordered = sorted(found["stateMachines"], key=lambda n: ("StateMachineArn}" in texts[n], n))
-    for name in ordered:
-        text = texts[name]
-        subs = {f"{pascal(fn)}FunctionArn": arn for fn, arn in out["functions"].items()}
-        subs.update({f"{pascal(m)}StateMachineArn": arn for m, arn in out["stateMachines"].items()})
+    subs = {f"{pascal(fn)}FunctionArn": arn for fn, arn in out["functions"].items()}
+    for name in found["stateMachines"]:
+        text = (root / "statemachines" / f"{name}.asl.json").read_text()
 
         def substitute(m: re.Match[str]) -> str:
             key = m.group(1)
             if key not in subs:
-                raise KeyError(f"statemachines/{name}.asl.json: ${{{key}}} names no runbook function or state machine")
+                raise KeyError(f"statemachines/{name}.asl.json: ${{{key}}} names no runbook function")
             return subs[key]
 
         definition = re.sub(r"\$\{([A-Za-z0-9]+)\}", substitute, text)
         out["stateMachines"][name] = sfn.create_state_machine(
             name=f"{STACK}-{name}", definition=definition, roleArn=sfn_role
         )["stateMachineArn"]
+        # As the CDK app does: each function's resource policy names only the role of the
+        # machines that invoke it.
+        for fn, arn in out["functions"].items():
+            if arn in definition:
+                lam.add_permission(
+                    FunctionName=fn,
+                    StatementId=f"invoked-by-{name}",
+                    Action="lambda:InvokeFunction",
+                    Principal=sfn_role,
+                )
 
     for path in found["rules"]:
         rule = json.loads(path.read_text())

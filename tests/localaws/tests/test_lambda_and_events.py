@@ -140,31 +140,3 @@ def test_a_disabled_rule_starts_nothing(aws, functions):
     while time.time() < deadline and not sfn.list_executions(stateMachineArn=machine)["executions"]:
         time.sleep(0.2)
     assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 1
-
-
-def test_a_state_machine_starts_a_child_and_waits_for_its_json_output(aws, functions):
-    _, _, role = functions
-    sfn = aws("stepfunctions")
-    ok = sfn.create_state_machine(name="child-ok", roleArn=role, definition=json.dumps(
-        {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"got.$": "$.plan"}, "End": True}}}))["stateMachineArn"]
-    bad = sfn.create_state_machine(name="child-bad", roleArn=role, definition=json.dumps(
-        {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Broken", "Cause": "on purpose"}}}))["stateMachineArn"]
-
-    def parent(name, child):
-        return sfn.create_state_machine(name=name, roleArn=role, definition=json.dumps({"StartAt": "C", "States": {"C": {
-            "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
-            "Parameters": {"StateMachineArn": child, "Input": {"plan.$": "$.plan"}},
-            "ResultSelector": {"out.$": "$.Output"},
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Caught"}],
-            "End": True}, "Caught": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
-
-    run = sfn.start_execution(stateMachineArn=parent("parent-ok", ok), input=json.dumps({"plan": {"a": 1}}))
-    out = wait(sfn, run["executionArn"])
-    assert out["status"] == "SUCCEEDED", out
-    assert json.loads(out["output"]) == {"out": {"got": {"a": 1}}}
-    assert len(sfn.list_executions(stateMachineArn=ok)["executions"]) == 1
-
-    run = sfn.start_execution(stateMachineArn=parent("parent-bad", bad), input=json.dumps({"plan": {}}))
-    out = json.loads(wait(sfn, run["executionArn"])["output"])
-    assert out["failure"]["Error"] == "States.TaskFailed"
-    assert "Broken" in out["failure"]["Cause"]

@@ -34,7 +34,7 @@ pub const DRILL_SOURCE: &str = "firebreak.drill";
 pub const DRILL_DETAIL_TYPE: &str = "Firebreak Drill";
 const DRILL_KEYS: [&str; 5] = ["finding", "event", "dryRun", "reason", "playbooks"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum InputKind {
     GuardDutyEvent,
@@ -44,7 +44,7 @@ pub enum InputKind {
     AsffFinding,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ParsedInput {
     pub kind: InputKind,
@@ -71,7 +71,7 @@ pub struct ParsedInput {
 }
 
 /// A finding of a batch that was refused, with the field and the reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefusedFinding {
     pub path: String,
@@ -168,8 +168,7 @@ fn playbook_filter(root: &Node<'_>) -> Result<Option<Vec<Playbook>>, InputError>
     if items.is_empty() {
         return Err(InputError::InvalidValue {
             path: root.child_path("playbooks"),
-            reason: "an empty filter would run nothing; leave playbooks out to run them all"
-                .into(),
+            reason: "an empty filter would run nothing; leave playbooks out to run them all".into(),
         });
     }
     let mut out = Vec::new();

@@ -26,7 +26,7 @@ pub use severity::{Severity, SeverityBand};
 pub use types::{FindingType, ParsedType};
 
 /// Where the finding came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Product {
     GuardDuty,
     /// Any other product that reports to Security Hub; Firebreak plans no action for
@@ -35,14 +35,14 @@ pub enum Product {
 }
 
 /// What `BatchUpdateFindings` needs to address the finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SecurityHubRef {
     pub id: FindingId,
     pub product_arn: Arn,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub product: Product,
@@ -55,8 +55,10 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
     pub first_seen: Option<OffsetDateTime>,
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
     pub last_seen: Option<OffsetDateTime>,
     /// How many times GuardDuty has seen this activity (1 when not reported).
     pub count: u64,
@@ -79,7 +81,7 @@ pub struct Finding {
     pub ignored_fields: Vec<IgnoredField>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IgnoredField {
     pub path: String,
     pub reason: String,
@@ -88,7 +90,7 @@ pub struct IgnoredField {
     pub needed: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Targets {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,7 +108,7 @@ pub struct Targets {
     pub eks_cluster: Option<ClusterName>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceTarget {
     pub instance_id: InstanceId,
@@ -132,7 +134,7 @@ impl InstanceTarget {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkInterface {
     /// Absent in some findings (GuardDuty's older samples); triage fills it from EC2.
@@ -152,7 +154,7 @@ pub struct NetworkInterface {
     pub public_ip: Option<IpAddr>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum UserType {
     #[serde(rename = "IAMUser")]
     IamUser,
@@ -199,7 +201,7 @@ impl UserType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessKeyTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,7 +215,7 @@ pub struct AccessKeyTarget {
     pub user_type: Option<UserType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleTarget {
     pub role_name: IamName,
@@ -222,7 +224,9 @@ pub struct RoleTarget {
 }
 
 /// Which GuardDuty action an address was reported in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum IpSource {
     NetworkConnectionAction,
@@ -247,7 +251,7 @@ impl IpSource {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteIp {
     pub ip: IpAddr,

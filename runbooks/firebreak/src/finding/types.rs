@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Shown;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FindingType {
     /// The type as GuardDuty names it (recovered from ASFF `Types` for Security Hub
@@ -18,7 +18,7 @@ pub struct FindingType {
     pub parsed: Option<ParsedType>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ParsedType {
     pub threat_purpose: String,
