@@ -13,7 +13,7 @@
 //! Every step checks first and changes only what differs, so a second run changes nothing.
 //! In a dry run every change is an EC2 `DryRun` call: permissions are checked, nothing moves.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, Filter, InstanceAttributeName, IpPermission, IpRange,
@@ -163,11 +163,19 @@ pub async fn describe(ec2: &Client, id: &InstanceId) -> Result<Option<InstanceVi
     }))
 }
 
-async fn find_group(
+/// A Firebreak group of the VPC as EC2 reports it, with its rules.
+struct FoundGroup {
+    id: SecurityGroupId,
+    ingress: Vec<IpPermission>,
+    egress: Vec<IpPermission>,
+}
+
+/// Both of the VPC's Firebreak groups in one read, by name.
+async fn find_groups(
     ec2: &Client,
     vpc: &VpcId,
-    name: &str,
-) -> Result<Option<SecurityGroupId>, RunbookError> {
+    names: [&str; 2],
+) -> Result<BTreeMap<String, FoundGroup>, RunbookError> {
     let out = ec2
         .describe_security_groups()
         .filters(
@@ -176,45 +184,71 @@ async fn find_group(
                 .values(vpc.as_str())
                 .build(),
         )
-        .filters(Filter::builder().name("group-name").values(name).build())
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .set_values(Some(names.iter().map(|n| n.to_string()).collect()))
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| aws_error("ec2:DescribeSecurityGroups", e))?;
     Ok(out
         .security_groups()
         .iter()
-        .find_map(|g| g.group_id().and_then(|v| SecurityGroupId::parse(v).ok())))
+        .filter_map(|g| {
+            let id = g.group_id().and_then(|v| SecurityGroupId::parse(v).ok())?;
+            Some((
+                g.group_name()?.to_owned(),
+                FoundGroup {
+                    id,
+                    ingress: g.ip_permissions().to_vec(),
+                    egress: g.ip_permissions_egress().to_vec(),
+                },
+            ))
+        })
+        .collect())
 }
 
 // ---- the steps ----------------------------------------------------------------------------
 
-/// Step 1: a snapshot of each volume, unless this finding's snapshot of it exists.
+/// Step 1: a snapshot of each volume, unless this finding's snapshot of it exists. One
+/// read for all volumes; each snapshot is tagged as it is created.
 pub async fn snapshot_volumes(
     run: &mut Run<'_>,
     view: &InstanceView,
     finding_id: &str,
 ) -> Result<(), RunbookError> {
+    if view.volumes.is_empty() {
+        return Ok(());
+    }
+    let existing = run
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            Filter::builder()
+                .name("volume-id")
+                .set_values(Some(view.volumes.clone()))
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("tag:firebreak:finding")
+                .values(tag_value(finding_id))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeSnapshots", e))?;
+    let taken: BTreeSet<&str> = existing
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.volume_id())
+        .collect();
     for volume in &view.volumes {
-        let existing = run
-            .ec2
-            .describe_snapshots()
-            .owner_ids("self")
-            .filters(Filter::builder().name("volume-id").values(volume).build())
-            .filters(
-                Filter::builder()
-                    .name("tag:firebreak:finding")
-                    .values(tag_value(finding_id))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| aws_error("ec2:DescribeSnapshots", e))?;
-        if let Some(s) = existing.snapshots().first() {
-            tracing::info!(
-                volume,
-                snapshot = s.snapshot_id().unwrap_or(""),
-                "evidence snapshot already taken"
-            );
+        if taken.contains(volume.as_str()) {
+            tracing::info!(volume, "evidence snapshot already taken");
             continue;
         }
         let created = mutate!(
@@ -319,45 +353,66 @@ pub async fn protect(run: &mut Run<'_>, id: &InstanceId) -> Result<(), RunbookEr
     Ok(())
 }
 
-/// Step 2: the original groups, recorded once.
-pub async fn record_originals(run: &mut Run<'_>, view: &InstanceView) -> Result<(), RunbookError> {
-    if originals_recorded(&view.tags) {
-        return Ok(());
+/// Step 2, before any interface moves: one tag call with the original groups (recorded
+/// once, never overwritten, so that release can restore them) and who is isolating the
+/// instance, when and for which finding.
+pub async fn tag_instance(
+    run: &mut Run<'_>,
+    view: &InstanceView,
+    finding_id: &str,
+    execution_id: Option<&str>,
+    now: &str,
+) -> Result<(), RunbookError> {
+    let mut call = run
+        .ec2
+        .create_tags()
+        .resources(view.instance_id.as_str())
+        .tags(tag("firebreak:isolated-by", "firebreak"))
+        .tags(tag("firebreak:isolated-at", now))
+        .tags(tag("firebreak:finding", finding_id));
+    if let Some(exec) = execution_id {
+        call = call.tags(tag("firebreak:execution", exec));
     }
-    let originals = original_group_tags(&view.interfaces);
-    let mut call = run.ec2.create_tags().resources(view.instance_id.as_str());
+    let originals = if originals_recorded(&view.tags) {
+        Vec::new()
+    } else {
+        original_group_tags(&view.interfaces)
+    };
     for (k, v) in &originals {
         call = call.tags(tag(k, v));
     }
     mutate!(run.dry_run, "ec2:CreateTags", call)?;
-    run.changes.push(Change {
-        resource: view.instance_id.to_string(),
-        what: "original security groups recorded".into(),
-        before: "none".into(),
-        after: originals
-            .into_iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={v}",
-                    k.trim_start_matches(&format!("{ORIGINAL_GROUPS_TAG}:"))
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-    });
+    if !originals.is_empty() {
+        run.changes.push(Change {
+            resource: view.instance_id.to_string(),
+            what: "original security groups recorded".into(),
+            before: "none".into(),
+            after: originals
+                .into_iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}={v}",
+                        k.trim_start_matches(&format!("{ORIGINAL_GROUPS_TAG}:"))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
     Ok(())
 }
 
-/// The VPC's allow-all and isolation groups, created once and reused. The isolation
-/// group is checked on every run: if anyone added a rule to it, the rule goes.
+/// The VPC's allow-all and isolation groups, created once and reused, found in one read.
+/// The isolation group is checked on every run: if anyone added a rule to it, the rule goes.
 pub async fn ensure_groups(
     run: &mut Run<'_>,
     vpc: &VpcId,
 ) -> Result<Option<(SecurityGroupId, SecurityGroupId)>, RunbookError> {
     let allow_name = format!("{ALLOW_ALL_GROUP_PREFIX}{vpc}");
     let isolation_name = format!("{ISOLATION_GROUP_PREFIX}{vpc}");
-    let allow = match find_group(run.ec2, vpc, &allow_name).await? {
-        Some(g) => Some(g),
+    let mut found = find_groups(run.ec2, vpc, [&allow_name, &isolation_name]).await?;
+    let allow = match found.remove(&allow_name) {
+        Some(g) => Some(g.id),
         None => {
             let created = create_group(
                 run,
@@ -373,22 +428,41 @@ pub async fn ensure_groups(
             created
         }
     };
-    let isolation = match find_group(run.ec2, vpc, &isolation_name).await? {
-        Some(g) => Some(g),
+    let isolation = match found.remove(&isolation_name) {
+        Some(g) => {
+            strip_rules(run, &g.id, g.ingress, g.egress).await?;
+            Some(g.id)
+        }
         None => {
-            create_group(
+            let created = create_group(
                 run,
                 vpc,
                 &isolation_name,
                 "Firebreak: isolated instances, no traffic in or out",
                 "isolation",
             )
-            .await?
+            .await?;
+            if let Some(id) = &created {
+                // A new group allows all egress (IPv4, and IPv6 in an IPv6 VPC): read what
+                // EC2 gave it, then take it away.
+                let fresh = run
+                    .ec2
+                    .describe_security_groups()
+                    .group_ids(id.as_str())
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ec2:DescribeSecurityGroups", e))?;
+                if let Some(g) = fresh.security_groups().first() {
+                    let (ingress, egress) = (
+                        g.ip_permissions().to_vec(),
+                        g.ip_permissions_egress().to_vec(),
+                    );
+                    strip_rules(run, id, ingress, egress).await?;
+                }
+            }
+            created
         }
     };
-    if let Some(id) = &isolation {
-        strip_rules(run, id).await?;
-    }
     Ok(allow.zip(isolation))
 }
 
@@ -455,23 +529,14 @@ async fn open_everything(ec2: &Client, id: &SecurityGroupId) -> Result<(), Runbo
     Ok(())
 }
 
-/// No rules at all: a new group allows all egress (IPv4, and IPv6 in an IPv6 VPC), and
-/// someone may have added rules to an existing one.
-async fn strip_rules(run: &mut Run<'_>, id: &SecurityGroupId) -> Result<(), RunbookError> {
-    let out = run
-        .ec2
-        .describe_security_groups()
-        .group_ids(id.as_str())
-        .send()
-        .await
-        .map_err(|e| aws_error("ec2:DescribeSecurityGroups", e))?;
-    let Some(group) = out.security_groups().first() else {
-        return Ok(());
-    };
-    let (ingress, egress) = (
-        group.ip_permissions().to_vec(),
-        group.ip_permissions_egress().to_vec(),
-    );
+/// No rules at all: a new group allows all egress, and someone may have added rules to
+/// an existing one.
+async fn strip_rules(
+    run: &mut Run<'_>,
+    id: &SecurityGroupId,
+    ingress: Vec<IpPermission>,
+    egress: Vec<IpPermission>,
+) -> Result<(), RunbookError> {
     if !egress.is_empty() {
         mutate!(
             run.dry_run,
@@ -503,6 +568,14 @@ async fn strip_rules(run: &mut Run<'_>, id: &SecurityGroupId) -> Result<(), Runb
     Ok(())
 }
 
+/// Whether an interface still has to move: it is not in the isolation group alone.
+pub fn needs_move(
+    iface: &InterfaceView,
+    groups: Option<&(SecurityGroupId, SecurityGroupId)>,
+) -> bool {
+    groups.is_none_or(|(_, isolation)| iface.groups != [isolation.clone()])
+}
+
 /// Step 3: each interface through the allow-all group into the isolation group.
 pub async fn move_interface(
     run: &mut Run<'_>,
@@ -515,11 +588,11 @@ pub async fn move_interface(
         .map(|g| g.as_str())
         .collect::<Vec<_>>()
         .join(",");
+    if !needs_move(iface, groups) {
+        return Ok(());
+    }
     let after = match groups {
         Some((allow, isolation)) => {
-            if iface.groups == [isolation.clone()] {
-                return Ok(());
-            }
             for g in [allow, isolation] {
                 mutate!(
                     run.dry_run,
@@ -555,28 +628,6 @@ pub async fn move_interface(
         before,
         after,
     });
-    Ok(())
-}
-
-/// Step 4: who isolated it, when and why.
-pub async fn tag_isolated(
-    run: &mut Run<'_>,
-    id: &InstanceId,
-    finding_id: &str,
-    execution_id: Option<&str>,
-    now: &str,
-) -> Result<(), RunbookError> {
-    let mut call = run
-        .ec2
-        .create_tags()
-        .resources(id.as_str())
-        .tags(tag("firebreak:isolated-by", "firebreak"))
-        .tags(tag("firebreak:isolated-at", now))
-        .tags(tag("firebreak:finding", finding_id));
-    if let Some(exec) = execution_id {
-        call = call.tags(tag("firebreak:execution", exec));
-    }
-    mutate!(run.dry_run, "ec2:CreateTags", call)?;
     Ok(())
 }
 

@@ -43,30 +43,38 @@ pub async fn isolate_instance(
         dry_run: plan.dry_run,
         changes: Vec::new(),
     };
-    isolate::snapshot_volumes(&mut run, &view, finding_id).await?;
-    isolate::protect(&mut run, instance_id).await?;
-    isolate::record_originals(&mut run, &view).await?;
+    // The VPCs' groups first (one read each): whether anything must move is known before
+    // the instance is touched, so a re-run of a contained instance changes nothing.
     let mut groups: BTreeMap<VpcId, Option<(SecurityGroupId, SecurityGroupId)>> = BTreeMap::new();
     for iface in &view.interfaces {
         if !groups.contains_key(&iface.vpc_id) {
             let pair = isolate::ensure_groups(&mut run, &iface.vpc_id).await?;
             groups.insert(iface.vpc_id.clone(), pair);
         }
-        let pair = groups.get(&iface.vpc_id).and_then(|p| p.as_ref());
-        isolate::move_interface(&mut run, iface, pair).await?;
     }
-    let now = OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default();
-    if !run.changes.is_empty() {
-        isolate::tag_isolated(
+    let pair_of =
+        |iface: &isolate::InterfaceView| groups.get(&iface.vpc_id).and_then(|p| p.as_ref());
+    isolate::snapshot_volumes(&mut run, &view, finding_id).await?;
+    isolate::protect(&mut run, instance_id).await?;
+    let must_move = view
+        .interfaces
+        .iter()
+        .any(|iface| isolate::needs_move(iface, pair_of(iface)));
+    if must_move || !run.changes.is_empty() {
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        isolate::tag_instance(
             &mut run,
-            instance_id,
+            &view,
             finding_id,
             req.execution_id.as_deref(),
             &now,
         )
         .await?;
+    }
+    for iface in &view.interfaces {
+        isolate::move_interface(&mut run, iface, pair_of(iface)).await?;
     }
 
     let moved = run
@@ -234,6 +242,7 @@ mod tests {
                     b.snapshots(
                         Snapshot::builder()
                             .snapshot_id("snap-0123456789abcdef0")
+                            .volume_id("vol-0123456789abcdef0")
                             .build(),
                     )
                     .build()
@@ -275,9 +284,21 @@ mod tests {
                 .then_output(move || {
                     let b = DescribeSecurityGroupsOutput::builder();
                     if group_exists {
-                        // Answers both lookups; the allow-all id is not used when both exist.
-                        b.security_groups(SecurityGroup::builder().group_id(ISOLATION_SG).build())
-                            .build()
+                        // Both groups, found by name in one read; the isolation group has
+                        // no rules.
+                        b.security_groups(
+                            SecurityGroup::builder()
+                                .group_id(ALLOW_SG)
+                                .group_name(format!("{}{VPC}", isolate::ALLOW_ALL_GROUP_PREFIX))
+                                .build(),
+                        )
+                        .security_groups(
+                            SecurityGroup::builder()
+                                .group_id(ISOLATION_SG)
+                                .group_name(format!("{}{VPC}", isolate::ISOLATION_GROUP_PREFIX))
+                                .build(),
+                        )
+                        .build()
                     } else {
                         b.build()
                     }
@@ -321,14 +342,22 @@ mod tests {
         let out = isolate_instance(request(false), &m.client()).await.unwrap();
         assert_eq!(out.status, OutcomeStatus::Done);
         assert_eq!(out.target, INSTANCE);
-        let what: Vec<&str> = out.changes.iter().map(|c| c.what.as_str()).collect();
+        // The VPC's groups are made ready first (they touch no instance); then evidence,
+        // then the original groups recorded, and only then does an interface move.
+        let what: Vec<&str> = out
+            .changes
+            .iter()
+            .map(|c| c.what.as_str())
+            .filter(|w| !w.starts_with("security group ") && *w != "isolation group rules")
+            .collect();
         assert_eq!(
-            what[..4],
+            what,
             [
                 "snapshot",
                 "termination protection",
                 "shutdown behaviour",
-                "original security groups recorded"
+                "original security groups recorded",
+                "security groups"
             ]
         );
         let moved = out
@@ -358,10 +387,10 @@ mod tests {
         );
         assert_eq!(
             m.calls(CREATE_TAGS),
-            2,
-            "original groups, then who/when/why"
+            1,
+            "one tag call: the original groups and who/when/why"
         );
-        let _ = ALLOW_SG;
+        assert_eq!(m.calls(SNAPSHOTS), 1, "one read for every volume");
     }
 
     #[tokio::test]
