@@ -6,6 +6,9 @@ Control API (beside moto's own /moto-api):
   POST   /firebreak-api/faults    {"service", "operation", "code", "status", "count"}
   DELETE /firebreak-api/faults    clears faults and the request log
   GET    /firebreak-api/requests  the request log: [{service, operation, accessKeyId, time}]
+  POST   /firebreak-api/aws-events {"account", "region", "entries": [PutEvents entries]}
+                                  puts events as an AWS service would (GuardDuty, Security
+                                  Hub): PutEvents itself refuses aws.* sources, as AWS does
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import ec2_checks, events_to_sfn, faults, lambda_host, securityhub
+from . import aws_sources, ec2_checks, events_to_sfn, faults, lambda_host, securityhub
 
 PREFIX = "/firebreak-api/"
 
@@ -34,6 +37,14 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     if path == PREFIX + "faults" and method == "DELETE":
         faults.clear()
         return _respond(start_response, 200, {})
+    if path == PREFIX + "aws-events" and method == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            entries = aws_sources.put_as_service(spec["account"], spec["region"], spec["entries"])
+        except (KeyError, ValueError, TypeError) as e:
+            return _respond(start_response, 400, {"error": f"bad aws-events request: {e}"})
+        return _respond(start_response, 200, {"Entries": entries})
     if path == PREFIX + "faults" and method == "POST":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
@@ -53,6 +64,7 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 def install() -> None:
     faults.install()
+    aws_sources.install()
     securityhub.install()
     events_to_sfn.install()
     lambda_host.install()

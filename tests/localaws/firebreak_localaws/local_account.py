@@ -104,15 +104,23 @@ class LocalAccount:
         raise TimeoutError(f"no finished execution #{after + 1} of {machine} within {timeout}s")
 
     def put_event(self, event: dict[str, Any]) -> None:
-        """Puts an event on the default bus, as GuardDuty or Security Hub would."""
-        self.client("events").put_events(
-            Entries=[{
+        """Puts an event on the default bus as GuardDuty or Security Hub would. A caller's
+        PutEvents with an aws.* source is refused, as in AWS; the service's own delivery
+        goes through the control API."""
+        out = requests.post(f"{self.url}/firebreak-api/aws-events", json={
+            "account": provision.ACCOUNT,
+            "region": event.get("region", provision.REGION),
+            "entries": [{
                 "Source": event["source"],
                 "DetailType": event["detail-type"],
                 "Resources": event.get("resources", []),
                 "Detail": json.dumps(event["detail"]),
-            }]
-        )
+            }],
+        }, timeout=10)
+        out.raise_for_status()
+        failed = [e for e in out.json()["Entries"] if "ErrorCode" in e]
+        if failed:
+            raise RuntimeError(f"EventBridge refused the event: {failed}")
 
     def cli_env(self) -> dict[str, str]:
         """The environment that points the `firebreak` command (or any AWS SDK) at this

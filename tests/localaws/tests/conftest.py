@@ -90,3 +90,15 @@ def aws(moto_url):
         )
 
     return client
+
+
+@pytest.fixture
+def as_service(moto_url):
+    """Puts events as an AWS service would (the control API): callers may not use aws.*."""
+
+    def put(entries):
+        out = requests.post(f"{moto_url}/firebreak-api/aws-events", json={"account": "123456789012", "region": REGION, "entries": entries}, timeout=10)
+        out.raise_for_status()
+        return out.json()["Entries"]
+
+    return put

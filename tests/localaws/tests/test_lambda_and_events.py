@@ -76,7 +76,7 @@ def test_a_state_machine_catches_the_rust_error_type(aws, functions):
     assert "no such instance" in result["error"]["Cause"]
 
 
-def test_eventbridge_starts_the_state_machine_with_the_event(aws, functions):
+def test_eventbridge_starts_the_state_machine_with_the_event(aws, functions, as_service):
     _, arns, role = functions
     definition = {
         "StartAt": "Call",
@@ -88,7 +88,7 @@ def test_eventbridge_starts_the_state_machine_with_the_event(aws, functions):
     events.put_rule(Name="guardduty", EventPattern=json.dumps({"source": ["aws.guardduty"], "detail-type": ["GuardDuty Finding"]}))
     events.put_targets(Rule="guardduty", Targets=[{"Id": "response", "Arn": machine, "RoleArn": role}])
     FakeLambdaHost.calls.clear()
-    events.put_events(Entries=[
+    as_service([
         {"Source": "aws.guardduty", "DetailType": "GuardDuty Finding", "Detail": json.dumps({"id": "abc", "severity": 8})},
         {"Source": "aws.ec2", "DetailType": "EC2 Instance State-change Notification", "Detail": "{}"},
     ])
@@ -107,7 +107,7 @@ def test_eventbridge_starts_the_state_machine_with_the_event(aws, functions):
     assert [c[0] for c in FakeLambdaHost.calls] == ["echo"]
 
 
-def test_input_path_is_honoured(aws, functions):
+def test_input_path_is_honoured(aws, functions, as_service):
     _, arns, role = functions
     definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
     sfn = aws("stepfunctions")
@@ -115,7 +115,7 @@ def test_input_path_is_honoured(aws, functions):
     events = aws("events")
     events.put_rule(Name="r", EventPattern=json.dumps({"source": ["aws.securityhub"]}))
     events.put_targets(Rule="r", Targets=[{"Id": "t", "Arn": machine, "RoleArn": role, "InputPath": "$.detail"}])
-    events.put_events(Entries=[{"Source": "aws.securityhub", "DetailType": "x", "Detail": json.dumps({"findings": [1, 2]})}])
+    as_service([{"Source": "aws.securityhub", "DetailType": "x", "Detail": json.dumps({"findings": [1, 2]})}])
     deadline = time.time() + 20
     while time.time() < deadline and not sfn.list_executions(stateMachineArn=machine)["executions"]:
         time.sleep(0.2)
@@ -123,7 +123,7 @@ def test_input_path_is_honoured(aws, functions):
     assert json.loads(out["input"]) == {"findings": [1, 2]}
 
 
-def test_a_disabled_rule_starts_nothing(aws, functions):
+def test_a_disabled_rule_starts_nothing(aws, functions, as_service):
     _, _, role = functions
     definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
     sfn = aws("stepfunctions")
@@ -131,12 +131,35 @@ def test_a_disabled_rule_starts_nothing(aws, functions):
     events = aws("events")
     events.put_rule(Name="off", EventPattern=json.dumps({"source": ["aws.securityhub"]}), State="DISABLED")
     events.put_targets(Rule="off", Targets=[{"Id": "t", "Arn": machine, "RoleArn": role}])
-    events.put_events(Entries=[{"Source": "aws.securityhub", "DetailType": "x", "Detail": "{}"}])
+    as_service([{"Source": "aws.securityhub", "DetailType": "x", "Detail": "{}"}])
     time.sleep(1.5)
     assert sfn.list_executions(stateMachineArn=machine)["executions"] == []
     events.enable_rule(Name="off")
-    events.put_events(Entries=[{"Source": "aws.securityhub", "DetailType": "x", "Detail": "{}"}])
+    as_service([{"Source": "aws.securityhub", "DetailType": "x", "Detail": "{}"}])
     deadline = time.time() + 20
     while time.time() < deadline and not sfn.list_executions(stateMachineArn=machine)["executions"]:
         time.sleep(0.2)
     assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 1
+
+
+def test_put_events_refuses_aws_sources_from_callers_as_eventbridge_does(aws, functions):
+    _, _, role = functions
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    sfn = aws("stepfunctions")
+    machine = sfn.create_state_machine(name="any", definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+    events = aws("events")
+    events.put_rule(Name="all", EventPattern=json.dumps({"source": ["aws.guardduty", "firebreak.drill"]}))
+    events.put_targets(Rule="all", Targets=[{"Id": "t", "Arn": machine, "RoleArn": role}])
+    out = events.put_events(Entries=[
+        {"Source": "aws.guardduty", "DetailType": "GuardDuty Finding", "Detail": "{}"},
+        {"Source": "firebreak.drill", "DetailType": "Firebreak Drill", "Detail": "{}"},
+    ])
+    assert out["FailedEntryCount"] == 1
+    assert out["Entries"][0]["ErrorCode"] == "NotAuthorizedForSourceException"
+    assert "EventId" in out["Entries"][1]
+    deadline = time.time() + 20
+    while time.time() < deadline and not sfn.list_executions(stateMachineArn=machine)["executions"]:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert len(executions) == 1 and json.loads(wait(sfn, executions[0]["executionArn"])["input"])["source"] == "firebreak.drill"
