@@ -114,14 +114,20 @@ fn fail(code: u8, message: &str) -> ExitCode {
 }
 
 /// The drill input the response takes (`{"event"|"finding", "dryRun", "reason",
-/// "playbooks"}`) from a finding, an event or a drill input. The options only add
-/// restraint: `--dry-run` sets dryRun, `--playbook` narrows (a file's own filter stays).
-pub fn drill_input(doc: &Value, dry_run: bool, playbooks: &[String], source: &str) -> Value {
+/// "playbooks"}`) from a finding, an event or a drill input, as the library reads it. The
+/// options only add restraint: `--dry-run` sets dryRun, `--playbook` narrows (a file's own
+/// filter stays).
+pub fn drill_input(
+    doc: &Value,
+    dry_run: bool,
+    playbooks: &[String],
+    source: &str,
+) -> Result<Value, firebreak::error::InputError> {
+    let parsed = firebreak::finding::parse_input(doc)?;
     let reason = format!("firebreak drill of {source}");
-    let is_drill = doc.get("event").is_some() || doc.get("finding").is_some();
-    let mut d = if is_drill {
+    let mut d = if parsed.drill {
         doc.clone()
-    } else if doc.get("detail-type").is_some() {
+    } else if parsed.kind.is_event() {
         json!({"event": doc})
     } else {
         json!({"finding": doc})
@@ -135,7 +141,7 @@ pub fn drill_input(doc: &Value, dry_run: bool, playbooks: &[String], source: &st
             o.entry("playbooks").or_insert(json!(playbooks));
         }
     }
-    d
+    Ok(d)
 }
 
 /// The EventBridge event that carries a drill input to the response's rule.
@@ -396,8 +402,11 @@ fn print_outcome(g: &Gathered, arn: &str, expect: Option<Resolution>, report: Op
 }
 
 pub async fn run_drill(input: Value, source: String, args: DrillOptions) -> ExitCode {
-    let input = drill_input(&input, args.dry_run, &args.playbook, &source);
     // What triage will read: the same checks before any AWS call.
+    let input = match drill_input(&input, args.dry_run, &args.playbook, &source) {
+        Ok(i) => i,
+        Err(e) => return fail(EXIT_INPUT, &format!("{source}: {e}")),
+    };
     let dry_run = match firebreak::finding::parse_input(&input) {
         Ok(parsed) => parsed.dry_run,
         Err(e) => return fail(EXIT_INPUT, &format!("{source}: {e}")),
@@ -528,22 +537,28 @@ mod tests {
 
     #[test]
     fn drill_inputs_from_each_kind_of_file() {
-        let event = json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": {"type": "X"}});
-        let input = drill_input(&event, true, &[], "f.json");
+        let fixture = |name: &str| -> Value {
+            let path = format!(
+                "{}/../tests/fixtures/findings/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        let event = fixture("ec2-network-backdoor.json");
+        let input = drill_input(&event, true, &[], "f.json").unwrap();
         assert_eq!(input["dryRun"], true);
         assert_eq!(input["event"], event);
         assert!(input.get("playbooks").is_none());
 
-        let finding =
-            json!({"schemaVersion": "2.0", "type": "Backdoor:EC2/C&CActivity.B", "service": {}});
-        let input = drill_input(&finding, false, &["ec2-compromise".into()], "f.json");
+        let finding = event["detail"].clone();
+        let input = drill_input(&finding, false, &["ec2-compromise".into()], "f.json").unwrap();
         assert_eq!(input["finding"], finding);
         assert!(input.get("dryRun").is_none(), "no option, no override");
         assert_eq!(input["playbooks"], json!(["ec2-compromise"]));
 
         // A drill file's own dryRun and filter are kept: options only add restraint.
         let drill = json!({"event": event, "reason": "quarterly", "dryRun": true, "playbooks": ["malicious-remote-ip"]});
-        let input = drill_input(&drill, false, &["ec2-compromise".into()], "f");
+        let input = drill_input(&drill, false, &["ec2-compromise".into()], "f").unwrap();
         assert_eq!(input["reason"], "quarterly");
         assert_eq!(input["dryRun"], true);
         assert_eq!(input["playbooks"], json!(["malicious-remote-ip"]));
@@ -554,5 +569,12 @@ mod tests {
             ev["detail"]["dryRun"], true,
             "the file's dryRun travels with the event"
         );
+        assert_eq!(
+            firebreak::finding::parse_input(&ev).unwrap().playbooks,
+            Some(vec![firebreak::plan::Playbook::MaliciousRemoteIp])
+        );
+
+        // What the library refuses is refused here too, before any AWS call.
+        assert!(drill_input(&json!({"hello": 1}), false, &[], "f").is_err());
     }
 }

@@ -1,5 +1,4 @@
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -12,13 +11,9 @@ sys.path.insert(0, str(ROOT / "tests" / "localaws"))
 
 from firebreak_localaws import provision  # noqa: E402
 from firebreak_localaws.local_account import LocalAccount  # noqa: E402
+from samples import bin_dir  # noqa: E402,F401  (the tests import it from here)
 
 SSH_SAMPLE = ROOT / "tests/fixtures/samples/guardduty-event-partial__UnauthorizedAccess_EC2_SSHBruteForce__aws-samples-waf-acl.json"
-
-
-def bin_dir() -> Path:
-    target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
-    return Path(os.environ.get("FIREBREAK_BIN_DIR", str(Path(target) / "debug")))
 
 
 @pytest.fixture

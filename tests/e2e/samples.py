@@ -5,7 +5,9 @@ access key and user, the custom action's ARN; sample flags cleared."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -37,33 +39,43 @@ def rewrite(text: str, acct: Any, ip_base: int = 10) -> str:
     return text
 
 
+def bin_dir() -> Path:
+    """Where the Rust binaries are: the runbooks and the firebreak CLI."""
+    target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
+    return Path(os.environ.get("FIREBREAK_BIN_DIR", str(Path(target) / "debug")))
+
+
+def input_kind(doc: dict[str, Any]) -> str | None:
+    """What the library says the document is (`firebreak plan --json`'s `inputKind`), or
+    None when it refuses it: the tests ask, they do not sniff with rules of their own."""
+    p = subprocess.run([str(bin_dir() / "firebreak"), "plan", "--json", "-"], input=json.dumps(doc), capture_output=True, text=True, timeout=60)
+    return json.loads(p.stdout)["inputKind"] if p.returncode == 0 else None
+
+
 def finding_bearing() -> list[Path]:
     """Every sample that carries findings Firebreak reads (the others are API requests,
-    API output in the SDK's shape, a policy, or Insight results: see the closing note)."""
-    readable = []
-    for path in sorted(SAMPLES.glob("*.json")):
-        doc = json.loads(path.read_text())
-        if "detail" in doc and isinstance(doc["detail"], dict) and (doc["detail"].get("findings") or doc["detail"].get("type")):
-            readable.append(path)
-        elif "type" in doc and "resource" in doc and "service" in doc:
-            readable.append(path)
-        elif "SchemaVersion" in doc and "ProductArn" in doc:
-            readable.append(path)
-    return readable
+    API output in the SDK's shape, a policy, Insight results or a cut envelope: the
+    library refuses them, each with its reason). The AWS user guide's ASFF example prints
+    `arn:aws::` with an extra colon; it is read with that typo mended, as `rewrite` does."""
+    return [
+        path
+        for path in sorted(SAMPLES.glob("*.json"))
+        if input_kind(json.loads(path.read_text().replace("arn:aws::", "arn:aws:"))) is not None
+    ]
 
 
 def as_event(path: Path, acct: Any, ip_base: int = 10) -> dict[str, Any]:
     """The EventBridge event that would carry the sample, rewritten."""
     doc = json.loads(rewrite(path.read_text(), acct, ip_base))
     target = acct.deployed["actionTargetArn"]
-    if "SchemaVersion" in doc:  # a bare ASFF finding: the Security Hub button sends it
+    kind = input_kind(doc)
+    if kind == "asffFinding":  # a bare ASFF finding: the Security Hub button sends it
         doc = {"detail-type": "Security Hub Findings - Custom Action", "source": "aws.securityhub",
                "resources": [target], "detail": {"actionName": "Firebreak contain", "findings": [doc]}}
-    elif "type" in doc and "service" in doc:  # a bare GuardDuty finding: GuardDuty's event
+    elif kind == "guardDutyFinding":  # a bare GuardDuty finding: GuardDuty's event
         doc = {"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "resources": [], "detail": doc}
-    elif "source" not in doc and isinstance(doc.get("detail"), dict) and "type" in doc["detail"]:
-        # The waf-acl sample's envelope was cut to region + detail: the rest is GuardDuty's.
-        doc.update({"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "resources": []})
+    elif kind is None:
+        raise ValueError(f"{path.name}: the library refuses it as input")
     if doc.get("source") == "aws.guardduty":
         d = doc["detail"]
         d.update({"accountId": provision.ACCOUNT, "region": provision.REGION, "partition": "aws"})
@@ -73,7 +85,7 @@ def as_event(path: Path, acct: Any, ip_base: int = 10) -> dict[str, Any]:
         if key and key.get("userType") == "IAMUser":
             key.update({"accessKeyId": acct.demo["accessKey"], "userName": acct.demo["user"]})
         for bucket in d.get("resource", {}).get("s3BucketDetails") or []:
-            # The sample's placeholder "bucketName" is not a valid name: triage would refuse it.
+            # The sample's placeholder "bucketName" is not a valid name: triage would drop it.
             bucket.update({"name": "firebreak-demo-bucket", "arn": "arn:aws:s3:::firebreak-demo-bucket"})
         details = d.get("resource", {}).get("instanceDetails")
         if details and d["resource"].get("resourceType") == "Instance":

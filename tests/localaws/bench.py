@@ -95,6 +95,8 @@ def one_run(bin_dir: Path, scenario: str) -> dict:
 def main() -> int:
     target = Path(os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")))
     bin_dir = Path(os.environ.get("FIREBREAK_BIN_DIR", str(target / "release")))
+    # The samples helpers ask the firebreak binary what an input is: the same build.
+    os.environ["FIREBREAK_BIN_DIR"] = str(bin_dir)
     every: list[dict] = []
     for scenario in SCENARIOS:
         print(f"\n== Local account: {scenario}, {RUNS} runs, binaries from {bin_dir}")

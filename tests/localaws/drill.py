@@ -39,7 +39,7 @@ def main() -> int:
         env = acct.cli_env()
         print(f"The local account is at {acct.url}; the drills use it through AWS_ENDPOINT_URL.\n")
         runs = [
-            ["--dry-run", "--expect", "contained", "--report", str(out_dir / "drill-dry-run.html")],
+            ["--dry-run", "--expect", "dry-run", "--report", str(out_dir / "drill-dry-run.html")],
             ["--expect", "contained", "--report", str(out_dir / "drill.html")],
         ]
         for args in runs:

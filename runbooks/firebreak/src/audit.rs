@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::finding::RefusedFinding;
 use crate::ids::{AccountId, FindingId, Region};
 use crate::outcome::{Change, Failure, OutcomeStatus};
-use crate::plan::{Playbook, Skip};
+use crate::plan::{Playbook, ResourceContext, Skip};
 use crate::policy::ActionKind;
 use crate::resolution::Resolution;
 
@@ -67,12 +67,9 @@ pub struct ExecutionRecord {
     pub resolution: Resolution,
     pub playbooks: Vec<Playbook>,
     pub policy_version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub team: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
+    /// The owner, team and environment of the affected resource.
+    #[serde(flatten)]
+    pub context: ResourceContext,
     pub actions: Vec<ActionSummary>,
     pub skipped: Vec<Skip>,
     pub failures: Vec<Failure>,

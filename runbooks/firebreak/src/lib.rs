@@ -14,7 +14,7 @@ pub mod audit;
 pub mod aws;
 pub mod error;
 pub mod finding;
-#[doc(hidden)]
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ids;
 mod json;

@@ -949,6 +949,13 @@ fn dry_run_cannot_be_lost() {
     assert!(parsed.dry_run && parsed.drill);
     assert_eq!(parsed.event_id.as_deref(), Some("e-1"));
     assert_eq!(parsed.kind, InputKind::GuardDutyEvent);
+    let mut beside = drill_event.clone();
+    beside["dryRun"] = json!(false);
+    assert_eq!(
+        parse_input(&beside).unwrap_err().path(),
+        Some("$.dryRun"),
+        "one place for dryRun"
+    );
     let wrapped = json!({"event": drill_event, "dryRun": false});
     assert!(parse_input(&wrapped)
         .unwrap_err()

@@ -514,20 +514,3 @@ mod tests {
         assert_eq!(m.calls(DESCRIBE), 0);
     }
 }
-
-#[cfg(test)]
-mod declared_permissions {
-    use firebreak::permissions::{declared_actions, sdk_calls_in_source};
-
-    /// permissions.json lists exactly the SDK calls this crate makes.
-    #[test]
-    fn permissions_file_matches_the_calls_in_the_code() {
-        let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
-        let used = sdk_calls_in_source(src, &["ec2"]).unwrap();
-        assert!(used.len() >= 12, "found {used:?}");
-        assert_eq!(
-            declared_actions(include_str!("../permissions.json")).unwrap(),
-            used
-        );
-    }
-}

@@ -242,24 +242,3 @@ mod tests {
         assert_eq!(update.num_calls(), 0);
     }
 }
-
-#[cfg(test)]
-mod declared_permissions {
-    use firebreak::permissions::{declared_actions, sdk_calls_in_source};
-
-    /// permissions.json lists exactly the SDK calls this crate makes.
-    #[test]
-    fn permissions_file_matches_the_calls_in_the_code() {
-        let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
-        let used = sdk_calls_in_source(src, &["hub"]).unwrap();
-        assert_eq!(used.len(), 1, "found {used:?}");
-        let used: std::collections::BTreeSet<String> = used
-            .into_iter()
-            .map(|c| c.replace("hub:", "securityhub:"))
-            .collect();
-        assert_eq!(
-            declared_actions(include_str!("../permissions.json")).unwrap(),
-            used
-        );
-    }
-}

@@ -491,20 +491,3 @@ mod tests {
         assert_eq!(out.input_kind, InputKind::GuardDutyEvent);
     }
 }
-
-#[cfg(test)]
-mod declared_permissions {
-    use firebreak::permissions::{declared_actions, sdk_calls_in_source};
-
-    /// permissions.json lists exactly the SDK calls this crate makes.
-    #[test]
-    fn permissions_file_matches_the_calls_in_the_code() {
-        let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
-        let used = sdk_calls_in_source(src, &["ec2", "iam", "ssm"]).unwrap();
-        assert_eq!(used.len(), 3, "found {used:?}");
-        assert_eq!(
-            declared_actions(include_str!("../permissions.json")).unwrap(),
-            used
-        );
-    }
-}

@@ -44,6 +44,18 @@ pub enum InputKind {
     AsffFinding,
 }
 
+impl InputKind {
+    /// An EventBridge event (which a drill input wraps as `event`), not a bare finding.
+    pub fn is_event(self) -> bool {
+        matches!(
+            self,
+            InputKind::GuardDutyEvent
+                | InputKind::SecurityHubImportedEvent
+                | InputKind::SecurityHubCustomActionEvent
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ParsedInput {
@@ -132,6 +144,13 @@ fn parse_value(value: &Value) -> Result<ParsedInput, InputError> {
         return drill(&root);
     }
     if is_drill_event(&root) {
+        if root.value.get("dryRun").is_some() {
+            // Two places for one decision: the drill input in the detail is the one.
+            return Err(InputError::InvalidValue {
+                path: "$.dryRun".into(),
+                reason: "a firebreak.drill event carries its dryRun in its detail (the drill input), not beside it".into(),
+            });
+        }
         let detail = root.req("detail")?;
         let node = detail.node();
         node.expect_object()?;
