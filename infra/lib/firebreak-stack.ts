@@ -48,6 +48,13 @@ export interface FirebreakStackProps extends StackProps {
 /** The custom action's name as analysts see it; Security Hub allows 20 characters. */
 export const ACTION_TARGET_NAME = 'Firebreak contain';
 
+/** `first-last` of the policy's NACL rule band (80-99 when the policy names none). */
+export function ruleBand(policyJson: string): string {
+  const policy = JSON.parse(policyJson) as { ipBlocking?: { ruleNumbers?: { first: number; last: number } } };
+  const band = policy.ipBlocking?.ruleNumbers ?? { first: 80, last: 99 };
+  return `${band.first}-${band.last}`;
+}
+
 /** Replaces `${Partition}`, `${Region}`, `${Account}` in a declared resource ARN. */
 export function resolveArn(declared: string): string {
   return declared
@@ -113,6 +120,8 @@ export class FirebreakStack extends Stack {
       FIREBREAK_POLICY_PARAMETER: policy.parameterName,
       FIREBREAK_AUDIT_LOG_GROUP: this.auditLogGroup.logGroupName,
       FIREBREAK_DRY_RUN: props.dryRunOnly ? 'true' : 'false',
+      // The band the sweep may act in: ledger tags outside it are never Firebreak's.
+      FIREBREAK_BLOCK_RULE_BAND: ruleBand(repo.defaultPolicy),
     };
     for (const rb of repo.runbooks) this.functions.set(rb.name, this.runbookFunction(rb, props, retention, environment));
 

@@ -78,6 +78,8 @@ for (const [label, root] of [['this repository', REPO], ['the fixture repository
       assert.ok(fn.Properties.LoggingConfig.LogGroup, 'function logs to its own group');
       assert.equal(fn.Properties.Environment.Variables.FIREBREAK_POLICY_PARAMETER.Ref !== undefined || typeof fn.Properties.Environment.Variables.FIREBREAK_POLICY_PARAMETER === 'string', true);
       assert.equal(fn.Properties.Environment.Variables.FIREBREAK_DRY_RUN, 'false');
+      const band = (JSON.parse(discover(root).defaultPolicy) as any).ipBlocking?.ruleNumbers ?? { first: 80, last: 99 };
+      assert.equal(fn.Properties.Environment.Variables.FIREBREAK_BLOCK_RULE_BAND, `${band.first}-${band.last}`);
     }
     for (const rb of repo.runbooks) assert.ok(stack.functions.has(rb.name), rb.name);
   });

@@ -187,18 +187,18 @@ def test_a_full_band_evicts_only_firebreaks_oldest_entry_and_the_same_ip_gets_on
         ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=81, Protocol="-1", RuleAction="deny", Egress=egress, CidrBlock="192.0.2.0/24")
     block(account, "203.0.113.1", "a" * 32, 0)
     _, entries, tags = nacl_entries(account)
-    assert entries[(80, False)] == ("deny", "203.0.113.1/32") and "ip=203.0.113.1" in tags["firebreak:block:80"]
+    assert entries[(80, False)] == ("deny", "203.0.113.1/32") and "ip=203.0.113.1" in tags["firebreak:block:80:203.0.113.1"]
 
     block(account, "203.0.113.1", "b" * 32, 1)
     _, again, tags_again = nacl_entries(account)
     assert again == entries, "the same IP twice: one entry"
-    assert tags_again["firebreak:block:80"] != tags["firebreak:block:80"], "its expiry was extended"
+    assert tags_again["firebreak:block:80:203.0.113.1"] != tags["firebreak:block:80:203.0.113.1"], "its expiry was extended"
 
     run, finding_id = block(account, "203.0.113.2", "c" * 32, 2)
     _, entries, tags = nacl_entries(account)
     assert entries[(80, False)] == ("deny", "203.0.113.2/32") and entries[(80, True)] == ("deny", "203.0.113.2/32")
     assert entries[(81, False)] == ("deny", "192.0.2.0/24") and entries[(81, True)] == ("deny", "192.0.2.0/24"), "their rule survives"
-    assert list(tags) == ["firebreak:block:80"]
+    assert list(tags) == ["firebreak:block:80:203.0.113.2"]
     summary = outcomes(account, run, finding_id)[0]["summary"]
     assert "evicted 203.0.113.1 from" in summary, summary
     assert not [e for e in entries.values() if e[1] == "203.0.113.1/32"]
@@ -222,7 +222,8 @@ def test_the_sweep_removes_only_expired_entries_of_ours(account):
     block(account, "203.0.113.7", "d" * 32, 0)
     ec2 = account.client("ec2")
     acl, _, tags = nacl_entries(account)
-    # An expired block of ours (as an older run would have left it), and a rule of someone else's.
+    # An expired block of ours (as an older run would have left it, with the older
+    # one-tag-per-number key), and a rule of someone else's.
     past = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     older = (datetime.now(timezone.utc) - timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     ec2.create_tags(Resources=[acl], Tags=[{"Key": "firebreak:block:85", "Value": f"ip=203.0.113.8 at={older} until={past} finding=old"}])
@@ -240,7 +241,7 @@ def test_the_sweep_removes_only_expired_entries_of_ours(account):
     assert (85, False) not in entries and (85, True) not in entries
     assert entries[(86, False)] == ("deny", "203.0.113.9/32"), "not ours: kept"
     assert entries[(80, False)] == ("deny", "203.0.113.7/32"), "ours, not expired: kept"
-    assert sorted(tags) == ["firebreak:block:80"]
+    assert sorted(tags) == ["firebreak:block:80:203.0.113.7"], "the older tag went with its block"
     assert_calls_declared(account, ["block-remote-ip"])
 
 

@@ -9,12 +9,17 @@
 //! - when there is no room, Firebreak's own oldest block goes, never a rule it did not
 //!   write; with nothing of its own to evict, the IP is refused, with the reason;
 //! - an IP Firebreak already blocks gets a later expiry, not a second entry; an IP that
-//!   someone else's rules already deny in both directions gets nothing.
+//!   someone else's rules already deny in both directions gets nothing;
+//! - only ledger tags inside the band are Firebreak's: a tag someone wrote on a rule
+//!   outside it can never make Firebreak touch that rule;
+//! - two responses may act on one NACL at once: an IP that ended up blocked twice keeps
+//!   its lowest number, and a tag with no entry is dropped only after a grace period (the
+//!   response that wrote it may still be at work).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use firebreak::policy::IpBlocking;
+use firebreak::policy::{IpBlocking, RuleBand};
 use ipnet::IpNet;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -24,6 +29,10 @@ use crate::ledger::LedgerEntry;
 /// The default rules (`*`, 32767 for IPv4 and 32768 for IPv6) cannot be changed; they do
 /// count against the quota.
 pub const LAST_USER_RULE: i32 = 32766;
+
+/// How long a tag without its entry is left alone: the response that wrote it may be
+/// between its tag and its entry, or about to remove the tag it lost a race with.
+pub const STALE_GRACE: Duration = Duration::minutes(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -38,8 +47,8 @@ pub struct Entry {
 pub struct Nacl {
     pub id: String,
     pub entries: Vec<Entry>,
-    /// Ledger tags, by rule number (parsed; foreign tags are not here).
-    pub ledger: BTreeMap<i32, LedgerEntry>,
+    /// Ledger tags, by rule number and IP (parsed; foreign tags are not here).
+    pub ledger: BTreeMap<(i32, IpAddr), LedgerEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,10 +56,12 @@ pub struct Nacl {
 pub enum Op {
     PutTag {
         number: i32,
+        ip: IpAddr,
         value: String,
     },
     DeleteTag {
         number: i32,
+        ip: IpAddr,
     },
     CreateEntry {
         number: i32,
@@ -100,7 +111,7 @@ fn same_family(a: &IpNet, ip: IpAddr) -> bool {
 }
 
 impl Nacl {
-    fn at(&self, number: i32, egress: bool) -> Option<&Entry> {
+    pub(crate) fn at(&self, number: i32, egress: bool) -> Option<&Entry> {
         self.entries
             .iter()
             .find(|e| e.number == number && e.egress == egress)
@@ -115,27 +126,30 @@ impl Nacl {
         )
     }
 
-    /// Ledger entries whose deny is in place in at least one direction: Firebreak's.
-    pub fn ours(&self) -> Vec<&LedgerEntry> {
+    /// Ledger entries inside the band whose deny is in place in at least one direction:
+    /// Firebreak's, and nothing else.
+    pub fn ours(&self, band: RuleBand) -> Vec<&LedgerEntry> {
         self.ledger
             .values()
             .filter(|l| {
                 let (i, e) = self.ours_in_place(l);
-                i || e
+                band.contains(l.number) && (i || e)
             })
             .collect()
     }
 
-    fn is_ours(&self, number: i32) -> bool {
-        self.ledger.get(&number).is_some_and(|l| {
-            let (i, e) = self.ours_in_place(l);
-            i || e
-        })
+    fn is_ours(&self, number: i32, band: RuleBand) -> bool {
+        self.ours(band).iter().any(|l| l.number == number)
+    }
+
+    /// Whether any ledger tag, stale or not, names the number.
+    fn tagged(&self, number: i32) -> bool {
+        self.ledger.keys().any(|(n, _)| *n == number)
     }
 
     /// Rules counted against the quota in one direction for one address family. AWS
     /// counts the default deny rule too (32767, or 32768 for IPv6), listed or not.
-    fn counted(&self, egress: bool, ip: IpAddr) -> usize {
+    pub(crate) fn counted(&self, egress: bool, ip: IpAddr) -> usize {
         1 + self
             .entries
             .iter()
@@ -147,10 +161,10 @@ impl Nacl {
 
     /// The lowest allow rule not written by Firebreak that would let `ip` through, in
     /// either direction: a block must sit below it.
-    fn ceiling(&self, ip: IpAddr) -> i32 {
+    fn ceiling(&self, ip: IpAddr, band: RuleBand) -> i32 {
         self.entries
             .iter()
-            .filter(|e| e.allow && e.cidr.contains(&ip) && !self.is_ours(e.number))
+            .filter(|e| e.allow && e.cidr.contains(&ip) && !self.is_ours(e.number, band))
             .map(|e| e.number)
             .min()
             .unwrap_or(LAST_USER_RULE + 1)
@@ -158,8 +172,8 @@ impl Nacl {
 
     /// Rule numbers of foreign entries that already deny exactly this IP, if both
     /// directions are covered below the ceiling.
-    fn denied_by_others(&self, ip: IpAddr) -> Option<Vec<i32>> {
-        let ceiling = self.ceiling(ip);
+    fn denied_by_others(&self, ip: IpAddr, band: RuleBand) -> Option<Vec<i32>> {
+        let ceiling = self.ceiling(ip, band);
         let deny = |egress: bool| {
             self.entries
                 .iter()
@@ -168,7 +182,7 @@ impl Nacl {
                         && !e.allow
                         && e.number < ceiling
                         && e.cidr.contains(&ip)
-                        && !self.is_ours(e.number)
+                        && !self.is_ours(e.number, band)
                 })
                 .map(|e| e.number)
                 .min()
@@ -186,13 +200,13 @@ impl Nacl {
     /// The NACL after one operation, as EC2 would leave it.
     pub fn apply(&mut self, op: &Op, ledger_entry: Option<LedgerEntry>) {
         match op {
-            Op::PutTag { number, .. } => {
+            Op::PutTag { number, ip, .. } => {
                 if let Some(l) = ledger_entry {
-                    self.ledger.insert(*number, l);
+                    self.ledger.insert((*number, *ip), l);
                 }
             }
-            Op::DeleteTag { number } => {
-                self.ledger.remove(number);
+            Op::DeleteTag { number, ip } => {
+                self.ledger.remove(&(*number, *ip));
             }
             Op::CreateEntry {
                 number,
@@ -218,6 +232,7 @@ impl Nacl {
 /// The NACL as the planned operations leave it, and the plan so far.
 struct Planner {
     nacl: Nacl,
+    band: RuleBand,
     out: NaclPlan,
 }
 
@@ -249,7 +264,13 @@ impl Planner {
                 None,
             );
         }
-        self.push(Op::DeleteTag { number: l.number }, None);
+        self.push(
+            Op::DeleteTag {
+                number: l.number,
+                ip: l.ip,
+            },
+            None,
+        );
     }
 
     fn free_number(&self, settings: &IpBlocking, ceiling: i32) -> Option<i32> {
@@ -257,7 +278,7 @@ impl Planner {
             n < ceiling
                 && self.nacl.at(n, false).is_none()
                 && self.nacl.at(n, true).is_none()
-                && !self.nacl.ledger.contains_key(&n)
+                && !self.nacl.tagged(n)
         })
     }
 
@@ -271,7 +292,13 @@ impl Planner {
     ) {
         let cidr = host_cidr(ip);
         // Already ours: a later expiry; repair a direction that went missing.
-        if let Some(l) = self.nacl.ours().into_iter().find(|l| l.ip == ip).cloned() {
+        if let Some(l) = self
+            .nacl
+            .ours(self.band)
+            .into_iter()
+            .find(|l| l.ip == ip)
+            .cloned()
+        {
             let (inbound, outbound) = self.nacl.ours_in_place(&l);
             let extended = LedgerEntry {
                 until: until.max(l.until),
@@ -281,6 +308,7 @@ impl Planner {
             self.push(
                 Op::PutTag {
                     number: l.number,
+                    ip,
                     value: extended.tag_value(),
                 },
                 Some(extended),
@@ -303,14 +331,14 @@ impl Planner {
             });
             return;
         }
-        if let Some(numbers) = self.nacl.denied_by_others(ip) {
+        if let Some(numbers) = self.nacl.denied_by_others(ip, self.band) {
             self.out
                 .results
                 .push(IpResult::AlreadyDenied { ip, numbers });
             return;
         }
 
-        let ceiling = self.nacl.ceiling(ip);
+        let ceiling = self.nacl.ceiling(ip, self.band);
         let quota = usize::from(settings.rules_per_direction);
         let quota_full =
             self.nacl.counted(false, ip) >= quota || self.nacl.counted(true, ip) >= quota;
@@ -324,7 +352,7 @@ impl Planner {
             // the ceiling, and when the quota is the limit, one of the same family.
             let victim = self
                 .nacl
-                .ours()
+                .ours(self.band)
                 .into_iter()
                 .filter(|l| {
                     l.number < ceiling
@@ -379,6 +407,7 @@ impl Planner {
         self.push(
             Op::PutTag {
                 number,
+                ip,
                 value: entry.tag_value(),
             },
             Some(entry),
@@ -397,17 +426,39 @@ impl Planner {
     }
 }
 
-/// Drops ledger tags whose deny entries are gone or were replaced: they own nothing.
-fn drop_stale(p: &mut Planner) {
-    let stale: Vec<i32> = p
+/// Drops ledger tags in the band whose deny entries are gone or were replaced — they own
+/// nothing — once they are older than the grace period.
+fn drop_stale(p: &mut Planner, now: OffsetDateTime) {
+    let stale: Vec<(i32, IpAddr)> = p
         .nacl
         .ledger
         .values()
-        .filter(|l| p.nacl.ours_in_place(l) == (false, false))
-        .map(|l| l.number)
+        .filter(|l| {
+            p.band.contains(l.number)
+                && p.nacl.ours_in_place(l) == (false, false)
+                && now - l.at >= STALE_GRACE
+        })
+        .map(|l| (l.number, l.ip))
         .collect();
-    for number in stale {
-        p.push(Op::DeleteTag { number }, None);
+    for (number, ip) in stale {
+        p.push(Op::DeleteTag { number, ip }, None);
+    }
+}
+
+/// An IP that two responses blocked at once, at two numbers: the lowest stays, the others
+/// go. Every response that sees it decides the same way, so they converge.
+fn drop_duplicates(p: &mut Planner) {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut extra = Vec::new();
+    let mut ours: Vec<LedgerEntry> = p.nacl.ours(p.band).into_iter().cloned().collect();
+    ours.sort_by_key(|l| l.number);
+    for l in ours {
+        if !seen.insert(l.ip) {
+            extra.push(l);
+        }
+    }
+    for l in &extra {
+        p.remove_ours(l);
     }
 }
 
@@ -421,25 +472,30 @@ pub fn plan_blocks(
     let until = now + Duration::hours(i64::from(settings.block_hours));
     let mut p = Planner {
         nacl: nacl.clone(),
+        band: settings.rule_numbers,
         out: NaclPlan::default(),
     };
-    drop_stale(&mut p);
+    drop_stale(&mut p, now);
+    drop_duplicates(&mut p);
     for &ip in ips {
         p.block(settings, ip, now, until, finding);
     }
     p.out
 }
 
-/// The sweep: Firebreak's blocks past their expiry, and stale tags. Nothing else.
-pub fn plan_sweep(nacl: &Nacl, now: OffsetDateTime) -> (Vec<Op>, Vec<LedgerEntry>) {
+/// The sweep: Firebreak's blocks in the band past their expiry, duplicates and stale tags.
+/// Nothing else.
+pub fn plan_sweep(nacl: &Nacl, band: RuleBand, now: OffsetDateTime) -> (Vec<Op>, Vec<LedgerEntry>) {
     let mut p = Planner {
         nacl: nacl.clone(),
+        band,
         out: NaclPlan::default(),
     };
-    drop_stale(&mut p);
+    drop_stale(&mut p, now);
+    drop_duplicates(&mut p);
     let expired: Vec<LedgerEntry> = p
         .nacl
-        .ours()
+        .ours(band)
         .into_iter()
         .filter(|l| l.until <= now)
         .cloned()
@@ -500,8 +556,8 @@ mod tests {
         let mut n = nacl.clone();
         for op in &plan.ops {
             let l = match op {
-                Op::PutTag { number, value } => {
-                    LedgerEntry::from_tag(&crate::ledger::tag_key(*number), value)
+                Op::PutTag { number, ip, value } => {
+                    LedgerEntry::from_tag(&crate::ledger::tag_key(*number, *ip), value)
                 }
                 _ => None,
             };
@@ -522,7 +578,7 @@ mod tests {
             }]
         );
         assert!(
-            matches!(&plan.ops[0], Op::PutTag { number: 80, value } if value.contains("until=2026-11-30T10:00:00Z"))
+            matches!(&plan.ops[0], Op::PutTag { number: 80, value, .. } if value.contains("until=2026-11-30T10:00:00Z"))
         );
         assert_eq!(
             plan.ops[1],
@@ -575,7 +631,7 @@ mod tests {
         assert_eq!(second.ops.len(), 1, "only the tag: {:?}", second.ops);
         let after = applied(&first, &second);
         assert_eq!(after.entries.iter().filter(|e| e.number == 80).count(), 2);
-        let l = &after.ledger[&80];
+        let l = &after.ledger[&(80, ip("198.51.100.7"))];
         assert_eq!(l.until, later + Duration::hours(24));
         assert_eq!(l.at, NOW, "first-blocked time is kept for eviction order");
     }
@@ -598,7 +654,10 @@ mod tests {
                 "newer",
             ),
         );
-        assert_eq!(n.ledger.keys().copied().collect::<Vec<_>>(), vec![80, 82]);
+        assert_eq!(
+            n.ledger.keys().map(|(n, _)| *n).collect::<Vec<_>>(),
+            vec![80, 82]
+        );
         let plan = plan_blocks(
             &n,
             &[ip("198.51.100.3")],
@@ -630,7 +689,7 @@ mod tests {
             .contains(&entry(81, true, false, "203.0.113.0/24")));
         assert!(!plan.ops.iter().any(|o| matches!(
             o,
-            Op::DeleteEntry { number: 81, .. } | Op::DeleteTag { number: 81 }
+            Op::DeleteEntry { number: 81, .. } | Op::DeleteTag { number: 81, .. }
         )));
     }
 
@@ -761,8 +820,14 @@ mod tests {
         n.entries.retain(|e| e.number != 80);
         n.entries.push(entry(80, false, false, "192.0.2.0/24"));
         n.entries.push(entry(80, true, false, "192.0.2.0/24"));
-        let (ops, expired) = plan_sweep(&n, NOW + Duration::days(2));
-        assert_eq!(ops, vec![Op::DeleteTag { number: 80 }]);
+        let (ops, expired) = plan_sweep(&n, s.rule_numbers, NOW + Duration::days(2));
+        assert_eq!(
+            ops,
+            vec![Op::DeleteTag {
+                number: 80,
+                ip: ip("198.51.100.1")
+            }]
+        );
         assert!(expired.is_empty(), "their rule 80 is not ours to remove");
     }
 
@@ -782,7 +847,7 @@ mod tests {
                 "new",
             ),
         );
-        let (ops, expired) = plan_sweep(&n, NOW + Duration::hours(25));
+        let (ops, expired) = plan_sweep(&n, s.rule_numbers, NOW + Duration::hours(25));
         assert_eq!(
             expired.iter().map(|l| l.ip).collect::<Vec<_>>(),
             vec![ip("198.51.100.1")]
@@ -798,9 +863,108 @@ mod tests {
                     number: 80,
                     egress: true
                 },
-                Op::DeleteTag { number: 80 },
+                Op::DeleteTag {
+                    number: 80,
+                    ip: ip("198.51.100.1")
+                },
             ]
         );
+    }
+
+    #[test]
+    fn a_forged_tag_outside_the_band_never_makes_the_sweep_touch_that_rule() {
+        let mut n = default_nacl();
+        // Someone's deny at 150, and a tag that claims it as an expired block of ours.
+        n.entries.push(entry(150, false, false, "198.51.100.5/32"));
+        n.entries.push(entry(150, true, false, "198.51.100.5/32"));
+        let forged = LedgerEntry {
+            number: 150,
+            ip: ip("198.51.100.5"),
+            at: NOW - Duration::days(3),
+            until: NOW - Duration::days(2),
+            finding: "forged".into(),
+        };
+        n.ledger.insert((150, forged.ip), forged);
+        let (ops, expired) = plan_sweep(
+            &n,
+            RuleBand {
+                first: 80,
+                last: 99,
+            },
+            NOW,
+        );
+        assert!(ops.is_empty() && expired.is_empty(), "{ops:?}");
+        // Nor the block: their rule 150 (below no allow, so it denies nothing) is left
+        // alone and the IP gets a block of ours in the band, not an "extension" of theirs.
+        let plan = plan_blocks(&n, &[ip("198.51.100.5")], &settings(80, 99, 20), NOW, "f");
+        assert_eq!(
+            plan.results,
+            vec![IpResult::Blocked {
+                ip: ip("198.51.100.5"),
+                number: 80
+            }]
+        );
+        assert!(!plan.ops.iter().any(|o| matches!(
+            o,
+            Op::DeleteEntry { number: 150, .. } | Op::DeleteTag { number: 150, .. }
+        )));
+    }
+
+    #[test]
+    fn a_stale_tag_is_dropped_only_after_the_grace_period() {
+        let s = settings(80, 99, 20);
+        let mut n = default_nacl();
+        // A response that lost the race for 80 and has not taken its tag back yet.
+        let young = LedgerEntry {
+            number: 80,
+            ip: ip("198.51.100.1"),
+            at: NOW - Duration::minutes(1),
+            until: NOW + Duration::hours(24),
+            finding: "racing".into(),
+        };
+        n.ledger.insert((80, young.ip), young);
+        let plan = plan_blocks(&n, &[ip("198.51.100.2")], &s, NOW, "f");
+        assert!(
+            !plan.ops.iter().any(|o| matches!(o, Op::DeleteTag { .. })),
+            "{:?}",
+            plan.ops
+        );
+        assert_eq!(
+            plan.results,
+            vec![IpResult::Blocked {
+                ip: ip("198.51.100.2"),
+                number: 81
+            }],
+            "a tagged number is not free"
+        );
+        let later = plan_blocks(&n, &[], &s, NOW + STALE_GRACE, "f");
+        assert_eq!(
+            later.ops,
+            vec![Op::DeleteTag {
+                number: 80,
+                ip: ip("198.51.100.1")
+            }]
+        );
+    }
+
+    #[test]
+    fn an_ip_blocked_twice_at_once_keeps_its_lowest_number() {
+        let s = settings(80, 99, 20);
+        let n = default_nacl();
+        // Two responses, each unaware of the other, blocked the same IP at 80 and 81.
+        let a = applied(&n, &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "a"));
+        let mut both = a.clone();
+        let l81 = LedgerEntry {
+            number: 81,
+            ..a.ledger.values().next().unwrap().clone()
+        };
+        both.ledger.insert((81, l81.ip), l81);
+        both.entries
+            .push(entry(81, false, false, "198.51.100.1/32"));
+        both.entries.push(entry(81, true, false, "198.51.100.1/32"));
+        let tidy = plan_blocks(&both, &[], &s, NOW, "b");
+        let after = applied(&both, &tidy);
+        assert_eq!(after, a, "81 goes, 80 stays: {:?}", tidy.ops);
     }
 
     proptest::proptest! {
@@ -825,7 +989,7 @@ mod tests {
                 let plan = plan_blocks(&current, &[ip(&format!("198.51.100.{x}"))], &s, NOW + Duration::minutes(i as i64), "f");
                 for op in &plan.ops {
                     match op {
-                        Op::CreateEntry { number, .. } | Op::DeleteEntry { number, .. } | Op::PutTag { number, .. } | Op::DeleteTag { number } => {
+                        Op::CreateEntry { number, .. } | Op::DeleteEntry { number, .. } | Op::PutTag { number, .. } | Op::DeleteTag { number, .. } => {
                             proptest::prop_assert!((80..=99).contains(number), "{op:?}");
                         }
                     }

@@ -1,11 +1,18 @@
-//! Firebreak's ledger of IP blocks: one tag per rule number on the network ACL itself,
-//! `firebreak:block:<rule number>` = `ip=<ip> at=<first blocked> until=<expiry> finding=<id>`.
+//! Firebreak's ledger of IP blocks: one tag per block on the network ACL itself,
+//! `firebreak:block:<rule number>:<ip>` = `ip=<ip> at=<first blocked> until=<expiry>
+//! finding=<id>`.
 //!
 //! The ledger lives on the NACL, so it is deleted with it and cannot point to another
 //! account or region. It never decides alone: an entry is Firebreak's only when the tag
 //! AND a deny entry for exactly that IP at that number exist. A tag without its entry is
-//! stale (the entry was replaced by someone else) and is dropped; an entry without a tag
-//! is someone else's and is never touched.
+//! stale (the entry was replaced by someone else, or another response won the number) and
+//! is dropped once it is older than a grace period; an entry without a tag is someone
+//! else's and is never touched.
+//!
+//! The IP is part of the key so that two responses racing for one rule number never
+//! overwrite each other's tag: the one whose CreateNetworkAclEntry fails removes its own
+//! tag, and the winner's tag still names the winner's entry. (Tags of the older
+//! `firebreak:block:<rule number>` form are still read.)
 
 use std::net::IpAddr;
 
@@ -25,8 +32,8 @@ pub struct LedgerEntry {
     pub finding: String,
 }
 
-pub fn tag_key(number: i32) -> String {
-    format!("{TAG_PREFIX}{number}")
+pub fn tag_key(number: i32, ip: IpAddr) -> String {
+    format!("{TAG_PREFIX}{number}:{ip}")
 }
 
 fn stamp(t: OffsetDateTime) -> String {
@@ -63,9 +70,19 @@ impl LedgerEntry {
         v.chars().take(TAG_VALUE_MAX).collect()
     }
 
+    /// The key of this entry's tag.
+    pub fn key(&self) -> String {
+        tag_key(self.number, self.ip)
+    }
+
     /// `None` for a tag that is not ours or does not parse: such tags are left alone.
     pub fn from_tag(key: &str, value: &str) -> Option<LedgerEntry> {
-        let number: i32 = key.strip_prefix(TAG_PREFIX)?.parse().ok()?;
+        let rest = key.strip_prefix(TAG_PREFIX)?;
+        let (number, key_ip) = match rest.split_once(':') {
+            Some((n, ip)) => (n, Some(ip.parse::<IpAddr>().ok()?)),
+            None => (rest, None),
+        };
+        let number: i32 = number.parse().ok()?;
         if !(1..=32766).contains(&number) {
             return None;
         }
@@ -80,9 +97,14 @@ impl LedgerEntry {
                 _ => {}
             }
         }
+        let ip: IpAddr = ip?;
+        // A key that names one IP and a value that names another is not ours.
+        if key_ip.is_some_and(|k| k != ip) {
+            return None;
+        }
         Some(LedgerEntry {
             number,
-            ip: ip?,
+            ip,
             at: at?,
             until: until?,
             finding,
@@ -106,7 +128,8 @@ mod tests {
         };
         let v = e.tag_value();
         assert_eq!(v, "ip=2001:db8::7 at=2026-11-29T10:00:00Z until=2026-11-30T10:00:00Z finding=arn:aws:guardduty:us-east-1:123456789012:detector/d/finding/f");
-        let back = LedgerEntry::from_tag(&tag_key(80), &v).unwrap();
+        assert_eq!(e.key(), "firebreak:block:80:2001:db8::7");
+        let back = LedgerEntry::from_tag(&e.key(), &v).unwrap();
         assert_eq!(back.ip, e.ip);
         assert_eq!(back.until, e.until);
         assert_eq!(back.at, datetime!(2026-11-29 10:00:00 UTC));
@@ -120,7 +143,16 @@ mod tests {
         assert!(LedgerEntry::from_tag("firebreak:block:0", ok).is_none());
         assert!(LedgerEntry::from_tag("firebreak:block:80", "ip=1.2.3.4").is_none());
         assert!(LedgerEntry::from_tag("firebreak:block:80", "garbage").is_none());
-        assert!(LedgerEntry::from_tag("firebreak:block:80", ok).is_some());
+        assert!(
+            LedgerEntry::from_tag("firebreak:block:80", ok).is_some(),
+            "the older key form"
+        );
+        assert!(LedgerEntry::from_tag("firebreak:block:80:1.2.3.4", ok).is_some());
+        assert!(
+            LedgerEntry::from_tag("firebreak:block:80:1.2.3.5", ok).is_none(),
+            "key and value name different IPs"
+        );
+        assert!(LedgerEntry::from_tag("firebreak:block:80:x", ok).is_none());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use aws_sdk_ec2::Client;
 use firebreak::error::{InputError, RunbookError};
 use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus, RunbookOutput};
 use firebreak::plan::PlannedAction;
-use firebreak::policy::ActionKind;
+use firebreak::policy::{ActionKind, RuleBand};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -57,9 +57,9 @@ pub async fn block_remote_ips(
             continue;
         };
         served.extend(subnets);
-        let now = OffsetDateTime::now_utc();
-        let planned = allocate::plan_blocks(&model, ips, settings, now, finding);
-        changes.extend(nacl::apply(ec2, &model, &planned.ops, plan.dry_run).await?);
+        let (planned, made) =
+            nacl::block_in(ec2, model.clone(), ips, settings, finding, plan.dry_run).await?;
+        changes.extend(made);
         for r in &planned.results {
             match r {
                 IpResult::Blocked { ip, number } => {
@@ -211,8 +211,38 @@ pub struct SweepResult {
     changes: Vec<Change>,
 }
 
+/// The band the sweep may act in: `FIREBREAK_BLOCK_RULE_BAND` (`first-last`, set by the
+/// CDK app and the local account from the deployed policy), else the built-in policy's.
+/// Ledger tags outside it are never Firebreak's, so a forged tag cannot make the sweep
+/// delete someone else's rule.
+pub fn sweep_band() -> Result<RuleBand, RunbookError> {
+    let configured = std::env::var("FIREBREAK_BLOCK_RULE_BAND").ok();
+    match configured
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        Some(v) => parse_band(v).ok_or_else(|| {
+            RunbookError::Input(InputError::InvalidValue {
+                path: "FIREBREAK_BLOCK_RULE_BAND".into(),
+                reason: format!("{v:?} is not a rule band such as 80-99 within 1-32766"),
+            })
+        }),
+        None => Ok(firebreak::policy::Policy::built_in()?
+            .ip_blocking
+            .rule_numbers),
+    }
+}
+
+fn parse_band(v: &str) -> Option<RuleBand> {
+    let (first, last) = v.split_once('-')?;
+    let (first, last): (u16, u16) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
+    (1 <= first && first <= last && last <= 32766).then_some(RuleBand { first, last })
+}
+
 pub async fn sweep(options: SweepOptions, ec2: &Client) -> Result<SweepResult, RunbookError> {
     let now = OffsetDateTime::now_utc();
+    let band = sweep_band()?;
     let mut result = SweepResult {
         dry_run: options.dry_run,
         removed: Vec::new(),
@@ -226,11 +256,11 @@ pub async fn sweep(options: SweepOptions, ec2: &Client) -> Result<SweepResult, R
         if model.ledger.is_empty() {
             continue;
         }
-        let (ops, expired) = allocate::plan_sweep(&model, now);
-        result.kept += model.ours().len() - expired.len();
+        let (ops, expired) = allocate::plan_sweep(&model, band, now);
+        result.kept += model.ours(band).len().saturating_sub(expired.len());
         result
             .changes
-            .extend(nacl::apply(ec2, &model, &ops, options.dry_run).await?);
+            .extend(nacl::apply_removals(ec2, &model, &ops, options.dry_run).await?);
         for l in expired {
             tracing::info!(
                 action = "sweep-ip-blocks",

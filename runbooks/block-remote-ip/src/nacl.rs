@@ -1,4 +1,6 @@
-//! The EC2 side: read network ACLs into the pure model, write the planned operations.
+//! The EC2 side: read network ACLs into the pure model, write the planned operations, and
+//! — because other responses may write the same NACL at the same moment — re-read and
+//! plan again when EC2 says a rule number is taken or the quota is full.
 
 use std::collections::BTreeMap;
 
@@ -9,8 +11,22 @@ use firebreak::ids::SubnetId;
 use firebreak::mutate;
 use firebreak::outcome::Change;
 
-use crate::allocate::{Entry, Nacl, Op};
+use std::net::IpAddr;
+
+use firebreak::policy::IpBlocking;
+use time::OffsetDateTime;
+
+use crate::allocate::{self, Entry, IpResult, Nacl, NaclPlan, Op};
 use crate::ledger::{tag_key, LedgerEntry};
+
+/// Plans per NACL before giving up when other responses keep taking the numbers.
+pub const MAX_ATTEMPTS: usize = 5;
+
+/// EC2's answers that mean another writer got there first: read again, plan again.
+const CONFLICT_CODES: [&str; 2] = [
+    "NetworkAclEntryAlreadyExists",
+    "NetworkAclEntryLimitExceeded",
+];
 
 /// The model of one NACL, and the subnets it serves.
 pub fn model(acl: &NetworkAcl) -> Option<(Nacl, Vec<String>)> {
@@ -33,11 +49,17 @@ pub fn model(acl: &NetworkAcl) -> Option<(Nacl, Vec<String>)> {
             })
         })
         .collect();
-    let ledger: BTreeMap<i32, LedgerEntry> = acl
+    let ledger: BTreeMap<(i32, IpAddr), LedgerEntry> = acl
         .tags()
         .iter()
-        .filter_map(|t| LedgerEntry::from_tag(t.key.as_deref()?, t.value.as_deref()?))
-        .map(|l| (l.number, l))
+        .filter_map(|t| {
+            let key = t.key.as_deref()?;
+            let l = LedgerEntry::from_tag(key, t.value.as_deref()?)?;
+            // An older `firebreak:block:<n>` tag is read; it is rewritten in the new form
+            // when its block is next extended, and dropped when its entry goes.
+            Some(l).filter(|l| key == l.key() || key == legacy_key(l.number))
+        })
+        .map(|l| ((l.number, l.ip), l))
         .collect();
     let subnets = acl
         .associations()
@@ -108,18 +130,18 @@ fn describe(op: &Op, nacl: &Nacl) -> Change {
             .unwrap_or_else(|| "none".into())
     };
     let (what, before, after) = match op {
-        Op::PutTag { number, value } => (
-            format!("ledger tag {}", tag_key(*number)),
+        Op::PutTag { number, ip, value } => (
+            format!("ledger tag {}", tag_key(*number, *ip)),
             nacl.ledger
-                .get(number)
+                .get(&(*number, *ip))
                 .map(|l| l.tag_value())
                 .unwrap_or_else(|| "none".into()),
             value.clone(),
         ),
-        Op::DeleteTag { number } => (
-            format!("ledger tag {}", tag_key(*number)),
+        Op::DeleteTag { number, ip } => (
+            format!("ledger tag {}", tag_key(*number, *ip)),
             nacl.ledger
-                .get(number)
+                .get(&(*number, *ip))
                 .map(|l| l.tag_value())
                 .unwrap_or_else(|| "stale".into()),
             "none".into(),
@@ -145,36 +167,61 @@ fn describe(op: &Op, nacl: &Nacl) -> Change {
     }
 }
 
-/// Runs the operations in order (the order is part of the plan: tag before entry when
-/// adding, entries before tag when removing). In a dry run every call is made with
-/// `DryRun` and EC2 checks permissions and parameters without changing anything.
-pub async fn apply(
-    ec2: &Client,
-    nacl: &Nacl,
-    ops: &[Op],
-    dry_run: bool,
-) -> Result<Vec<Change>, RunbookError> {
-    let mut changes = Vec::new();
-    // The before of each change is read from the NACL as the earlier operations left it.
-    let mut now = nacl.clone();
-    for op in ops {
+/// The older tag form, one tag per number.
+fn legacy_key(number: i32) -> String {
+    format!("{}{number}", crate::ledger::TAG_PREFIX)
+}
+
+/// The EC2 calls the block and the sweep make on one NACL. `Client` makes them for real;
+/// the unit tests put an in-memory NACL behind it and run two responses side by side.
+pub(crate) trait NaclApi {
+    /// The NACL as EC2 has it now; `None` when it is gone.
+    async fn read(&self, acl_id: &str) -> Result<Option<Nacl>, RunbookError>;
+    /// One planned operation (with `DryRun` in a dry run).
+    async fn run(&self, acl_id: &str, op: &Op, dry_run: bool) -> Result<(), RunbookError>;
+}
+
+impl NaclApi for Client {
+    async fn read(&self, acl_id: &str) -> Result<Option<Nacl>, RunbookError> {
+        // Named after its service: the permissions test finds `ec2.<call>()`.
+        let ec2 = self;
+        let out = ec2
+            .describe_network_acls()
+            .network_acl_ids(acl_id)
+            .send()
+            .await
+            .map_err(|e| firebreak::aws::aws_error("ec2:DescribeNetworkAcls", e))?;
+        Ok(out
+            .network_acls()
+            .first()
+            .and_then(|a| model(a).map(|(n, _)| n)))
+    }
+
+    async fn run(&self, acl_id: &str, op: &Op, dry_run: bool) -> Result<(), RunbookError> {
+        let ec2 = self;
         match op {
-            Op::PutTag { number, value } => {
+            Op::PutTag { number, ip, value } => {
                 mutate!(
                     dry_run,
                     "ec2:CreateTags",
-                    ec2.create_tags()
-                        .resources(&nacl.id)
-                        .tags(Tag::builder().key(tag_key(*number)).value(value).build())
+                    ec2.create_tags().resources(acl_id).tags(
+                        Tag::builder()
+                            .key(tag_key(*number, *ip))
+                            .value(value)
+                            .build()
+                    )
                 )?;
             }
-            Op::DeleteTag { number } => {
+            Op::DeleteTag { number, ip } => {
+                // With the older one-tag-per-number form, if there is one: it names this
+                // number, and once the block goes it owns nothing.
                 mutate!(
                     dry_run,
                     "ec2:DeleteTags",
                     ec2.delete_tags()
-                        .resources(&nacl.id)
-                        .tags(Tag::builder().key(tag_key(*number)).build())
+                        .resources(acl_id)
+                        .tags(Tag::builder().key(tag_key(*number, *ip)).build())
+                        .tags(Tag::builder().key(legacy_key(*number)).build())
                 )?;
             }
             Op::CreateEntry {
@@ -184,7 +231,7 @@ pub async fn apply(
             } => {
                 let call = ec2
                     .create_network_acl_entry()
-                    .network_acl_id(&nacl.id)
+                    .network_acl_id(acl_id)
                     .rule_number(*number)
                     .egress(*egress)
                     .rule_action(RuleAction::Deny)
@@ -197,22 +244,383 @@ pub async fn apply(
                 mutate!(dry_run, "ec2:CreateNetworkAclEntry", call)?;
             }
             Op::DeleteEntry { number, egress } => {
-                mutate!(
+                let result = mutate!(
                     dry_run,
                     "ec2:DeleteNetworkAclEntry",
                     ec2.delete_network_acl_entry()
-                        .network_acl_id(&nacl.id)
+                        .network_acl_id(acl_id)
                         .rule_number(*number)
                         .egress(*egress)
-                )?;
+                );
+                // Another response removed it first (a duplicate, an eviction): done.
+                match result {
+                    Err(e) if e.aws_code() == Some("InvalidNetworkAclEntry.NotFound") => {}
+                    other => {
+                        other?;
+                    }
+                }
             }
+        }
+        Ok(())
+    }
+}
+
+/// How applying a plan went.
+enum Applied {
+    Done,
+    /// EC2 said another writer took the number or filled the quota; what this run had
+    /// written for that block was taken back.
+    Conflict,
+}
+
+/// Runs the operations in order (the order is part of the plan: tag before entry when
+/// adding, entries before tag when removing), recording each change. In a dry run every
+/// call is made with `DryRun` and EC2 checks permissions and parameters without changing
+/// anything.
+async fn apply<A: NaclApi>(
+    api: &A,
+    nacl: &Nacl,
+    ops: &[Op],
+    dry_run: bool,
+    changes: &mut Vec<Change>,
+) -> Result<Applied, RunbookError> {
+    // The before of each change is read from the NACL as the earlier operations left it.
+    let mut now = nacl.clone();
+    // What this run wrote for the block being added: taken back if EC2 refuses its entry.
+    let mut block_written: Vec<Op> = Vec::new();
+    for op in ops {
+        if let Err(e) = api.run(&nacl.id, op, dry_run).await {
+            let conflict = matches!(op, Op::CreateEntry { .. })
+                && e.aws_code().is_some_and(|c| CONFLICT_CODES.contains(&c));
+            if !conflict {
+                return Err(e);
+            }
+            tracing::info!(
+                network_acl_id = %nacl.id,
+                error = %e,
+                "another writer got there first: taking back this block, then reading again"
+            );
+            // Entries first (they are this run's own), then the tag, unless another
+            // response's deny of the same IP now stands at that number: the tag (same key)
+            // is then the right one for it, and taking it away would orphan their block.
+            for undo in block_written.iter().rev() {
+                let back = match undo {
+                    Op::CreateEntry { number, egress, .. } => Op::DeleteEntry {
+                        number: *number,
+                        egress: *egress,
+                    },
+                    Op::PutTag { number, ip, .. } => {
+                        let holds = api.read(&nacl.id).await?.is_some_and(|n| {
+                            [false, true].into_iter().any(|egress| {
+                                n.at(*number, egress)
+                                    .is_some_and(|e| !e.allow && e.cidr == allocate::host_cidr(*ip))
+                            })
+                        });
+                        if holds {
+                            continue;
+                        }
+                        Op::DeleteTag {
+                            number: *number,
+                            ip: *ip,
+                        }
+                    }
+                    _ => continue,
+                };
+                api.run(&nacl.id, &back, dry_run).await?;
+                changes.push(describe(&back, &now));
+                now.apply(&back, None);
+            }
+            return Ok(Applied::Conflict);
+        }
+        match op {
+            Op::PutTag { .. } => block_written = vec![op.clone()],
+            Op::CreateEntry { .. } => block_written.push(op.clone()),
+            _ => block_written.clear(),
         }
         changes.push(describe(op, &now));
         let ledger = match op {
-            Op::PutTag { number, value } => LedgerEntry::from_tag(&tag_key(*number), value),
+            Op::PutTag { number, ip, value } => {
+                LedgerEntry::from_tag(&tag_key(*number, *ip), value)
+            }
             _ => None,
         };
         now.apply(op, ledger);
     }
+    Ok(Applied::Done)
+}
+
+/// Blocks the IPs in one NACL: plan from what EC2 has, apply, and when another response
+/// wrote the same NACL in between, read again and plan again (at most `MAX_ATTEMPTS`).
+/// Afterwards one more read: an IP that two responses blocked at once, at two numbers,
+/// keeps its lowest one. Returns the last plan (its results and evictions) and every
+/// change made, taken-back ones included.
+pub(crate) async fn block_in<A: NaclApi>(
+    api: &A,
+    first_read: Nacl,
+    ips: &[IpAddr],
+    settings: &IpBlocking,
+    finding: &str,
+    dry_run: bool,
+) -> Result<(NaclPlan, Vec<Change>), RunbookError> {
+    let mut changes = Vec::new();
+    let mut current = first_read;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let planned =
+            allocate::plan_blocks(&current, ips, settings, OffsetDateTime::now_utc(), finding);
+        match apply(api, &current, &planned.ops, dry_run, &mut changes).await? {
+            Applied::Done => {
+                if !dry_run
+                    && planned
+                        .results
+                        .iter()
+                        .any(|r| matches!(r, IpResult::Blocked { .. }))
+                {
+                    if let Some(after) = api.read(&current.id).await? {
+                        // Nothing to add this time: only duplicates and stale tags go.
+                        let tidy = allocate::plan_blocks(
+                            &after,
+                            &[],
+                            settings,
+                            OffsetDateTime::now_utc(),
+                            finding,
+                        );
+                        if let Applied::Conflict =
+                            apply(api, &after, &tidy.ops, dry_run, &mut changes).await?
+                        {
+                            tracing::warn!(network_acl_id = %after.id, "tidying after a concurrent block conflicted; the next run tidies");
+                        }
+                    }
+                }
+                return Ok((planned, changes));
+            }
+            Applied::Conflict => {
+                tracing::info!(network_acl_id = %current.id, attempt, "rule number taken by another response: reading the NACL again");
+                match api.read(&current.id).await? {
+                    Some(n) => current = n,
+                    None => return Ok((NaclPlan::default(), changes)),
+                }
+            }
+        }
+    }
+    let reason = format!(
+        "other responses kept taking the rule numbers of {} ({MAX_ATTEMPTS} attempts)",
+        current.id
+    );
+    Ok((
+        NaclPlan {
+            results: ips
+                .iter()
+                .map(|ip| IpResult::Refused {
+                    ip: *ip,
+                    reason: reason.clone(),
+                })
+                .collect(),
+            ..NaclPlan::default()
+        },
+        changes,
+    ))
+}
+
+/// The sweep's writes on one NACL: the operations in order, no conflict can arise (it
+/// only removes).
+pub(crate) async fn apply_removals<A: NaclApi>(
+    api: &A,
+    nacl: &Nacl,
+    ops: &[Op],
+    dry_run: bool,
+) -> Result<Vec<Change>, RunbookError> {
+    let mut changes = Vec::new();
+    apply(api, nacl, ops, dry_run, &mut changes).await?;
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two responses blocking IPs in one NACL at the same moment, on an in-memory EC2
+    //! that refuses what EC2 refuses (a taken rule number, a full quota), with their
+    //! calls interleaved in many different orders.
+    use std::cell::{Cell, RefCell};
+
+    use firebreak::policy::RuleBand;
+
+    use super::*;
+    use crate::allocate::{Entry, LAST_USER_RULE};
+
+    struct FakeEc2 {
+        nacl: RefCell<Nacl>,
+        /// A tiny generator that decides how long each call waits, so that every seed
+        /// gives another interleaving of the two responses.
+        seed: Cell<u64>,
+    }
+
+    impl FakeEc2 {
+        async fn pause(&self) {
+            let next = self
+                .seed
+                .get()
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.seed.set(next);
+            for _ in 0..(next >> 61) {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    fn refused(code: &str) -> RunbookError {
+        RunbookError::Aws {
+            operation: "ec2:CreateNetworkAclEntry",
+            message: format!("{code}: refused by the fake"),
+            transient: false,
+        }
+    }
+
+    impl NaclApi for FakeEc2 {
+        async fn read(&self, _acl_id: &str) -> Result<Option<Nacl>, RunbookError> {
+            self.pause().await;
+            Ok(Some(self.nacl.borrow().clone()))
+        }
+
+        async fn run(&self, _acl_id: &str, op: &Op, _dry_run: bool) -> Result<(), RunbookError> {
+            self.pause().await;
+            let mut n = self.nacl.borrow_mut();
+            match op {
+                Op::CreateEntry {
+                    number,
+                    egress,
+                    cidr,
+                } => {
+                    if n.at(*number, *egress).is_some() {
+                        return Err(refused("NetworkAclEntryAlreadyExists"));
+                    }
+                    let ip = cidr.parse::<ipnet::IpNet>().unwrap().addr();
+                    if n.counted(*egress, ip) >= 20 {
+                        return Err(refused("NetworkAclEntryLimitExceeded"));
+                    }
+                }
+                Op::DeleteEntry { number, egress } if n.at(*number, *egress).is_none() => {
+                    return Err(refused("InvalidNetworkAclEntry.NotFound"));
+                }
+                _ => {}
+            }
+            let ledger = match op {
+                Op::PutTag { number, ip, value } => {
+                    LedgerEntry::from_tag(&tag_key(*number, *ip), value)
+                }
+                _ => None,
+            };
+            n.apply(op, ledger);
+            Ok(())
+        }
+    }
+
+    fn default_nacl() -> Nacl {
+        let mut entries = Vec::new();
+        for egress in [false, true] {
+            entries.push(Entry {
+                number: 100,
+                egress,
+                allow: true,
+                cidr: "0.0.0.0/0".parse().unwrap(),
+            });
+        }
+        Nacl {
+            id: "acl-0a1b2c3d4e5f60701".into(),
+            entries,
+            ledger: BTreeMap::new(),
+        }
+    }
+
+    fn settings() -> IpBlocking {
+        IpBlocking {
+            rule_numbers: RuleBand {
+                first: 80,
+                last: 99,
+            },
+            rules_per_direction: 20,
+            block_hours: 24,
+        }
+    }
+
+    /// The ledger and the entries agree: every deny in the band has its tag, every tag its
+    /// deny in both directions, no IP twice, nothing outside the band, the quota kept.
+    fn consistent(n: &Nacl) -> Result<(), String> {
+        let band = settings().rule_numbers;
+        for e in n
+            .entries
+            .iter()
+            .filter(|e| !e.allow && e.number <= LAST_USER_RULE)
+        {
+            if !band.contains(e.number) {
+                return Err(format!("entry outside the band: {e:?}"));
+            }
+            if !n.ledger.contains_key(&(e.number, e.cidr.addr())) {
+                return Err(format!("entry without its ledger tag: {e:?}"));
+            }
+        }
+        let mut ips = Vec::new();
+        for l in n.ledger.values() {
+            for egress in [false, true] {
+                if n.at(l.number, egress).is_none_or(|e| e.cidr.addr() != l.ip) {
+                    return Err(format!("tag without its entry: {l:?}"));
+                }
+            }
+            if ips.contains(&l.ip) {
+                return Err(format!("{} blocked twice", l.ip));
+            }
+            ips.push(l.ip);
+        }
+        for egress in [false, true] {
+            if n.counted(egress, "198.51.100.1".parse().unwrap()) > 20 {
+                return Err("quota exceeded".into());
+            }
+        }
+        Ok(())
+    }
+
+    async fn race(seed: u64, a: &str, b: &str) -> Nacl {
+        let fake = FakeEc2 {
+            nacl: RefCell::new(default_nacl()),
+            seed: Cell::new(seed),
+        };
+        let s = settings();
+        let (ia, ib): (IpAddr, IpAddr) = (a.parse().unwrap(), b.parse().unwrap());
+        let (ips_a, ips_b) = ([ia], [ib]);
+        // Both start from the same read, as two responses that looked at the same moment.
+        let (ra, rb) = tokio::join!(
+            block_in(&fake, default_nacl(), &ips_a, &s, "finding-a", false),
+            block_in(&fake, default_nacl(), &ips_b, &s, "finding-b", false),
+        );
+        for (r, ip) in [(ra, ia), (rb, ib)] {
+            let (plan, _) = r.unwrap();
+            assert!(
+                plan.results.iter().all(|x| matches!(x, IpResult::Blocked { ip: i, .. } | IpResult::Extended { ip: i, .. } if *i == ip)),
+                "seed {seed}: {:?}",
+                plan.results
+            );
+        }
+        fake.nacl.into_inner()
+    }
+
+    #[tokio::test]
+    async fn two_responses_racing_for_one_rule_number_leave_a_consistent_ledger() {
+        for seed in 0..300 {
+            let n = race(seed, "198.51.100.1", "198.51.100.2").await;
+            consistent(&n)
+                .map_err(|e| format!("seed {seed}: {e}: {n:?}"))
+                .unwrap();
+            assert_eq!(n.ledger.len(), 2, "seed {seed}: both IPs blocked: {n:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn two_responses_blocking_one_ip_at_once_leave_one_entry() {
+        for seed in 0..300 {
+            let n = race(seed, "198.51.100.7", "198.51.100.7").await;
+            consistent(&n)
+                .map_err(|e| format!("seed {seed}: {e}: {n:?}"))
+                .unwrap();
+            assert_eq!(n.ledger.len(), 1, "seed {seed}: {n:?}");
+        }
+    }
 }

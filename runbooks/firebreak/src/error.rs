@@ -80,6 +80,15 @@ pub enum RunbookError {
 }
 
 impl RunbookError {
+    /// The AWS error code of a failed call (`NetworkAclEntryAlreadyExists`, …): what
+    /// `aws::aws_error` puts first in the message.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            RunbookError::Aws { message, .. } => message.split_once(':').map(|(code, _)| code),
+            _ => None,
+        }
+    }
+
     pub fn error_type(&self) -> &'static str {
         match self {
             RunbookError::Input(e) => e.error_type(),

@@ -40,6 +40,12 @@ def resolve(arn: str) -> str:
     return arn.replace("${Partition}", PARTITION).replace("${Region}", REGION).replace("${Account}", ACCOUNT)
 
 
+def rule_band(policy: dict[str, Any]) -> str:
+    """`first-last` of the policy's NACL rule band (the built-in default when it names none)."""
+    band = policy.get("ipBlocking", {}).get("ruleNumbers", {"first": 80, "last": 99})
+    return f"{band['first']}-{band['last']}"
+
+
 def discover(root: Path) -> dict[str, Any]:
     runbooks = sorted(p.parent.name for p in (root / "runbooks").glob("*/permissions.json"))
     machines = sorted(p.name[: -len(".asl.json")] for p in (root / "statemachines").glob("*.asl.json"))
@@ -77,6 +83,8 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
         "FIREBREAK_POLICY_PARAMETER": POLICY_PARAMETER,
         "FIREBREAK_AUDIT_LOG_GROUP": AUDIT_LOG_GROUP,
         "FIREBREAK_DRY_RUN": "false",
+        # The band the sweep may act in, from the deployed policy, as the CDK app sets it.
+        "FIREBREAK_BLOCK_RULE_BAND": rule_band(json.loads((root / "runbooks" / "firebreak" / "policy" / "default-policy.json").read_text())),
     }
     for name in found["runbooks"]:
         declared = json.loads((root / "runbooks" / name / "permissions.json").read_text())
