@@ -28,7 +28,7 @@ import {
   aws_stepfunctions as sfn,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { Repository, RuleFile, Runbook, StateMachineFile, pascal } from './repo';
+import { Repository, RuleFile, Runbook, StateMachineFile, functionSettings, pascal } from './repo';
 
 export interface FirebreakStackProps extends StackProps {
   readonly repo: Repository;
@@ -203,9 +203,9 @@ export class FirebreakStack extends Stack {
       role,
       logGroup,
       tracing: lambda.Tracing.ACTIVE,
-      memorySize: 128,
-      timeout: Duration.seconds(60),
-      environment,
+      memorySize: functionSettings(props.repo.lambda, rb.name).memoryMiB,
+      timeout: Duration.seconds(functionSettings(props.repo.lambda, rb.name).timeoutSeconds),
+      environment: { ...environment, ...functionSettings(props.repo.lambda, rb.name).environment },
     });
     Tags.of(fn).add('firebreak:runbook', rb.name);
     return fn;

@@ -54,6 +54,25 @@ export interface Repository {
   readonly defaultPolicy: string;
   /** The names every part agrees on, from their one home: runbooks/firebreak/names.json. */
   readonly names: Names;
+  /** How every function runs: runbooks/firebreak/lambda.json, which the local account enforces too. */
+  readonly lambda: LambdaSettings;
+}
+
+export interface LambdaSettings {
+  readonly timeoutSeconds: number;
+  readonly memoryMiB: number;
+  /** Overrides for one runbook: its timeout, memory, extra environment. */
+  readonly functions?: Record<string, { timeoutSeconds?: number; memoryMiB?: number; environment?: Record<string, string> }>;
+}
+
+/** One runbook's settings: the defaults of lambda.json with its own overrides. */
+export function functionSettings(settings: LambdaSettings, name: string) {
+  const own = settings.functions?.[name] ?? {};
+  return {
+    timeoutSeconds: own.timeoutSeconds ?? settings.timeoutSeconds,
+    memoryMiB: own.memoryMiB ?? settings.memoryMiB,
+    environment: own.environment ?? {},
+  };
 }
 
 export interface Names {
@@ -168,5 +187,10 @@ export function discover(root: string): Repository {
   for (const key of ['stack', 'auditLogGroup', 'policyParameter', 'actionTargetId', 'responseMachine', 'sweepMachine', 'metricNamespace'] as const) {
     if (typeof names[key] !== 'string') fail(path.join(runbooksDir, 'firebreak', 'names.json'), `${key} must be a string`);
   }
-  return { root, runbooks, stateMachines, rules, defaultPolicy, names };
+  const lambdaFile = path.join(runbooksDir, 'firebreak', 'lambda.json');
+  const lambdaSettings = readJson(lambdaFile) as LambdaSettings;
+  for (const key of ['timeoutSeconds', 'memoryMiB'] as const) {
+    if (!Number.isInteger(lambdaSettings[key]) || lambdaSettings[key] <= 0) fail(lambdaFile, `${key} must be a positive whole number`);
+  }
+  return { root, runbooks, stateMachines, rules, defaultPolicy, names, lambda: lambdaSettings };
 }

@@ -10,7 +10,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FirebreakStack, FirebreakStackProps, ACTION_TARGET_NAME } from '../lib/firebreak-stack';
-import { discover, placeholders } from '../lib/repo';
+import { discover, functionSettings, placeholders } from '../lib/repo';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const FIXTURE = path.join(__dirname, 'fixtures', 'repo');
@@ -72,6 +72,11 @@ for (const [label, root] of [['this repository', REPO], ['the fixture repository
     assert.ok(fns.length > 0);
     for (const [, fn] of fns) {
       assert.equal(fn.Properties.Runtime, 'provided.al2023');
+      const name = fn.Properties.Tags.find((t: any) => t.Key === 'firebreak:runbook').Value;
+      const own = functionSettings(repo.lambda, name);
+      assert.equal(fn.Properties.Timeout, own.timeoutSeconds, 'the timeout of lambda.json, which the local host enforces');
+      assert.equal(fn.Properties.MemorySize, own.memoryMiB);
+      for (const [k, v] of Object.entries(own.environment)) assert.equal(fn.Properties.Environment.Variables[k], v);
       assert.deepEqual(fn.Properties.Architectures, ['arm64']);
       assert.equal(fn.Properties.Handler, 'bootstrap');
       assert.deepEqual(fn.Properties.TracingConfig, { Mode: 'Active' });
@@ -251,6 +256,14 @@ test('an alarm per state machine and one for undelivered events, all to the alar
   assert.equal(failed.length, repo.stateMachines.length);
   const [, topic] = resources(template, 'AWS::SNS::Topic')[0];
   assert.ok(topic.Properties.KmsMasterKeyId, 'the topic is encrypted with a key CloudWatch may use');
+});
+
+test('mark-resolved may wait minutes for its finding: a timeout of its own, longer than its wait', () => {
+  const { template, repo } = synth(REPO);
+  const own = functionSettings(repo.lambda, 'mark-resolved');
+  assert.ok(own.timeoutSeconds > Number(own.environment.FIREBREAK_FINDING_WAIT_SECONDS), 'the wait fits in the timeout');
+  const fn = resources(template, 'AWS::Lambda::Function').find(([, f]) => f.Properties.Tags.some((t: any) => t.Value === 'mark-resolved'))!;
+  assert.equal(fn[1].Properties.Timeout, own.timeoutSeconds);
 });
 
 test('the Security Hub action target, the policy parameter and the audit log group, named from names.json', () => {

@@ -98,9 +98,23 @@ def as_event(path: Path, acct: Any, ip_base: int = 10) -> dict[str, Any]:
 
 
 def import_findings(acct: Any, event: dict[str, Any]) -> list[dict[str, str]]:
-    """Puts the event's findings into Security Hub, as the product would have."""
+    """Puts the event's findings into Security Hub now, as the product would have long
+    before: for drills, which start a response by hand with findings that exist."""
     if event["source"] == "aws.guardduty":
         return [provision.import_finding(acct.client, event)]
+    return security_hub_findings(acct, event)
+
+
+def findings_of(acct: Any, event: dict[str, Any]) -> list[dict[str, str]]:
+    """The findings an event put through EventBridge is about. A Security Hub event's
+    findings are in Security Hub already (they come from there); a GuardDuty event's finding
+    is only named: GuardDuty's copy reaches Security Hub later, as in AWS."""
+    if event["source"] == "aws.guardduty":
+        return [provision.finding_ident(event)]
+    return security_hub_findings(acct, event)
+
+
+def security_hub_findings(acct: Any, event: dict[str, Any]) -> list[dict[str, str]]:
     hub = acct.client("securityhub")
     findings = event["detail"]["findings"]
     # Events carry a few lower-case fields Security Hub adds on its way out

@@ -30,7 +30,7 @@ def snapshots(acct, finding_id):
 def test_a_guardduty_finding_is_contained_through_eventbridge(account):
     web = account.demo["webInstance"]
     event = ssh_brute_force(account)
-    ident = provision.import_finding(account.client, event)
+    ident = provision.finding_ident(event)
     assert len(interfaces(account, web)) == 2
     put(account, event)
     run = account.wait_for_execution("response")
@@ -71,7 +71,7 @@ def test_a_guardduty_finding_is_contained_through_eventbridge(account):
 
 def test_the_same_event_twice_changes_nothing_more(account):
     event = ssh_brute_force(account)
-    ident = provision.import_finding(account.client, event)
+    ident = provision.finding_ident(event)
     put(account, event)
     assert account.wait_for_execution("response")["status"] == "SUCCEEDED"
     before = (interfaces(account, account.demo["webInstance"]), len(snapshots(account, ident["Id"])))
@@ -94,7 +94,7 @@ def test_the_same_event_twice_changes_nothing_more(account):
 def test_an_exempt_instance_is_not_touched_and_the_note_says_why(account):
     exempt = account.demo["exemptInstance"]
     event = ssh_brute_force(account, instance_id=exempt, finding_id="1123456789abcdef0123456789abcdef")
-    ident = provision.import_finding(account.client, event)
+    ident = provision.finding_ident(event)
     before = interfaces(account, exempt)
     put(account, event)
     assert account.wait_for_execution("response")["status"] == "SUCCEEDED"
@@ -131,7 +131,7 @@ def test_a_dry_run_changes_nothing_and_says_what_it_would_do(account):
 
 def test_throttling_on_the_interface_call_is_retried_and_containment_completes(account):
     event = ssh_brute_force(account)
-    provision.import_finding(account.client, event)
+    provision.finding_ident(event)
     account.fault(service="ec2", operation="ModifyNetworkInterfaceAttribute", code="RequestLimitExceeded", status=503, count=2)
     put(account, event)
     run = account.wait_for_execution("response")
@@ -144,7 +144,7 @@ def test_throttling_on_the_interface_call_is_retried_and_containment_completes(a
 
 def test_a_persistent_failure_ends_notified_with_the_reason_and_audited(account):
     event = ssh_brute_force(account)
-    ident = provision.import_finding(account.client, event)
+    ident = provision.finding_ident(event)
     account.fault(service="ec2", operation="ModifyNetworkInterfaceAttribute", code="UnauthorizedOperation", status=403, count=100)
     put(account, event)
     run = account.wait_for_execution("response", timeout=120)
@@ -177,7 +177,7 @@ def test_a_finding_that_cannot_be_identified_fails_at_triage_and_changes_nothing
 
 def test_an_invalid_instance_id_is_never_acted_on_and_the_finding_ends_notified(account):
     event = ssh_brute_force(account)
-    ident = provision.import_finding(account.client, event)
+    ident = provision.finding_ident(event)
     event["detail"]["resource"]["instanceDetails"]["instanceId"] = "i-123;rm"
     put(account, event)
     run = account.wait_for_execution("response")
@@ -192,8 +192,42 @@ def test_an_invalid_instance_id_is_never_acted_on_and_the_finding_ends_notified(
 
 def test_every_call_a_function_made_is_one_it_declares(account):
     event = ssh_brute_force(account)
-    provision.import_finding(account.client, event)
+    provision.finding_ident(event)
     put(account, event)
     assert account.wait_for_execution("response")["status"] == "SUCCEEDED"
     checked = assert_calls_declared(account)
     assert checked["isolate-instance"] >= 15 and checked["block-remote-ip"] >= 3, checked
+
+
+def test_an_event_that_arrives_before_its_finding_reaches_security_hub_still_ends_resolved(account):
+    """In AWS, GuardDuty's copy of a finding reaches Security Hub after the EventBridge
+    event, sometimes minutes after: mark-resolved waits for it instead of failing."""
+    account.set_import_delay(3)
+    event = ssh_brute_force(account)
+    ident = provision.finding_ident(event)
+    put(account, event)
+    run = account.wait_for_execution("response")
+    assert run["status"] == "SUCCEEDED", run
+    assert finding(account, ident)["Workflow"]["Status"] == "RESOLVED"
+    tries = calls_by(account, "mark-resolved", {"BatchUpdateFindings"})
+    assert len(tries) >= 2, "it asked again after the finding was not found"
+
+
+def test_a_finding_that_never_reaches_security_hub_ends_failed_and_the_audit_says_why():
+    from conftest import ROOT, bin_dir
+    from firebreak_localaws.local_account import LocalAccount
+
+    acct = LocalAccount(ROOT, bin_dir(), import_delay=-1, finding_wait=2).start()
+    try:
+        event = ssh_brute_force(acct)
+        put(acct, event)
+        run = acct.wait_for_execution("response")
+        assert run["status"] == "FAILED" and run.get("error") == "ResponseFailed", run
+        (record,) = execution_records(acct)
+        assert record["resolution"] == "failed"
+        assert record["failures"][0]["Error"] == "FindingNotImported", record["failures"]
+        assert "has not imported finding" in record["failures"][0]["Cause"]
+        isolation = f"firebreak-isolation-{acct.demo['vpc']}"
+        assert set(map(tuple, interfaces(acct, acct.demo["webInstance"]).values())) == {(isolation,)}, "containment itself did not wait"
+    finally:
+        acct.stop()

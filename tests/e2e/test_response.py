@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from conftest import ROOT, assert_calls_declared, audit_records, calls_by, execution_records, finding, put, set_policy, ssh_brute_force
 from firebreak_localaws import provision
-from samples import FIXTURES, as_event, finding_bearing, import_findings
+from samples import FIXTURES, as_event, finding_bearing, findings_of, import_findings
 
 CONTAINED = {"done", "already-done"}
 
@@ -40,7 +40,7 @@ def nacl_entries(acct, subnet=None):
 @pytest.mark.parametrize("sample", finding_bearing(), ids=lambda p: p.name.split("__")[1])
 def test_every_sample_finding_ends_with_its_planned_actions_done_and_its_skips_noted(account, sample):
     event = as_event(sample, account)
-    idents = import_findings(account, event)
+    idents = findings_of(account, event)
     run, out = respond(account, event)
     assert run["status"] == "SUCCEEDED", (run.get("error"), run.get("cause"))
     responses = out["responses"]
@@ -65,7 +65,7 @@ def test_a_custom_action_event_with_two_findings_gets_two_responses(account):
     text = (FIXTURES / "securityhub-custom-action-two-findings.json").read_text()
     event = as_event(FIXTURES / "securityhub-custom-action-two-findings.json", account)
     assert "193043430472" in text and "193043430472" not in json.dumps(event)
-    idents = import_findings(account, event)
+    idents = findings_of(account, event)
     run, out = respond(account, event)
     assert run["status"] == "SUCCEEDED", run
     assert len(out["responses"]) == 2
@@ -88,7 +88,7 @@ def revocation(acct, role="web-instance-role"):
 
 def test_credential_exfiltration_revokes_the_roles_sessions_issued_before_now(account):
     event = exfiltration_event(account)
-    ident = import_findings(account, event)[0]
+    ident = findings_of(account, event)[0]
     started = datetime.now(timezone.utc)
     run, out = respond(account, event)
     assert run["status"] == "SUCCEEDED", run
@@ -123,7 +123,7 @@ def test_an_iam_user_finding_deactivates_that_key_only(account):
     iam = account.client("iam")
     other = iam.create_access_key(UserName=account.demo["user"])["AccessKey"]["AccessKeyId"]
     event = iam_user_event(account)
-    ident = import_findings(account, event)[0]
+    ident = findings_of(account, event)[0]
     run, _ = respond(account, event)
     assert run["status"] == "SUCCEEDED", run
     keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=account.demo["user"])["AccessKeyMetadata"]}
@@ -137,7 +137,7 @@ def test_an_iam_user_finding_deactivates_that_key_only(account):
 
 def test_throttling_on_put_role_policy_is_retried_and_the_response_completes(account):
     event = exfiltration_event(account)
-    import_findings(account, event)
+    findings_of(account, event)
     account.fault(service="iam", operation="PutRolePolicy", code="Throttling", status=400, count=2)
     run, _ = respond(account, event)
     assert run["status"] == "SUCCEEDED", run
@@ -147,7 +147,7 @@ def test_throttling_on_put_role_policy_is_retried_and_the_response_completes(acc
 
 def test_throttling_on_create_network_acl_entry_is_retried_and_the_response_completes(account):
     event = ssh_brute_force(account, severity=5.0)
-    provision.import_finding(account.client, event)
+    provision.finding_ident(event)
     account.fault(service="ec2", operation="CreateNetworkAclEntry", code="RequestLimitExceeded", status=503, count=2)
     run, _ = respond(account, event)
     assert run["status"] == "SUCCEEDED", run
@@ -158,7 +158,7 @@ def test_throttling_on_create_network_acl_entry_is_retried_and_the_response_comp
 
 def test_a_persistent_nacl_failure_ends_notified_with_the_reason_and_audited(account):
     event = ssh_brute_force(account, severity=5.0)
-    ident = provision.import_finding(account.client, event)
+    ident = provision.finding_ident(event)
     account.fault(service="ec2", operation="CreateNetworkAclEntry", code="UnauthorizedOperation", status=403, count=100)
     run, _ = respond(account, event, timeout=120)
     assert run["status"] == "FAILED"
@@ -172,7 +172,7 @@ def test_a_persistent_nacl_failure_ends_notified_with_the_reason_and_audited(acc
 def block(acct, ip, finding_id, after):
     event = ssh_brute_force(acct, severity=5.0, finding_id=finding_id)
     event["detail"]["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV4"] = ip
-    provision.import_finding(acct.client, event)
+    provision.finding_ident(event)
     run, out = respond(acct, event, after=after)
     assert run["status"] == "SUCCEEDED", run
     return run, event["detail"]["arn"]
@@ -207,7 +207,7 @@ def test_a_full_band_evicts_only_firebreaks_oldest_entry_and_the_same_ip_gets_on
 def test_an_allow_listed_ip_is_never_blocked_and_the_note_says_why(account):
     event = ssh_brute_force(account, severity=5.0)
     event["detail"]["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV4"] = "10.1.2.3"
-    ident = provision.import_finding(account.client, event)
+    ident = provision.finding_ident(event)
     _, before, _ = nacl_entries(account)
     run, out = respond(account, event)
     assert run["status"] == "SUCCEEDED"
@@ -307,7 +307,7 @@ def interfaces_of(acct, instance_id):
 
 def test_a_custom_action_batch_with_an_unidentifiable_finding_handles_the_others(account):
     event = as_event(FIXTURES / "securityhub-custom-action-two-findings.json", account)
-    idents = import_findings(account, event)
+    idents = findings_of(account, event)
     broken = json.loads(json.dumps(event["detail"]["findings"][0]))
     del broken["Id"]
     event["detail"]["findings"].insert(1, broken)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from firebreak_localaws import provision  # noqa: E402
 from firebreak_localaws.local_account import LocalAccount  # noqa: E402
-from samples import FIXTURES, as_event, import_findings  # noqa: E402
+from samples import FIXTURES, as_event, findings_of  # noqa: E402
 
 SAMPLE = ROOT / "tests/fixtures/samples/guardduty-event-partial__UnauthorizedAccess_EC2_SSHBruteForce__aws-samples-waf-acl.json"
 BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
@@ -87,7 +87,9 @@ def main() -> int:
 
     heading("Starting the local AWS account")
     started = time.time()
-    acct = LocalAccount(ROOT, bin_dir).start()
+    # GuardDuty's copy of each finding reaches Security Hub a second after its event, as it
+    # travels separately in AWS (where it can take minutes): mark-resolved waits for it.
+    acct = LocalAccount(ROOT, bin_dir, import_delay=1.0).start()
     try:
         d = acct.deployed
         print(f"moto on {acct.url}, runbooks on the Lambda runtime API: {', '.join(d['functions'])}")
@@ -101,7 +103,7 @@ def main() -> int:
 
         sample = json.loads(SAMPLE.read_text())["detail"]
         event = provision.guardduty_event(sample, web, acct.demo, 8.0, "5d0f605f61b2f5cd0123456789abcdef")
-        ident = provision.import_finding(acct.client, event)
+        ident = provision.finding_ident(event)
         heading("A GuardDuty finding arrives on EventBridge")
         print(f"  {event['detail']['type']}, severity {event['detail']['severity']}, remote IP 198.51.100.0, instance {web}")
         put_at = time.time()
@@ -144,7 +146,7 @@ def main() -> int:
         iam = acct.client("iam")
         role = "web-instance-role"
         exfil = as_event(FIXTURES / "assumed-role-credential-exfiltration.json", acct)
-        (cred_ident,) = import_findings(acct, exfil)
+        (cred_ident,) = findings_of(acct, exfil)
         heading(f"A second finding: {exfil['detail']['type']}")
         print(f"  the credentials of role {role} (the web instance's profile) were used from {exfil['detail']['service']['action']['awsApiCallAction']['remoteIpDetails']['ipAddressV4']}")
         print(f"  inline policies of {role} before: {iam.list_role_policies(RoleName=role)['PolicyNames'] or 'none'}")
@@ -172,7 +174,8 @@ def main() -> int:
 
         ok = ec2_ok and cred_ok
         heading(
-            f"{GREEN}Contained{RESET}: the EC2 finding in {contained_in:.1f} s from event to RESOLVED, then the stolen credentials"
+            f"{GREEN}Contained{RESET}: the EC2 finding in {contained_in:.1f} s from event to RESOLVED (its copy reached Security Hub "
+            f"{acct.import_delay:.0f} s after the event, and mark-resolved waited for it), then the stolen credentials"
             if ok else f"{RED}NOT contained{RESET}: EC2 response {run['status']}, credential response {cred_run['status']}"
         )
         if args.keep:

@@ -16,12 +16,33 @@ use firebreak::outcome::Failure;
 use firebreak::outcome::{ActionOutcome, Change, CloseRequest, MarkOutput, OutcomeStatus};
 use firebreak::policy::ActionKind;
 use firebreak::resolution::Workflow;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// Who Security Hub shows as the note's author.
 const UPDATED_BY: &str = "firebreak";
 
-pub async fn mark(req: CloseRequest, hub: &Client) -> Result<MarkOutput, RunbookError> {
+/// The first pause while the finding is not in Security Hub yet; it doubles up to a cap.
+const FIRST_PAUSE: Duration = Duration::from_millis(500);
+const MAX_PAUSE: Duration = Duration::from_secs(30);
+
+/// How long to wait for GuardDuty's copy of a finding to reach Security Hub, which can lag
+/// the EventBridge event by minutes: `FIREBREAK_FINDING_WAIT_SECONDS` (lambda.json sets it,
+/// within the function's timeout).
+pub fn finding_wait_from_env() -> Duration {
+    std::env::var("FIREBREAK_FINDING_WAIT_SECONDS")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::ZERO)
+}
+
+pub async fn mark(
+    req: CloseRequest,
+    hub: &Client,
+    finding_wait: Duration,
+) -> Result<MarkOutput, RunbookError> {
     let started_at = OffsetDateTime::now_utc();
     let finding = &req.plan.finding.security_hub;
     let resolution = req.resolution();
@@ -71,17 +92,47 @@ pub async fn mark(req: CloseRequest, hub: &Client) -> Result<MarkOutput, Runbook
                 exec.chars().take(1024).collect::<String>(),
             );
         }
-        let out = call
-            .send()
-            .await
-            .map_err(|e| aws_error("securityhub:BatchUpdateFindings", e))?;
-        if let Some(u) = out.unprocessed_findings().first() {
+        // Until the finding has reached Security Hub it comes back unprocessed as
+        // FindingNotFound: wait with backoff, within the budget, then say so.
+        let waiting_since = Instant::now();
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let out = call
+                .clone()
+                .send()
+                .await
+                .map_err(|e| aws_error("securityhub:BatchUpdateFindings", e))?;
+            let Some(u) = out.unprocessed_findings().first() else {
+                break;
+            };
+            let code = u.error_code().unwrap_or("unknown");
+            if code == "FindingNotFound" {
+                if waiting_since.elapsed() + pause <= finding_wait {
+                    tracing::info!(
+                        execution_id = req.execution_id.as_deref().unwrap_or(""),
+                        finding_id = %finding.id,
+                        action = "mark-resolved",
+                        pause_ms = pause.as_millis() as u64,
+                        "the finding is not in Security Hub yet; waiting"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_PAUSE);
+                    continue;
+                }
+                return Err(RunbookError::TargetGone {
+                    error_type: "FindingNotImported",
+                    message: format!(
+                        "Security Hub has not imported finding {} within {:.0} s of waiting (FindingNotFound); no note or status could be written",
+                        finding.id,
+                        finding_wait.as_secs_f64()
+                    ),
+                });
+            }
             return Err(RunbookError::TargetGone {
                 error_type: "FindingNotUpdated",
                 message: format!(
-                    "Security Hub did not update finding {}: {} {}",
+                    "Security Hub did not update finding {}: {code} {}",
                     finding.id,
-                    u.error_code().unwrap_or("unknown"),
                     u.error_message().unwrap_or("")
                 ),
             });
@@ -124,7 +175,11 @@ pub async fn mark(req: CloseRequest, hub: &Client) -> Result<MarkOutput, Runbook
 async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
     let hub = Client::new(&sdk);
-    firebreak::runtime::serve("mark-resolved", |req: CloseRequest| mark(req, &hub)).await
+    let finding_wait = finding_wait_from_env();
+    firebreak::runtime::serve("mark-resolved", |req: CloseRequest| {
+        mark(req, &hub, finding_wait)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -173,7 +228,9 @@ mod tests {
             })
             .then_output(|| BatchUpdateFindingsOutput::builder().set_processed_findings(Some(vec![])).set_unprocessed_findings(Some(vec![])).build());
         let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
-        let out = mark(request(false, None), &hub).await.unwrap();
+        let out = mark(request(false, None), &hub, Duration::ZERO)
+            .await
+            .unwrap();
         assert_eq!(out.resolution, Resolution::Contained);
         assert_eq!(out.outcome.status, OutcomeStatus::Done);
         assert_eq!(out.outcome.summary, "finding marked RESOLVED");
@@ -197,18 +254,20 @@ mod tests {
             error: "InstanceNotFound".into(),
             cause: "instance i-1 no longer exists".into(),
         };
-        let out = mark(request(false, Some(failure)), &hub).await.unwrap();
+        let out = mark(request(false, Some(failure)), &hub, Duration::ZERO)
+            .await
+            .unwrap();
         assert_eq!(out.resolution, Resolution::Failed);
         assert_eq!(out.outcome.summary, "finding marked NOTIFIED");
         assert_eq!(update.num_calls(), 1);
     }
 
     #[tokio::test]
-    async fn unprocessed_findings_are_an_error() {
+    async fn unprocessed_findings_other_than_not_yet_imported_are_an_error() {
         let update = mock!(Client::batch_update_findings).then_output(|| {
             let u = BatchUpdateFindingsUnprocessedFinding::builder()
-                .error_code("FindingNotFound")
-                .error_message("Finding Not Found")
+                .error_code("InvalidInput")
+                .error_message("Note.Text is too long")
                 .finding_identifier(
                     AwsSecurityFindingIdentifier::builder()
                         .id("x")
@@ -222,9 +281,72 @@ mod tests {
                 .build()
         });
         let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
-        let err = mark(request(false, None), &hub).await.unwrap_err();
+        let err = mark(request(false, None), &hub, Duration::ZERO)
+            .await
+            .unwrap_err();
         assert_eq!(err.error_type(), "FindingNotUpdated");
-        assert!(err.to_string().contains("FindingNotFound"), "{err}");
+        assert!(err.to_string().contains("InvalidInput"), "{err}");
+    }
+
+    fn not_found() -> BatchUpdateFindingsOutput {
+        let u = BatchUpdateFindingsUnprocessedFinding::builder()
+            .error_code("FindingNotFound")
+            .error_message("Finding Not Found")
+            .finding_identifier(
+                AwsSecurityFindingIdentifier::builder()
+                    .id("x")
+                    .product_arn("y")
+                    .build(),
+            )
+            .build();
+        BatchUpdateFindingsOutput::builder()
+            .set_processed_findings(Some(vec![]))
+            .unprocessed_findings(u)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_finding_not_yet_in_security_hub_is_waited_for() {
+        let missing = mock!(Client::batch_update_findings).then_output(not_found);
+        let arrived = mock!(Client::batch_update_findings).then_output(|| {
+            BatchUpdateFindingsOutput::builder()
+                .set_processed_findings(Some(vec![]))
+                .set_unprocessed_findings(Some(vec![]))
+                .build()
+        });
+        let hub = mock_client!(
+            aws_sdk_securityhub,
+            RuleMode::Sequential,
+            &[&missing, &arrived]
+        );
+        let out = mark(request(false, None), &hub, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(out.outcome.status, OutcomeStatus::Done);
+        assert_eq!((missing.num_calls(), arrived.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_finding_that_never_arrives_fails_with_the_reason_after_the_budget() {
+        let missing = mock!(Client::batch_update_findings)
+            .sequence()
+            .output(not_found)
+            .times(10)
+            .build();
+        let hub = mock_client!(aws_sdk_securityhub, RuleMode::Sequential, &[&missing]);
+        let err = mark(request(false, None), &hub, Duration::from_millis(600))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "FindingNotImported");
+        assert!(
+            err.to_string().contains("has not imported finding"),
+            "{err}"
+        );
+        assert_eq!(
+            missing.num_calls(),
+            2,
+            "one try, one pause of 500 ms, one more try"
+        );
     }
 
     #[tokio::test]
@@ -236,7 +358,9 @@ mod tests {
                 .build()
         });
         let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
-        let out = mark(request(true, None), &hub).await.unwrap();
+        let out = mark(request(true, None), &hub, Duration::ZERO)
+            .await
+            .unwrap();
         assert_eq!(out.resolution, Resolution::DryRun);
         assert_eq!(out.outcome.status, OutcomeStatus::DryRun);
         assert_eq!(update.num_calls(), 0);

@@ -9,6 +9,8 @@ Control API (beside moto's own /moto-api):
   POST   /firebreak-api/aws-events {"account", "region", "entries": [PutEvents entries]}
                                   puts events as an AWS service would (GuardDuty, Security
                                   Hub): PutEvents itself refuses aws.* sources, as AWS does
+  POST   /firebreak-api/config    {"securityHubImportDelaySeconds": n}: how long after its
+                                  event a GuardDuty finding reaches Security Hub
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import aws_sources, ec2_checks, events_to_sfn, faults, lambda_host, securityhub
+from . import aws_sources, ec2_checks, guardduty_import, events_to_sfn, faults, lambda_host, securityhub
 
 PREFIX = "/firebreak-api/"
 
@@ -45,6 +47,12 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         except (KeyError, ValueError, TypeError) as e:
             return _respond(start_response, 400, {"error": f"bad aws-events request: {e}"})
         return _respond(start_response, 200, {"Entries": entries})
+    if path == PREFIX + "config" and method == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            return _respond(start_response, 200, guardduty_import.configure(json.loads(environ["wsgi.input"].read(length) or b"{}")))
+        except (KeyError, ValueError, TypeError) as e:
+            return _respond(start_response, 400, {"error": f"unknown or bad setting: {e}"})
     if path == PREFIX + "faults" and method == "POST":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:

@@ -10,16 +10,22 @@ from typing import Any
 
 from moto.events.models import EventsBackend, events_backends
 
+from . import guardduty_import
+
 _AS_SERVICE = threading.local()
 
 
 def put_as_service(account: str, region: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What GuardDuty or Security Hub does: put events with their own `aws.*` source."""
+    """What GuardDuty or Security Hub does: put events with their own `aws.*` source (and,
+    for a GuardDuty finding, send it on to Security Hub, which imports it later)."""
     _AS_SERVICE.active = True
     try:
-        return events_backends[account][region].put_events(entries)
+        out = events_backends[account][region].put_events(entries)
     finally:
         _AS_SERVICE.active = False
+    for entry in entries:
+        guardduty_import.after_event(entry)
+    return out
 
 
 def install() -> None:

@@ -26,8 +26,12 @@ def free_port() -> int:
 
 
 class LocalAccount:
-    def __init__(self, root: Path, bin_dir: Path, quiet: bool = True):
+    def __init__(self, root: Path, bin_dir: Path, quiet: bool = True, import_delay: float = 1.0, finding_wait: float = 20.0):
+        """`import_delay`: seconds from a GuardDuty event to its finding in Security Hub (in
+        AWS it can be minutes; a negative value never imports). `finding_wait`: how long
+        mark-resolved waits for a finding to arrive (FIREBREAK_FINDING_WAIT_SECONDS)."""
         self.root, self.bin_dir, self.quiet = root, bin_dir, quiet
+        self.import_delay, self.finding_wait = import_delay, finding_wait
         self.moto_port, self.lambda_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.moto_port}"
         self.server: Any = None
@@ -63,12 +67,14 @@ class LocalAccount:
         requests.post(f"{self.url}/moto-api/reset", timeout=10)
         requests.delete(f"{self.url}/firebreak-api/faults", timeout=10)
         requests.post(f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10)
+        self.set_import_delay(self.import_delay)
         self.deployed = provision.deploy(self.client, self.root)
         self.demo = provision.seed_demo(self.client)
         self.host = LambdaHost(self.lambda_port)
         for name in self.deployed["functions"]:
             env = {
-                **self.deployed["environment"],
+                **self.deployed["environment"][name],
+                "FIREBREAK_FINDING_WAIT_SECONDS": str(self.finding_wait),
                 **self.deployed["credentials"][name],
                 "AWS_ENDPOINT_URL": self.url,
                 "AWS_REGION": provision.REGION,
@@ -76,7 +82,14 @@ class LocalAccount:
             }
             if self.quiet:
                 env["FIREBREAK_QUIET"] = "1"
-            self.host.add(name, str(self.bin_dir / name), env)
+            self.host.add(
+                name,
+                str(self.bin_dir / name),
+                env,
+                timeout=provision.function_settings(name)["timeoutSeconds"],
+                memory=provision.function_settings(name)["memoryMiB"],
+                concurrency=provision.LAMBDA["localConcurrency"],
+            )
         self.host.start()
         requests.delete(f"{self.url}/firebreak-api/faults", timeout=10)
         return self
@@ -136,6 +149,10 @@ class LocalAccount:
             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
         })
         return env
+
+    def set_import_delay(self, seconds: float) -> None:
+        """How long after its event a GuardDuty finding reaches Security Hub."""
+        requests.post(f"{self.url}/firebreak-api/config", json={"securityHubImportDelaySeconds": seconds}, timeout=10).raise_for_status()
 
     def fault(self, **spec: Any) -> None:
         requests.post(f"{self.url}/firebreak-api/faults", json=spec, timeout=10).raise_for_status()

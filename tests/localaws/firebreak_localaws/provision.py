@@ -21,6 +21,19 @@ POLICY_PARAMETER = NAMES["policyParameter"]
 ACTION_TARGET_ID = NAMES["actionTargetId"]
 STACK = NAMES["stack"]
 RESPONSE_MACHINE = NAMES["responseMachine"]
+# How every function runs (timeout, memory), the same file the CDK app deploys from.
+LAMBDA = json.loads((Path(__file__).resolve().parents[3] / "runbooks" / "firebreak" / "lambda.json").read_text())
+
+
+def function_settings(name: str) -> dict[str, Any]:
+    """One runbook's timeout, memory and extra environment: lambda.json's defaults and its
+    own overrides, as the CDK app reads them."""
+    own = LAMBDA.get("functions", {}).get(name, {})
+    return {
+        "timeoutSeconds": own.get("timeoutSeconds", LAMBDA["timeoutSeconds"]),
+        "memoryMiB": own.get("memoryMiB", LAMBDA["memoryMiB"]),
+        "environment": own.get("environment", {}),
+    }
 
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
@@ -64,7 +77,7 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
     """Everything the CDK app deploys, from the same files. Returns what was created."""
     found = discover(root)
     iam, lam, sfn, events, logs, ssm, hub = (client(s) for s in ("iam", "lambda", "stepfunctions", "events", "logs", "ssm", "securityhub"))
-    out: dict[str, Any] = {"functions": {}, "credentials": {}, "stateMachines": {}, "rules": []}
+    out: dict[str, Any] = {"functions": {}, "credentials": {}, "stateMachines": {}, "rules": [], "environment": {}}
 
     logs.create_log_group(logGroupName=AUDIT_LOG_GROUP)
     ssm.put_parameter(
@@ -108,10 +121,11 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
             Role=role,
             Handler="bootstrap",
             Code={"ZipFile": _zip()},
-            Environment={"Variables": env},
-            Timeout=60,
+            Environment={"Variables": {**env, **function_settings(name)["environment"]}},
+            Timeout=function_settings(name)["timeoutSeconds"],
+            MemorySize=function_settings(name)["memoryMiB"],
         )["FunctionArn"]
-    out["environment"] = env
+        out["environment"][name] = {**env, **function_settings(name)["environment"]}
 
     sfn_role = iam.create_role(RoleName=f"{STACK}-states", AssumeRolePolicyDocument=json.dumps(STATES_TRUST))["Role"]["Arn"]
     subs = {f"{pascal(fn)}FunctionArn": arn for fn, arn in out["functions"].items()}
@@ -252,25 +266,18 @@ def guardduty_event(sample: dict[str, Any], instance_id: str, demo: dict[str, An
 
 
 def import_finding(client: Callable[..., Any], event: dict[str, Any]) -> dict[str, str]:
-    """What GuardDuty sends to Security Hub for the same finding (ASFF)."""
-    d = event["detail"]
-    gd_type = d["type"]
-    purpose, rest = gd_type.split(":", 1)
-    asff = {
-        "SchemaVersion": "2018-10-08",
-        "Id": d["arn"],
-        "ProductArn": f"arn:aws:securityhub:{REGION}::product/aws/guardduty",
-        "GeneratorId": d["arn"].split("/finding/")[0],
-        "AwsAccountId": ACCOUNT,
-        "Types": [f"TTPs/{purpose}:{rest.replace('/', '-', 1)}"],
-        "CreatedAt": d.get("createdAt", "2026-11-29T00:00:00Z"),
-        "UpdatedAt": d.get("updatedAt", "2026-11-29T00:00:00Z"),
-        "Severity": {"Normalized": int(d["severity"] * 10)},
-        "Title": d.get("title", gd_type),
-        "Description": d.get("description", gd_type),
-        "Resources": [{"Type": "AwsEc2Instance", "Id": f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{d['resource']['instanceDetails']['instanceId']}"}],
-        "RecordState": "ACTIVE",
-        "Workflow": {"Status": "NEW"},
-    }
-    client("securityhub").batch_import_findings(Findings=[asff])
-    return {"Id": asff["Id"], "ProductArn": asff["ProductArn"]}
+    """Puts the finding into Security Hub now, as GuardDuty's copy would have arrived long
+    ago: for drills, which start the response by hand with a finding that exists."""
+    from .guardduty_import import asff
+
+    finding = asff(event["detail"])
+    client("securityhub").batch_import_findings(Findings=[finding])
+    return finding_ident(event)
+
+
+def finding_ident(event: dict[str, Any]) -> dict[str, str]:
+    """How Security Hub will know a GuardDuty event's finding, once GuardDuty's copy of it
+    arrives there (the local account imports it a configurable delay after the event)."""
+    from .guardduty_import import identifier
+
+    return identifier(event["detail"])

@@ -186,7 +186,27 @@ def _r_describe_action_targets(self: SecurityHubResponse) -> str:
     return json.dumps({"ActionTargets": [targets[a] for a in wanted if a in targets]})
 
 
+# What belongs to the customer once a finding exists: a provider's BatchImportFindings of
+# the same finding leaves these alone (AWS: "BatchImportFindings cannot update" them).
+CUSTOMER_FIELDS = ("Note", "UserDefinedFields", "VerificationState", "Workflow", "WorkflowState")
+
+
+def _keep_customer_fields(original: Any) -> Any:
+    def batch_import_findings(self: SecurityHubBackend, findings: list[dict[str, Any]]) -> Any:
+        existing = {f.id for f in self.findings}
+        findings = [
+            {k: v for k, v in f.items() if k not in CUSTOMER_FIELDS} if f.get("Id") in existing else f
+            for f in findings
+        ]
+        return original(self, findings)
+
+    batch_import_findings._firebreak = True  # type: ignore[attr-defined]
+    return batch_import_findings
+
+
 def install() -> None:
+    if not getattr(SecurityHubBackend.batch_import_findings, "_firebreak", False):
+        SecurityHubBackend.batch_import_findings = _keep_customer_fields(SecurityHubBackend.batch_import_findings)  # type: ignore[method-assign]
     SecurityHubBackend.get_findings = get_findings  # type: ignore[method-assign,assignment]
     SecurityHubBackend.batch_update_findings = batch_update_findings  # type: ignore[attr-defined]
     SecurityHubBackend.create_action_target = create_action_target  # type: ignore[attr-defined]
