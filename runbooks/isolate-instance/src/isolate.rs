@@ -412,7 +412,12 @@ pub async fn ensure_groups(
     let isolation_name = format!("{ISOLATION_GROUP_PREFIX}{vpc}");
     let mut found = find_groups(run.ec2, vpc, [&allow_name, &isolation_name]).await?;
     let allow = match found.remove(&allow_name) {
-        Some(g) => Some(g.id),
+        // Found by name: it must really allow everything (someone may have narrowed it,
+        // or another response created it a moment ago and is opening it now).
+        Some(g) => {
+            open_everything(run, &g.id, &g.ingress, &g.egress).await?;
+            Some(g.id)
+        }
         None => {
             let created = create_group(
                 run,
@@ -423,7 +428,9 @@ pub async fn ensure_groups(
             )
             .await?;
             if let Some(id) = &created {
-                open_everything(run.ec2, id).await?;
+                // A new group allows all IPv4 egress and nothing else.
+                let default_egress = [all_traffic(false)];
+                open_everything(run, id, &[], &default_egress).await?;
             }
             created
         }
@@ -473,7 +480,7 @@ async fn create_group(
     description: &str,
     role: &str,
 ) -> Result<Option<SecurityGroupId>, RunbookError> {
-    let created = mutate!(
+    let created = match mutate!(
         run.dry_run,
         "ec2:CreateSecurityGroup",
         run.ec2
@@ -487,7 +494,16 @@ async fn create_group(
                     .tags(tag("firebreak:group", role))
                     .build(),
             )
-    )?;
+    ) {
+        Ok(created) => created,
+        // Another response isolating an instance in this VPC created it between our read
+        // and our create: one group per VPC, theirs; the caller checks its rules.
+        Err(e) if e.aws_code() == Some("InvalidGroup.Duplicate") => {
+            let found = find_groups(run.ec2, vpc, [name, name]).await?;
+            return Ok(found.get(name).map(|g| g.id.clone()));
+        }
+        Err(e) => return Err(e),
+    };
     run.changes.push(Change {
         resource: vpc.to_string(),
         what: format!("security group {name}"),
@@ -497,34 +513,86 @@ async fn create_group(
     Ok(created.and_then(|c| c.group_id().and_then(|v| SecurityGroupId::parse(v).ok())))
 }
 
-/// All traffic in and out, IPv4 and IPv6: connections through it are untracked.
-async fn open_everything(ec2: &Client, id: &SecurityGroupId) -> Result<(), RunbookError> {
-    let all = IpPermission::builder()
-        .ip_protocol("-1")
-        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-        .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
-        .build();
-    ec2.authorize_security_group_ingress()
-        .group_id(id.as_str())
-        .ip_permissions(all)
-        .send()
-        .await
-        .map_err(|e| aws_error("ec2:AuthorizeSecurityGroupIngress", e))?;
-    let v6 = IpPermission::builder()
-        .ip_protocol("-1")
-        .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
-        .build();
-    if let Err(e) = ec2
-        .authorize_security_group_egress()
-        .group_id(id.as_str())
-        .ip_permissions(v6)
-        .send()
-        .await
-    {
-        // The default egress rule may already cover it.
-        if error_code(&e) != Some("InvalidPermission.Duplicate") {
-            return Err(aws_error("ec2:AuthorizeSecurityGroupEgress", e));
+/// Traffic of every protocol to or from everywhere, in one address family.
+fn all_traffic(v6: bool) -> IpPermission {
+    let p = IpPermission::builder().ip_protocol("-1");
+    if v6 {
+        p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+    } else {
+        p.ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+    }
+    .build()
+}
+
+/// Whether `rules` hold all traffic in that family.
+fn allows_all(rules: &[IpPermission], v6: bool) -> bool {
+    rules.iter().any(|r| {
+        r.ip_protocol() == Some("-1")
+            && if v6 {
+                r.ipv6_ranges()
+                    .iter()
+                    .any(|x| x.cidr_ipv6() == Some("::/0"))
+            } else {
+                r.ip_ranges()
+                    .iter()
+                    .any(|x| x.cidr_ip() == Some("0.0.0.0/0"))
+            }
+    })
+}
+
+/// All traffic in and out, IPv4 and IPv6: connections through it are untracked. Adds only
+/// what `ingress`/`egress` (the group's rules as read) lack; a rule another response added
+/// meanwhile (`InvalidPermission.Duplicate`) is as good as ours.
+async fn open_everything(
+    run: &mut Run<'_>,
+    id: &SecurityGroupId,
+    ingress: &[IpPermission],
+    egress: &[IpPermission],
+) -> Result<(), RunbookError> {
+    for (outbound, have) in [(false, ingress), (true, egress)] {
+        let missing: Vec<IpPermission> = [false, true]
+            .into_iter()
+            .filter(|v6| !allows_all(have, *v6))
+            .map(all_traffic)
+            .collect();
+        if missing.is_empty() {
+            continue;
         }
+        let result = if outbound {
+            mutate!(
+                run.dry_run,
+                "ec2:AuthorizeSecurityGroupEgress",
+                run.ec2
+                    .authorize_security_group_egress()
+                    .group_id(id.as_str())
+                    .set_ip_permissions(Some(missing.clone()))
+            )
+            .map(|_| ())
+        } else {
+            mutate!(
+                run.dry_run,
+                "ec2:AuthorizeSecurityGroupIngress",
+                run.ec2
+                    .authorize_security_group_ingress()
+                    .group_id(id.as_str())
+                    .set_ip_permissions(Some(missing.clone()))
+            )
+            .map(|_| ())
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if e.aws_code() == Some("InvalidPermission.Duplicate") => {}
+            Err(e) => return Err(e),
+        }
+        run.changes.push(Change {
+            resource: id.to_string(),
+            what: format!(
+                "allow-all group {} rules",
+                if outbound { "outbound" } else { "inbound" }
+            ),
+            before: format!("{} rules", have.len()),
+            after: "all traffic, IPv4 and IPv6".into(),
+        });
     }
     Ok(())
 }
@@ -568,6 +636,23 @@ async fn strip_rules(
     Ok(())
 }
 
+/// One interface's security groups, set in one call.
+async fn set_groups(
+    run: &mut Run<'_>,
+    iface: &InterfaceView,
+    groups: &[SecurityGroupId],
+) -> Result<(), RunbookError> {
+    mutate!(
+        run.dry_run,
+        "ec2:ModifyNetworkInterfaceAttribute",
+        run.ec2
+            .modify_network_interface_attribute()
+            .network_interface_id(iface.id.as_str())
+            .set_groups(Some(groups.iter().map(|g| g.to_string()).collect()))
+    )?;
+    Ok(())
+}
+
 /// Whether an interface still has to move: it is not in the isolation group alone.
 pub fn needs_move(
     iface: &InterfaceView,
@@ -593,15 +678,30 @@ pub async fn move_interface(
     }
     let after = match groups {
         Some((allow, isolation)) => {
-            for g in [allow, isolation] {
-                mutate!(
-                    run.dry_run,
-                    "ec2:ModifyNetworkInterfaceAttribute",
-                    run.ec2
-                        .modify_network_interface_attribute()
-                        .network_interface_id(iface.id.as_str())
-                        .groups(g.as_str())
-                )?;
+            set_groups(run, iface, std::slice::from_ref(allow)).await?;
+            // The interface now allows everything, untracked: it must not stay so. One more
+            // try of the second move, else back to its original groups, and say so.
+            let second = match set_groups(run, iface, std::slice::from_ref(isolation)).await {
+                Ok(()) => Ok(()),
+                Err(first) => {
+                    tracing::warn!(eni = %iface.id, error = %first, "second isolation move failed; trying once more");
+                    set_groups(run, iface, std::slice::from_ref(isolation)).await
+                }
+            };
+            if let Err(e) = second {
+                let restored = set_groups(run, iface, &iface.groups).await;
+                return Err(RunbookError::Aws {
+                    operation: "ec2:ModifyNetworkInterfaceAttribute",
+                    message: format!(
+                        "{} could not be moved into the isolation group ({e}); {}",
+                        iface.id,
+                        match restored {
+                            Ok(()) => format!("it was put back into its original groups {before}, so it is NOT isolated"),
+                            Err(r) => format!("putting it back into its original groups {before} failed too ({r}): it is in the allow-all group {allow}, fix by hand"),
+                        }
+                    ),
+                    transient: false,
+                });
             }
             isolation.to_string()
         }

@@ -227,6 +227,19 @@ mod tests {
     const CREATE_GROUP: usize = 8;
     const MODIFY_ENI: usize = 12;
 
+    /// All traffic, IPv4 and IPv6: what the allow-all group holds.
+    fn everything() -> IpPermission {
+        IpPermission::builder()
+            .ip_protocol("-1")
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .ipv6_ranges(
+                aws_sdk_ec2::types::Ipv6Range::builder()
+                    .cidr_ipv6("::/0")
+                    .build(),
+            )
+            .build()
+    }
+
     fn mocks(inst: Instance, already: bool) -> Mocks {
         let snapshot_exists = already;
         let group_exists = already;
@@ -290,6 +303,8 @@ mod tests {
                             SecurityGroup::builder()
                                 .group_id(ALLOW_SG)
                                 .group_name(format!("{}{VPC}", isolate::ALLOW_ALL_GROUP_PREFIX))
+                                .ip_permissions(everything())
+                                .ip_permissions_egress(everything())
                                 .build(),
                         )
                         .security_groups(
@@ -348,7 +363,11 @@ mod tests {
             .changes
             .iter()
             .map(|c| c.what.as_str())
-            .filter(|w| !w.starts_with("security group ") && *w != "isolation group rules")
+            .filter(|w| {
+                !w.starts_with("security group ")
+                    && !w.starts_with("allow-all group ")
+                    && *w != "isolation group rules"
+            })
             .collect();
         assert_eq!(
             what,
@@ -391,6 +410,40 @@ mod tests {
             "one tag call: the original groups and who/when/why"
         );
         assert_eq!(m.calls(SNAPSHOTS), 1, "one read for every volume");
+    }
+
+    #[tokio::test]
+    async fn an_interface_that_cannot_reach_isolation_is_put_back_not_left_open() {
+        use aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeError;
+        // The VPC's groups exist; the instance is not isolated yet.
+        let mut m = mocks(instance(&[WEB_SG], &[]), true);
+        let into_isolation = mock!(Client::modify_network_interface_attribute)
+            .match_requests(|r| r.groups() == [ISOLATION_SG.to_owned()])
+            .then_error(|| {
+                ModifyNetworkInterfaceAttributeError::generic(
+                    ErrorMetadata::builder()
+                        .code("UnauthorizedOperation")
+                        .message("denied")
+                        .build(),
+                )
+            });
+        let back = mock!(Client::modify_network_interface_attribute)
+            .match_requests(|r| r.groups() == [WEB_SG.to_owned()])
+            .then_output(|| ModifyNetworkInterfaceAttributeOutput::builder().build());
+        m.rules.insert(MODIFY_ENI, back);
+        m.rules.insert(MODIFY_ENI, into_isolation);
+        let err = isolate_instance(request(false), &m.client())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("put back into its original groups"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("NOT isolated"), "{err}");
+        assert_eq!(m.calls(MODIFY_ENI), 2, "two tries into isolation");
+        assert_eq!(m.calls(MODIFY_ENI + 1), 1, "one move back");
+        assert_eq!(m.calls(MODIFY_ENI + 2), 1, "one move into allow-all");
     }
 
     #[tokio::test]
