@@ -146,6 +146,24 @@ export class FirebreakStack extends Stack {
     });
 
     this.createStateMachines(repo.stateMachines, retention);
+
+    // A refusal (a full rule band, a service-linked role) leaves a threat live without
+    // failing the execution: its own alarm, from the audit record's embedded metric.
+    const refused = new cloudwatch.Alarm(this, 'RefusedResponses', {
+      alarmDescription: 'A Firebreak response was refused part of its containment (full NACL band, service-linked role, …): the finding is NOTIFIED, read its note and the audit log',
+      metric: new cloudwatch.Metric({
+        namespace: repo.names.metricNamespace,
+        metricName: 'Responses',
+        dimensionsMap: { Resolution: 'refused' },
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    refused.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
     if (repo.rules.length > 0) this.createRules(repo.rules, props);
 
     new CfnOutput(this, 'ActionTargetArn', { value: this.actionTarget.attrActionTargetArn });

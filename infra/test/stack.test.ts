@@ -243,11 +243,11 @@ test('the deployer chooses GuardDuty types and minimum severity', () => {
   assert.ok(hub.every(([, r]) => r.Properties.EventPattern.detail === undefined));
 });
 
-test('an alarm per state machine and one for undelivered events, all to the alarm topic', () => {
+test('an alarm per state machine, one for undelivered events and one for refused responses, all to the alarm topic', () => {
   const { template, repo, stack } = synth(FIXTURE);
   const topicId = stack.getLogicalId(stack.alarmTopic.node.defaultChild as any);
   const alarms = resources(template, 'AWS::CloudWatch::Alarm');
-  assert.equal(alarms.length, repo.stateMachines.length + 1);
+  assert.equal(alarms.length, repo.stateMachines.length + 2);
   for (const [id, a] of alarms) {
     assert.deepEqual(a.Properties.AlarmActions, [{ Ref: topicId }], id);
     assert.equal(a.Properties.Threshold, 1);
@@ -264,6 +264,17 @@ test('mark-resolved may wait minutes for its finding: a timeout of its own, long
   assert.ok(own.timeoutSeconds > Number(own.environment.FIREBREAK_FINDING_WAIT_SECONDS), 'the wait fits in the timeout');
   const fn = resources(template, 'AWS::Lambda::Function').find(([, f]) => f.Properties.Tags.some((t: any) => t.Value === 'mark-resolved'))!;
   assert.equal(fn[1].Properties.Timeout, own.timeoutSeconds);
+});
+
+test('a refused response raises an alarm of its own, from the audit metric', () => {
+  const { template, repo } = synth(REPO);
+  const alarm = resources(template, 'AWS::CloudWatch::Alarm').find(([id]) => id.startsWith('RefusedResponses'));
+  assert.ok(alarm, 'the refused-responses alarm');
+  const p = alarm![1].Properties;
+  assert.equal(p.Namespace, repo.names.metricNamespace);
+  assert.equal(p.MetricName, 'Responses');
+  assert.deepEqual(p.Dimensions, [{ Name: 'Resolution', Value: 'refused' }]);
+  assert.equal(p.AlarmActions.length, 1);
 });
 
 test('the Security Hub action target, the policy parameter and the audit log group, named from names.json', () => {

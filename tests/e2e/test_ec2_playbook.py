@@ -170,9 +170,13 @@ def test_a_finding_that_cannot_be_identified_fails_at_triage_and_changes_nothing
     assert run.get("error") == "InvalidInput", run
     assert "$.detail.accountId" in run.get("cause", "")
     for fn in account.deployed["functions"]:
-        if fn != "triage":
+        if fn not in ("triage", "audit-log"):
             assert calls_by(account, fn) == [], fn
     assert calls_by(account, "triage", {"DescribeInstances"}) == []
+    # Nothing is silently lost: the refusal has its audit record.
+    (record,) = [r for r in audit_records(account, run["executionArn"]) if r["record"] == "refused"]
+    assert record["refused"][0]["errorType"] == "InvalidInput"
+    assert "$.detail.accountId" in record["refused"][0]["error"]
 
 
 def test_an_invalid_instance_id_is_never_acted_on_and_the_finding_ends_notified(account):

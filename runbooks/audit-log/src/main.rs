@@ -93,6 +93,7 @@ pub fn records(req: &CloseRequest, now: OffsetDateTime) -> Vec<AuditRecord> {
         unit: unit.into(),
     };
     let mut metrics = vec![
+        metric("Responses", "Count"),
         metric("ActionsTaken", "Count"),
         metric("ActionsFailed", "Count"),
     ];
@@ -120,6 +121,7 @@ pub fn records(req: &CloseRequest, now: OffsetDateTime) -> Vec<AuditRecord> {
         metric_resolution: resolution,
         actions_taken: taken,
         actions_failed: failed,
+        responses: 1,
         containment_seconds: containment,
         emf: Emf {
             timestamp: (now.unix_timestamp_nanos() / 1_000_000) as i64,
@@ -306,10 +308,15 @@ mod tests {
             "mark-resolved is not a containment action"
         );
         assert_eq!(e["ActionsFailed"], 0);
+        assert_eq!(e["Responses"], 1);
+        assert_eq!(
+            e["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+            "Resolution"
+        );
         assert_eq!(e["ContainmentSeconds"], 90.0);
         assert_eq!(e["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Firebreak");
         assert_eq!(
-            e["_aws"]["CloudWatchMetrics"][0]["Metrics"][2]["Name"],
+            e["_aws"]["CloudWatchMetrics"][0]["Metrics"][3]["Name"],
             "ContainmentSeconds"
         );
         assert_eq!(e["skipped"][0]["action"], "block-remote-ips");

@@ -83,6 +83,10 @@ pub struct ExecutionRecord {
     pub actions_taken: usize,
     #[serde(rename = "ActionsFailed")]
     pub actions_failed: usize,
+    /// Always 1: by its `Resolution` dimension, how many responses ended each way (the
+    /// CDK app alarms on `refused`).
+    #[serde(rename = "Responses", default = "one")]
+    pub responses: u8,
     /// From GuardDuty's first sighting to containment; only for real containments.
     #[serde(
         rename = "ContainmentSeconds",
@@ -92,6 +96,11 @@ pub struct ExecutionRecord {
     pub containment_seconds: Option<f64>,
     #[serde(rename = "_aws")]
     pub emf: Emf,
+}
+
+/// Records written before `Responses` existed were one response each too.
+fn one() -> u8 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
