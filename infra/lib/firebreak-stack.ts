@@ -89,6 +89,7 @@ export function guardDutyPattern(
 }
 
 export class FirebreakStack extends Stack {
+  private readonly repo: Repository;
   readonly functions = new Map<string, lambda.Function>();
   readonly stateMachines = new Map<string, sfn.StateMachine>();
   readonly actionTarget: securityhub.CfnActionTarget;
@@ -98,6 +99,7 @@ export class FirebreakStack extends Stack {
   constructor(scope: Construct, id: string, props: FirebreakStackProps) {
     super(scope, id, props);
     const repo = props.repo;
+    this.repo = repo;
     const retention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
     Tags.of(this).add('firebreak:suite', 'firebreak');
 
@@ -123,7 +125,8 @@ export class FirebreakStack extends Stack {
       // The band the sweep may act in: ledger tags outside it are never Firebreak's.
       FIREBREAK_BLOCK_RULE_BAND: ruleBand(repo.defaultPolicy),
     };
-    for (const rb of repo.runbooks) this.functions.set(rb.name, this.runbookFunction(rb, props, retention, environment));
+    const boundary = this.runbookBoundary(repo);
+    for (const rb of repo.runbooks) this.functions.set(rb.name, this.runbookFunction(rb, props, retention, environment, boundary));
 
     // A key CloudWatch may use: alarms cannot publish to a topic under the AWS-managed SNS key.
     const topicKey = new kms.Key(this, 'AlarmTopicKey', {
@@ -175,6 +178,7 @@ export class FirebreakStack extends Stack {
     props: FirebreakStackProps,
     retention: logs.RetentionDays,
     environment: Record<string, string>,
+    boundary: iam.ManagedPolicy,
   ): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${rb.pascalName}Logs`, { retention, removalPolicy: RemovalPolicy.DESTROY });
     const role = new iam.Role(this, `${rb.pascalName}Role`, {
@@ -188,6 +192,11 @@ export class FirebreakStack extends Stack {
         resources: [logGroup.logGroupArn],
       }),
     );
+    // IAM itself enforces what the code promises: no runbook may change Firebreak's own
+    // roles or the protected principals, whatever its allows say (an allow of
+    // iam:PutRolePolicy on role/* could otherwise grant itself anything).
+    role.addToPolicy(this.guardrails());
+    iam.PermissionsBoundary.of(role).apply(boundary);
     const acknowledged = new Map<string, string>();
     rb.statements.forEach((st, i) => {
       role.addToPolicy(
@@ -227,6 +236,64 @@ export class FirebreakStack extends Stack {
     });
     Tags.of(fn).add('firebreak:runbook', rb.name);
     return fn;
+  }
+
+  /** The principals no runbook may change: this stack's roles, service-linked roles and
+   * the built-in policy's protected role and user names (at any IAM path). */
+  private protectedArns(): string[] {
+    const policy = JSON.parse(this.repo.defaultPolicy) as { protectedPrincipals?: { roleNames?: string[]; userNames?: string[] } };
+    const iamArn = (kind: string, name: string) => [
+      `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:${kind}/${name}`,
+      `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:${kind}/*/${name}`,
+    ];
+    return [
+      ...iamArn('role', `${this.stackName}-*`),
+      `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/aws-service-role/*`,
+      ...(policy.protectedPrincipals?.roleNames ?? []).flatMap((n) => iamArn('role', n)),
+      ...(policy.protectedPrincipals?.userNames ?? []).flatMap((n) => iamArn('user', n)),
+    ];
+  }
+
+  /** The explicit deny every runbook role and the boundary carry. */
+  private guardrails(): iam.PolicyStatement {
+    return new iam.PolicyStatement({
+      sid: 'NeverChangeFirebreakOrProtectedPrincipals',
+      effect: iam.Effect.DENY,
+      actions: [
+        'iam:PutRolePolicy',
+        'iam:DeleteRolePolicy',
+        'iam:AttachRolePolicy',
+        'iam:DetachRolePolicy',
+        'iam:UpdateAssumeRolePolicy',
+        'iam:PutRolePermissionsBoundary',
+        'iam:DeleteRolePermissionsBoundary',
+        'iam:UpdateAccessKey',
+        'iam:DeleteAccessKey',
+      ],
+      resources: this.protectedArns(),
+    });
+  }
+
+  /** The permissions boundary of every runbook role: at most the actions some runbook
+   * declares (and its logs and traces), never the guardrails' principals. */
+  private runbookBoundary(repo: Repository): iam.ManagedPolicy {
+    const declared = [...new Set(repo.runbooks.flatMap((rb) => rb.statements.flatMap((st) => st.actions)))].sort();
+    const boundary = new iam.ManagedPolicy(this, 'RunbookBoundary', {
+      description: 'Firebreak: the most any runbook role may ever do (the union of the declared actions of runbooks/*/permissions.json)',
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'AtMostTheDeclaredActions',
+          actions: [...declared, 'logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+          resources: ['*'],
+        }),
+        this.guardrails(),
+      ],
+    });
+    Validations.of(boundary).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'a permissions boundary caps actions, not resources: each role\'s own policy scopes the resources, and the boundary denies the protected principals',
+    });
+    return boundary;
   }
 
   /** `Firebreak-response`: unique per stack, known before deployment. */

@@ -57,7 +57,8 @@ function policyActions(t: Template, roleLogicalId: string): string[] {
   const actions = new Set<string>();
   for (const [, p] of resources(t, 'AWS::IAM::Policy')) {
     if (!(p.Properties.Roles as any[]).some((r) => r.Ref === roleLogicalId)) continue;
-    for (const s of p.Properties.PolicyDocument.Statement) for (const a of [s.Action].flat()) actions.add(a);
+    // What the role may do: its allows (the guardrails' denies take away, never add).
+    for (const s of p.Properties.PolicyDocument.Statement) if (s.Effect === 'Allow') for (const a of [s.Action].flat()) actions.add(a);
   }
   return [...actions].sort();
 }
@@ -275,6 +276,37 @@ test('a refused response raises an alarm of its own, from the audit metric', () 
   assert.equal(p.MetricName, 'Responses');
   assert.deepEqual(p.Dimensions, [{ Name: 'Resolution', Value: 'refused' }]);
   assert.equal(p.AlarmActions.length, 1);
+});
+
+test('IAM enforces the guardrails: no runbook may change Firebreak or protected principals; a boundary on every role; group rules only on Firebreak groups', () => {
+  const { template, stack } = synth(REPO);
+  const roles = [...stack.functions.values()].map((fn) => stack.getLogicalId(fn.role!.node.defaultChild as any));
+  const boundaries = resources(template, 'AWS::IAM::ManagedPolicy').filter(([id]) => id.startsWith('RunbookBoundary'));
+  assert.equal(boundaries.length, 1);
+  const boundaryId = boundaries[0][0];
+  for (const [id, r] of resources(template, 'AWS::IAM::Role').filter(([id]) => roles.includes(id))) {
+    assert.deepEqual(r.Properties.PermissionsBoundary, { Ref: boundaryId }, id);
+  }
+  const revokeRole = stack.getLogicalId(stack.functions.get('revoke-role-sessions')!.role!.node.defaultChild as any);
+  const statements = resources(template, 'AWS::IAM::Policy')
+    .filter(([, p]) => (p.Properties.Roles as any[]).some((r) => r.Ref === revokeRole))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]);
+  const deny = statements.find((st) => st.Effect === 'Deny');
+  assert.ok(deny, 'an explicit deny');
+  assert.ok([deny.Action].flat().includes('iam:PutRolePolicy'));
+  const denied = JSON.stringify(deny.Resource);
+  for (const name of ['role/Firebreak-*', 'role/*/Firebreak-*', 'role/aws-service-role/*', 'role/BreakGlass*', 'role/OrganizationAccountAccessRole', 'user/break-glass*']) {
+    assert.ok(denied.includes(name), `${name} is denied: ${denied}`);
+  }
+  const isolateRole = stack.getLogicalId(stack.functions.get('isolate-instance')!.role!.node.defaultChild as any);
+  const rules = resources(template, 'AWS::IAM::Policy')
+    .filter(([, p]) => (p.Properties.Roles as any[]).some((r) => r.Ref === isolateRole))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[])
+    .filter((st) => [st.Action].flat().some((a: string) => a.includes('SecurityGroupIngress') || a.includes('SecurityGroupEgress')));
+  assert.ok(rules.length > 0);
+  for (const st of rules) {
+    assert.deepEqual(st.Condition, { StringEquals: { 'aws:ResourceTag/firebreak:group': ['allow-all', 'isolation'] } });
+  }
 });
 
 test('the Security Hub action target, the policy parameter and the audit log group, named from names.json', () => {

@@ -104,7 +104,7 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
         policy = {
             "Version": "2012-10-17",
             "Statement": [
-                {"Effect": "Allow", "Action": s["actions"], "Resource": [resolve(r) for r in s["resources"]]}
+                {"Effect": "Allow", "Action": s["actions"], "Resource": [resolve(r) for r in s["resources"]], **({"Condition": s["conditions"]} if "conditions" in s else {})}
                 for s in declared["statements"]
             ],
         }
