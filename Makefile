@@ -9,7 +9,7 @@ CARGO ?= cargo
 LAMBDA_DIR ?= $(CURDIR)/target/lambda
 VENV := .venv
 
-.PHONY: fuzz schemas help demo demo-offline test test-rust test-infra test-localaws test-e2e chromium lint build release bench plan synth package deploy clean drill
+.PHONY: burst fuzz schemas help demo demo-offline test test-rust test-infra test-localaws test-e2e chromium lint build release bench plan synth package deploy clean drill
 
 help:
 	@echo "make demo     contain a real GuardDuty finding on a local AWS account (DEMO_ARGS=--keep keeps it running)"
@@ -17,6 +17,7 @@ help:
 	@echo "make test     all tests: Rust, CDK app, the local account's extension, end to end"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
 	@echo "make schemas  regenerate schemas/ from the boundary types"
+	@echo "make burst    300 findings at once on the local account (FIREBREAK_BURST)"
 	@echo "make fuzz     10^6 mutated sample inputs through parse and plan (FIREBREAK_FUZZ_CASES)"
 	@echo "make build    debug build of every crate"
 	@echo "make release  release build (the Lambda profile: opt-level s, thin LTO, stripped)"
@@ -106,6 +107,11 @@ deploy: package
 # runs 20 000 of them.
 fuzz:
 	FIREBREAK_FUZZ_CASES=$${FIREBREAK_FUZZ_CASES:-1000000} $(CARGO) test --release -p firebreak --test fuzz --locked -- --nocapture
+
+# A longer burst than make test's 100 findings (FIREBREAK_BURST).
+burst: $(VENV)/.installed
+	$(CARGO) build --workspace --locked
+	cd tests/e2e && FIREBREAK_BURST=$${FIREBREAK_BURST:-300} ../../$(VENV)/bin/python -m pytest -q -p no:cacheprovider -s test_burst.py
 
 # The JSON Schemas in schemas/, regenerated from the boundary types.
 schemas:

@@ -290,15 +290,17 @@ async fn apply<A: NaclApi>(
     let mut block_written: Vec<Op> = Vec::new();
     for op in ops {
         if let Err(e) = api.run(&nacl.id, op, dry_run).await {
-            let conflict = matches!(op, Op::CreateEntry { .. })
-                && e.aws_code().is_some_and(|c| CONFLICT_CODES.contains(&c));
-            if !conflict {
+            if !matches!(op, Op::CreateEntry { .. }) {
                 return Err(e);
             }
+            // A deny that could not be written: whatever the reason, what this run wrote
+            // for the block is taken back, so that no tag is left without its entry.
+            let conflict = e.aws_code().is_some_and(|c| CONFLICT_CODES.contains(&c));
             tracing::info!(
                 network_acl_id = %nacl.id,
                 error = %e,
-                "another writer got there first: taking back this block, then reading again"
+                conflict,
+                "the deny could not be written: taking back this block"
             );
             // Entries first (they are this run's own), then the tag, unless another
             // response's deny of the same IP now stands at that number: the tag (same key)
@@ -330,7 +332,11 @@ async fn apply<A: NaclApi>(
                 changes.push(describe(&back, &now));
                 now.apply(&back, None);
             }
-            return Ok(Applied::Conflict);
+            return if conflict {
+                Ok(Applied::Conflict)
+            } else {
+                Err(e)
+            };
         }
         match op {
             Op::PutTag { .. } => block_written = vec![op.clone()],

@@ -605,24 +605,36 @@ async fn strip_rules(
     ingress: Vec<IpPermission>,
     egress: Vec<IpPermission>,
 ) -> Result<(), RunbookError> {
+    // Another response stripping the same group a moment earlier leaves nothing to
+    // revoke (InvalidPermission.NotFound): the group has no rules, as wanted.
+    let gone = |r: Result<(), RunbookError>| match r {
+        Err(e) if e.aws_code() == Some("InvalidPermission.NotFound") => Ok(()),
+        other => other,
+    };
     if !egress.is_empty() {
-        mutate!(
-            run.dry_run,
-            "ec2:RevokeSecurityGroupEgress",
-            run.ec2
-                .revoke_security_group_egress()
-                .group_id(id.as_str())
-                .set_ip_permissions(Some(egress.clone()))
+        gone(
+            mutate!(
+                run.dry_run,
+                "ec2:RevokeSecurityGroupEgress",
+                run.ec2
+                    .revoke_security_group_egress()
+                    .group_id(id.as_str())
+                    .set_ip_permissions(Some(egress.clone()))
+            )
+            .map(|_| ()),
         )?;
     }
     if !ingress.is_empty() {
-        mutate!(
-            run.dry_run,
-            "ec2:RevokeSecurityGroupIngress",
-            run.ec2
-                .revoke_security_group_ingress()
-                .group_id(id.as_str())
-                .set_ip_permissions(Some(ingress.clone()))
+        gone(
+            mutate!(
+                run.dry_run,
+                "ec2:RevokeSecurityGroupIngress",
+                run.ec2
+                    .revoke_security_group_ingress()
+                    .group_id(id.as_str())
+                    .set_ip_permissions(Some(ingress.clone()))
+            )
+            .map(|_| ()),
         )?;
     }
     if !egress.is_empty() || !ingress.is_empty() {

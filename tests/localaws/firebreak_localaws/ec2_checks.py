@@ -6,6 +6,7 @@ to its VPC."""
 from __future__ import annotations
 
 import ipaddress
+import threading
 from typing import Any
 
 from moto.ec2.exceptions import EC2ClientError, InvalidSecurityGroupNotFoundError
@@ -15,6 +16,9 @@ from moto.ec2.responses.network_acls import NetworkACLs
 
 RULES_PER_DIRECTION = 20
 MIN_RULE, MAX_RULE = 1, 32766
+
+
+_ACL_LOCK = threading.RLock()
 
 
 class NetworkAclEntryLimitExceeded(EC2ClientError):
@@ -44,9 +48,16 @@ def _check_entry(acl: Any, rule_number: Any, egress: Any, cidr: str | None, ipv6
         raise InvalidParameter("InvalidParameterValue", f"Value ({cidr or ipv6}) for parameter cidrBlock is invalid")
     if (net.version == 4) != bool(cidr):
         raise InvalidParameter("InvalidParameterValue", f"{net} is not an IPv{4 if cidr else 6} CIDR block")
+    is_egress = str(egress).lower() == "true"
+    taken = any(int(e.rule_number) == number and (str(e.egress).lower() == "true") == is_egress for e in acl.network_acl_entries)
     if replacing:
         return
-    is_egress = str(egress).lower() == "true"
+    # AWS refuses a taken number (moto 5.2.5 adds a second entry at it).
+    if taken:
+        raise InvalidParameter(
+            "NetworkAclEntryAlreadyExists",
+            f"The network acl entry identified by {number} already exists.",
+        )
     # The default deny rule (32767 for IPv4, 32768 for IPv6) counts against the quota
     # whether or not moto lists it.
     ours = [
@@ -82,20 +93,23 @@ def install() -> None:
         return
 
     def checked(original: Any, replacing: bool) -> Any:
+        """The checks and the write as one step: AWS does not let two writers both take a
+        number (the threaded local server would, between check and write)."""
         def handler(self: NetworkACLs) -> Any:
-            acl = self.ec2_backend.get_network_acl(self._get_param("NetworkAclId"))
-            _check_entry(
-                acl,
-                self._get_param("RuleNumber"),
-                self._get_param("Egress"),
-                self._get_param("CidrBlock"),
-                self._get_param("Ipv6CidrBlock"),
-                replacing=replacing,
-            )
-            # moto 5.2.5 ignores DryRun on NACL entries and changes the ACL; AWS answers
-            # DryRunOperation and changes nothing.
-            self.error_on_dryrun()
-            return original(self)
+            with _ACL_LOCK:
+                acl = self.ec2_backend.get_network_acl(self._get_param("NetworkAclId"))
+                _check_entry(
+                    acl,
+                    self._get_param("RuleNumber"),
+                    self._get_param("Egress"),
+                    self._get_param("CidrBlock"),
+                    self._get_param("Ipv6CidrBlock"),
+                    replacing=replacing,
+                )
+                # moto 5.2.5 ignores DryRun on NACL entries and changes the ACL; AWS
+                # answers DryRunOperation and changes nothing.
+                self.error_on_dryrun()
+                return original(self)
 
         handler._firebreak = True  # type: ignore[attr-defined]
         return handler
@@ -117,7 +131,16 @@ def install() -> None:
     NetworkInterface.group_set = property(lambda self: self._group_set)  # type: ignore[assignment]
     def delete_network_acl_entry(self: NetworkACLs) -> Any:
         self.error_on_dryrun()
-        return delete(self)
+        with _ACL_LOCK:
+            acl = self.ec2_backend.get_network_acl(self._get_param("NetworkAclId"))
+            number, egress = int(self._get_param("RuleNumber")), str(self._get_param("Egress")).lower() == "true"
+            if not any(int(e.rule_number) == number and (str(e.egress).lower() == "true") == egress for e in acl.network_acl_entries):
+                # AWS answers this; moto 5.2.5 fails with StopIteration (a 500).
+                raise InvalidParameter(
+                    "InvalidNetworkAclEntry.NotFound",
+                    f"The network acl entry identified by {number} does not exist.",
+                )
+            return delete(self)
 
     NetworkACLs.create_network_acl_entry = checked(create, replacing=False)  # type: ignore[method-assign]
     NetworkACLs.delete_network_acl_entry = delete_network_acl_entry  # type: ignore[method-assign]

@@ -99,3 +99,18 @@ def test_dry_run_nacl_entries_change_nothing(vpc):
         ec2.delete_network_acl_entry(NetworkAclId=acl, RuleNumber=80, Egress=False, DryRun=True)
     assert code(e) == "DryRunOperation"
     assert 80 in numbers()
+
+
+def test_a_taken_rule_number_and_a_missing_entry_are_refused_as_aws_does(aws):
+    ec2 = aws("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=80, Protocol="-1", RuleAction="deny", Egress=False, CidrBlock="198.51.100.1/32")
+    with pytest.raises(ClientError) as e:
+        ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=80, Protocol="-1", RuleAction="deny", Egress=False, CidrBlock="198.51.100.2/32")
+    assert e.value.response["Error"]["Code"] == "NetworkAclEntryAlreadyExists"
+    # The same number the other way is another entry.
+    ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=80, Protocol="-1", RuleAction="deny", Egress=True, CidrBlock="198.51.100.2/32")
+    with pytest.raises(ClientError) as e:
+        ec2.delete_network_acl_entry(NetworkAclId=acl, RuleNumber=81, Egress=False)
+    assert e.value.response["Error"]["Code"] == "InvalidNetworkAclEntry.NotFound"

@@ -1,0 +1,113 @@
+"""A burst, as an organisation sees one: 100 findings put within a second, across 20
+instances in 3 subnets whose network ACL they share, with overlapping remote IPs. Lambda
+runs the responses side by side (the local host scales out), so they race for the same
+rule numbers, the same isolation groups and the same findings. Every finding must end
+RESOLVED or NOTIFIED with a note, and the NACL must stay consistent: no entry outside the
+band, none duplicated, none without its ledger tag, the quota never exceeded.
+
+`FIREBREAK_BURST` sets the number of findings (`make burst` runs more)."""
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import ssh_brute_force, finding
+from firebreak_localaws import provision
+
+BURST = int(os.environ.get("FIREBREAK_BURST", "100"))
+INSTANCES = 20
+IPS = [f"203.0.113.{i}" for i in range(1, 16)]
+
+
+def seed_instances(acct):
+    ec2 = acct.client("ec2")
+    third = ec2.create_subnet(VpcId=acct.demo["vpc"], CidrBlock="10.20.3.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    subnets = acct.demo["subnets"] + [third]
+    ids = []
+    for i in range(INSTANCES):
+        ids += [x["InstanceId"] for x in ec2.run_instances(
+            ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+            SubnetId=subnets[i % 3], SecurityGroupIds=[acct.demo["groups"]["web"]],
+        )["Instances"]]
+    return ids, subnets
+
+
+def nacl_consistent(acct, subnets):
+    ec2 = acct.client("ec2")
+    acls = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": subnets}])["NetworkAcls"]
+    problems = []
+    for acl in acls:
+        tags = {t["Key"]: t["Value"] for t in acl.get("Tags", []) if t["Key"].startswith("firebreak:block:")}
+        denies = {}
+        for e in acl["Entries"]:
+            if e["RuleNumber"] > 32766:
+                continue
+            if e["RuleAction"] == "deny":
+                denies.setdefault(e["RuleNumber"], {})[e["Egress"]] = e.get("CidrBlock")
+                if not 80 <= e["RuleNumber"] <= 99:
+                    problems.append(f"deny outside the band: {e}")
+        for egress in (False, True):
+            count = sum(1 for e in acl["Entries"] if e["Egress"] == egress and e["RuleNumber"] <= 32766 and "CidrBlock" in e)
+            if count + 1 > 20:
+                problems.append(f"quota exceeded: {count} rules + the default")
+        seen = {}
+        for number, ways in denies.items():
+            cidr = ways.get(False) or ways.get(True)
+            ip = cidr.split("/")[0]
+            if set(ways) != {False, True} or ways[False] != ways[True]:
+                problems.append(f"rule {number} not the same deny both ways: {ways}")
+            if f"firebreak:block:{number}:{ip}" not in tags:
+                problems.append(f"rule {number} ({cidr}) has no ledger tag")
+            if ip in seen:
+                problems.append(f"{ip} blocked twice: rules {seen[ip]} and {number}")
+            seen[ip] = number
+        for key in tags:
+            number, ip = key.split(":", 3)[2], key.split(":", 3)[3]
+            if int(number) not in denies or (denies[int(number)].get(False) or "").split("/")[0] != ip:
+                problems.append(f"tag {key} without its entry")
+    return problems
+
+
+def test_a_burst_of_findings_ends_each_resolved_or_notified_and_the_ledger_consistent(account):
+    ids, subnets = seed_instances(account)
+    events = []
+    for i in range(BURST):
+        event = ssh_brute_force(account, instance_id=ids[i % INSTANCES], severity=8.0 if i % 5 == 0 else 5.0, finding_id=f"{i:032x}")
+        event["detail"]["resource"]["instanceDetails"]["networkInterfaces"][0]["subnetId"] = subnets[(i % INSTANCES) % 3]
+        event["detail"]["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV4"] = IPS[i % len(IPS)]
+        events.append(event)
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(account.put_event, events))
+    put_s = time.time() - started
+    sfn = account.client("stepfunctions")
+    machine = account.deployed["stateMachines"]["response"]
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        runs = []
+        token = None
+        while True:
+            page = sfn.list_executions(stateMachineArn=machine, **({"nextToken": token} if token else {}))
+            runs += page["executions"]
+            token = page.get("nextToken")
+            if not token:
+                break
+        if len(runs) >= BURST and all(r["status"] != "RUNNING" for r in runs):
+            break
+        time.sleep(1)
+    assert len(runs) == BURST and all(r["status"] != "RUNNING" for r in runs), f"{sum(r['status'] == 'RUNNING' for r in runs)} still running"
+    ended, why = {}, []
+    for event in events:
+        f = finding(account, provision.finding_ident(event))
+        status = f.get("Workflow", {}).get("Status", "NEW")
+        assert status in ("RESOLVED", "NOTIFIED"), (status, f.get("Note"))
+        assert f.get("Note", {}).get("Text"), "every finding says why"
+        ended[status] = ended.get(status, 0) + 1
+        if status == "NOTIFIED":
+            why.append(f["Note"]["Text"][:160])
+    problems = nacl_consistent(account, subnets)
+    assert problems == [], problems
+    print(json.dumps({"findings": BURST, "put_seconds": round(put_s, 2), "ended": ended,
+                      "executions": {s: sum(r["status"] == s for r in runs) for s in ("SUCCEEDED", "FAILED")},
+                      "seconds_to_all_closed": round(time.time() - started, 1), "notified": why[:5]}))
