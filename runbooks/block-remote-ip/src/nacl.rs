@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, NetworkAcl, RuleAction, Tag};
 use aws_sdk_ec2::Client;
+use firebreak::aws::done_if;
 use firebreak::error::RunbookError;
 use firebreak::ids::SubnetId;
 use firebreak::mutate;
@@ -244,21 +245,18 @@ impl NaclApi for Client {
                 mutate!(dry_run, "ec2:CreateNetworkAclEntry", call)?;
             }
             Op::DeleteEntry { number, egress } => {
-                let result = mutate!(
-                    dry_run,
-                    "ec2:DeleteNetworkAclEntry",
-                    ec2.delete_network_acl_entry()
-                        .network_acl_id(acl_id)
-                        .rule_number(*number)
-                        .egress(*egress)
-                );
                 // Another response removed it first (a duplicate, an eviction): done.
-                match result {
-                    Err(e) if e.aws_code() == Some("InvalidNetworkAclEntry.NotFound") => {}
-                    other => {
-                        other?;
-                    }
-                }
+                done_if(
+                    "InvalidNetworkAclEntry.NotFound",
+                    mutate!(
+                        dry_run,
+                        "ec2:DeleteNetworkAclEntry",
+                        ec2.delete_network_acl_entry()
+                            .network_acl_id(acl_id)
+                            .rule_number(*number)
+                            .egress(*egress)
+                    ),
+                )?;
             }
         }
         Ok(())
@@ -447,8 +445,6 @@ mod tests {
     //! calls interleaved in many different orders.
     use std::cell::{Cell, RefCell};
 
-    use firebreak::policy::RuleBand;
-
     use super::*;
     use crate::allocate::{Entry, LAST_USER_RULE};
 
@@ -537,15 +533,9 @@ mod tests {
         }
     }
 
+    /// The built-in policy's: band 80-99, 20 rules per direction.
     fn settings() -> IpBlocking {
-        IpBlocking {
-            rule_numbers: RuleBand {
-                first: 80,
-                last: 99,
-            },
-            rules_per_direction: 20,
-            block_hours: 24,
-        }
+        IpBlocking::default()
     }
 
     /// The ledger and the entries agree: every deny in the band has its tag, every tag its

@@ -84,6 +84,17 @@ where
     }
 }
 
+/// A call that failed with `code` counts as done: AWS's answer when another writer (a
+/// response running side by side) already made the change (`InvalidPermission.Duplicate`,
+/// `InvalidPermission.NotFound`, `InvalidNetworkAclEntry.NotFound`).
+pub fn done_if<T>(code: &str, result: Result<T, RunbookError>) -> Result<(), RunbookError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.aws_code() == Some(code) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// True when a `DryRun` call was answered `DryRunOperation`: it would have succeeded.
 pub fn is_dry_run_ok<T, E: ProvideErrorMetadata, R>(result: &Result<T, SdkError<E, R>>) -> bool {
     matches!(result, Err(e) if error_code(e) == Some("DryRunOperation"))

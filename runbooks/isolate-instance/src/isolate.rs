@@ -20,7 +20,7 @@ use aws_sdk_ec2::types::{
     Ipv6Range, ResourceType, Tag, TagSpecification,
 };
 use aws_sdk_ec2::Client;
-use firebreak::aws::{aws_error, error_code};
+use firebreak::aws::{aws_error, done_if, error_code};
 use firebreak::error::RunbookError;
 use firebreak::ids::{InstanceId, NetworkInterfaceId, SecurityGroupId, VpcId};
 use firebreak::mutate;
@@ -579,11 +579,7 @@ async fn open_everything(
             )
             .map(|_| ())
         };
-        match result {
-            Ok(()) => {}
-            Err(e) if e.aws_code() == Some("InvalidPermission.Duplicate") => {}
-            Err(e) => return Err(e),
-        }
+        done_if("InvalidPermission.Duplicate", result)?;
         run.changes.push(Change {
             resource: id.to_string(),
             what: format!(
@@ -607,12 +603,9 @@ async fn strip_rules(
 ) -> Result<(), RunbookError> {
     // Another response stripping the same group a moment earlier leaves nothing to
     // revoke (InvalidPermission.NotFound): the group has no rules, as wanted.
-    let gone = |r: Result<(), RunbookError>| match r {
-        Err(e) if e.aws_code() == Some("InvalidPermission.NotFound") => Ok(()),
-        other => other,
-    };
     if !egress.is_empty() {
-        gone(
+        done_if(
+            "InvalidPermission.NotFound",
             mutate!(
                 run.dry_run,
                 "ec2:RevokeSecurityGroupEgress",
@@ -620,12 +613,12 @@ async fn strip_rules(
                     .revoke_security_group_egress()
                     .group_id(id.as_str())
                     .set_ip_permissions(Some(egress.clone()))
-            )
-            .map(|_| ()),
+            ),
         )?;
     }
     if !ingress.is_empty() {
-        gone(
+        done_if(
+            "InvalidPermission.NotFound",
             mutate!(
                 run.dry_run,
                 "ec2:RevokeSecurityGroupIngress",
@@ -633,8 +626,7 @@ async fn strip_rules(
                     .revoke_security_group_ingress()
                     .group_id(id.as_str())
                     .set_ip_permissions(Some(ingress.clone()))
-            )
-            .map(|_| ()),
+            ),
         )?;
     }
     if !egress.is_empty() || !ingress.is_empty() {
