@@ -38,6 +38,8 @@ class Invocation:
     payload: bytes
     done: threading.Event = field(default_factory=threading.Event)
     delivered_at: float = 0.0
+    # Timed out before any environment took it (start-up was slower than the timeout).
+    cancelled: bool = False
     status: int = 200
     body: bytes = b""
 
@@ -97,6 +99,8 @@ def _runtime_handler(fn: Function, env: list[Environment]) -> type[BaseHTTPReque
             with fn.lock:
                 fn.idle += 1
             inv = fn.pending.get()
+            while inv.cancelled:
+                inv = fn.pending.get()
             with fn.lock:
                 fn.idle -= 1
             inv.delivered_at = time.time()
@@ -194,6 +198,8 @@ class LambdaHost:
                 if holder is not None:
                     holder.inflight = None
                     holder.process.kill()
+                else:
+                    inv.cancelled = True
                 return 500, json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": f"{name} timed out after {fn.timeout:g} seconds"}).encode()
         return inv.status, inv.body
 
