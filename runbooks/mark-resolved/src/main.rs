@@ -264,22 +264,8 @@ mod tests {
 
     #[tokio::test]
     async fn unprocessed_findings_other_than_not_yet_imported_are_an_error() {
-        let update = mock!(Client::batch_update_findings).then_output(|| {
-            let u = BatchUpdateFindingsUnprocessedFinding::builder()
-                .error_code("InvalidInput")
-                .error_message("Note.Text is too long")
-                .finding_identifier(
-                    AwsSecurityFindingIdentifier::builder()
-                        .id("x")
-                        .product_arn("y")
-                        .build(),
-                )
-                .build();
-            BatchUpdateFindingsOutput::builder()
-                .set_processed_findings(Some(vec![]))
-                .unprocessed_findings(u)
-                .build()
-        });
+        let update = mock!(Client::batch_update_findings)
+            .then_output(|| unprocessed("InvalidInput", "Note.Text is too long"));
         let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
         let err = mark(request(false, None), &hub, Duration::ZERO)
             .await
@@ -288,10 +274,11 @@ mod tests {
         assert!(err.to_string().contains("InvalidInput"), "{err}");
     }
 
-    fn not_found() -> BatchUpdateFindingsOutput {
+    /// Security Hub's answer when it could not update the finding.
+    fn unprocessed(code: &str, message: &str) -> BatchUpdateFindingsOutput {
         let u = BatchUpdateFindingsUnprocessedFinding::builder()
-            .error_code("FindingNotFound")
-            .error_message("Finding Not Found")
+            .error_code(code)
+            .error_message(message)
             .finding_identifier(
                 AwsSecurityFindingIdentifier::builder()
                     .id("x")
@@ -303,6 +290,10 @@ mod tests {
             .set_processed_findings(Some(vec![]))
             .unprocessed_findings(u)
             .build()
+    }
+
+    fn not_found() -> BatchUpdateFindingsOutput {
+        unprocessed("FindingNotFound", "Finding Not Found")
     }
 
     #[tokio::test]

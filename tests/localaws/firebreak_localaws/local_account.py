@@ -82,12 +82,13 @@ class LocalAccount:
             }
             if self.quiet:
                 env["FIREBREAK_QUIET"] = "1"
+            settings = provision.function_settings(name)
             self.host.add(
                 name,
                 str(self.bin_dir / name),
                 env,
-                timeout=provision.function_settings(name)["timeoutSeconds"],
-                memory=provision.function_settings(name)["memoryMiB"],
+                timeout=settings["timeoutSeconds"],
+                memory=settings["memoryMiB"],
                 concurrency=provision.LAMBDA["localConcurrency"],
             )
         self.host.start()

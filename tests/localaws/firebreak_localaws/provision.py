@@ -100,6 +100,7 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
         "FIREBREAK_BLOCK_RULE_BAND": rule_band(json.loads((root / "runbooks" / "firebreak" / "policy" / "default-policy.json").read_text())),
     }
     for name in found["runbooks"]:
+        settings = function_settings(name)
         declared = json.loads((root / "runbooks" / name / "permissions.json").read_text())
         policy = {
             "Version": "2012-10-17",
@@ -121,11 +122,11 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
             Role=role,
             Handler="bootstrap",
             Code={"ZipFile": _zip()},
-            Environment={"Variables": {**env, **function_settings(name)["environment"]}},
-            Timeout=function_settings(name)["timeoutSeconds"],
-            MemorySize=function_settings(name)["memoryMiB"],
+            Environment={"Variables": {**env, **settings["environment"]}},
+            Timeout=settings["timeoutSeconds"],
+            MemorySize=settings["memoryMiB"],
         )["FunctionArn"]
-        out["environment"][name] = {**env, **function_settings(name)["environment"]}
+        out["environment"][name] = {**env, **settings["environment"]}
 
     sfn_role = iam.create_role(RoleName=f"{STACK}-states", AssumeRolePolicyDocument=json.dumps(STATES_TRUST))["Role"]["Arn"]
     subs = {f"{pascal(fn)}FunctionArn": arn for fn, arn in out["functions"].items()}
