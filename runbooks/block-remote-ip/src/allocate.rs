@@ -13,8 +13,8 @@
 //! - only ledger tags inside the band are Firebreak's: a tag someone wrote on a rule
 //!   outside it can never make Firebreak touch that rule;
 //! - two responses may act on one NACL at once: an IP that ended up blocked twice keeps
-//!   its lowest number, and a tag with no entry is dropped only after a grace period (the
-//!   response that wrote it may still be at work).
+//!   its lowest number, and a tag with no entry, or a block in one direction only, is
+//!   touched only after a grace period (the response that wrote it may still be at work).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -447,10 +447,21 @@ fn drop_stale(p: &mut Planner, now: OffsetDateTime) {
 
 /// An IP that two responses blocked at once, at two numbers: the lowest stays, the others
 /// go. Every response that sees it decides the same way, so they converge.
-fn drop_duplicates(p: &mut Planner) {
+///
+/// A block in place in one direction only, and younger than the grace period, is another
+/// response still writing it: it is left out, because deleting the entries read now would
+/// miss the one its writer creates next, leaving a deny without its tag. Its writer reads
+/// again once done and drops it itself if it is the duplicate.
+fn drop_duplicates(p: &mut Planner, now: OffsetDateTime) {
     let mut seen = std::collections::BTreeSet::new();
     let mut extra = Vec::new();
-    let mut ours: Vec<LedgerEntry> = p.nacl.ours(p.band).into_iter().cloned().collect();
+    let mut ours: Vec<LedgerEntry> = p
+        .nacl
+        .ours(p.band)
+        .into_iter()
+        .filter(|l| p.nacl.ours_in_place(l) == (true, true) || now - l.at >= STALE_GRACE)
+        .cloned()
+        .collect();
     ours.sort_by_key(|l| l.number);
     for l in ours {
         if !seen.insert(l.ip) {
@@ -476,7 +487,7 @@ pub fn plan_blocks(
         out: NaclPlan::default(),
     };
     drop_stale(&mut p, now);
-    drop_duplicates(&mut p);
+    drop_duplicates(&mut p, now);
     for &ip in ips {
         p.block(settings, ip, now, until, finding);
     }
@@ -492,7 +503,7 @@ pub fn plan_sweep(nacl: &Nacl, band: RuleBand, now: OffsetDateTime) -> (Vec<Op>,
         out: NaclPlan::default(),
     };
     drop_stale(&mut p, now);
-    drop_duplicates(&mut p);
+    drop_duplicates(&mut p, now);
     let expired: Vec<LedgerEntry> = p
         .nacl
         .ours(band)
@@ -965,6 +976,28 @@ mod tests {
         let tidy = plan_blocks(&both, &[], &s, NOW, "b");
         let after = applied(&both, &tidy);
         assert_eq!(after, a, "81 goes, 80 stays: {:?}", tidy.ops);
+    }
+
+    #[test]
+    fn a_duplicate_still_being_written_is_left_to_its_writer() {
+        let s = settings(80, 99, 20);
+        let n = default_nacl();
+        let a = applied(&n, &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "a"));
+        // Another response has tagged 81 and written its inbound deny, not yet its
+        // outbound one: deleting what is there now would leave its outbound deny untagged.
+        let mut both = a.clone();
+        let l81 = LedgerEntry {
+            number: 81,
+            ..a.ledger.values().next().unwrap().clone()
+        };
+        both.ledger.insert((81, l81.ip), l81);
+        both.entries
+            .push(entry(81, false, false, "198.51.100.1/32"));
+        let tidy = plan_blocks(&both, &[], &s, NOW, "a");
+        assert_eq!(tidy.ops, vec![], "81 is left to its writer");
+        // Its writer gone for longer than the grace period: the half block is taken away.
+        let later = plan_blocks(&both, &[], &s, NOW + STALE_GRACE, "a");
+        assert_eq!(applied(&both, &later), a, "{:?}", later.ops);
     }
 
     proptest::proptest! {
