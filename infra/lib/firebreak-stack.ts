@@ -259,17 +259,7 @@ export class FirebreakStack extends Stack {
     return new iam.PolicyStatement({
       sid: 'NeverChangeFirebreakOrProtectedPrincipals',
       effect: iam.Effect.DENY,
-      actions: [
-        'iam:PutRolePolicy',
-        'iam:DeleteRolePolicy',
-        'iam:AttachRolePolicy',
-        'iam:DetachRolePolicy',
-        'iam:UpdateAssumeRolePolicy',
-        'iam:PutRolePermissionsBoundary',
-        'iam:DeleteRolePermissionsBoundary',
-        'iam:UpdateAccessKey',
-        'iam:DeleteAccessKey',
-      ],
+      actions: this.repo.guardrails.neverChange,
       resources: this.protectedArns(),
     });
   }
@@ -283,7 +273,7 @@ export class FirebreakStack extends Stack {
       statements: [
         new iam.PolicyStatement({
           sid: 'AtMostTheDeclaredActions',
-          actions: [...declared, 'logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+          actions: [...declared, ...repo.guardrails.boundaryAlso],
           resources: ['*'],
         }),
         this.guardrails(),

@@ -56,6 +56,15 @@ export interface Repository {
   readonly names: Names;
   /** How every function runs: runbooks/firebreak/lambda.json, which the local account enforces too. */
   readonly lambda: LambdaSettings;
+  /** What no runbook may do to Firebreak or the protected principals: runbooks/firebreak/guardrails.json, which the local account enforces too. */
+  readonly guardrails: Guardrails;
+}
+
+export interface Guardrails {
+  /** Denied on Firebreak's roles, service-linked roles and the protected principals. */
+  readonly neverChange: string[];
+  /** Beyond the declared actions, what the permissions boundary also allows (logs, traces). */
+  readonly boundaryAlso: string[];
 }
 
 export interface LambdaSettings {
@@ -192,5 +201,12 @@ export function discover(root: string): Repository {
   for (const key of ['timeoutSeconds', 'memoryMiB'] as const) {
     if (!Number.isInteger(lambdaSettings[key]) || lambdaSettings[key] <= 0) fail(lambdaFile, `${key} must be a positive whole number`);
   }
-  return { root, runbooks, stateMachines, rules, defaultPolicy, names, lambda: lambdaSettings };
+  const guardrailsFile = path.join(runbooksDir, 'firebreak', 'guardrails.json');
+  const guardrails = readJson(guardrailsFile) as Guardrails;
+  for (const key of ['neverChange', 'boundaryAlso'] as const) {
+    if (!Array.isArray(guardrails[key]) || !guardrails[key].every((a) => typeof a === 'string' && /^[a-z0-9-]+:[A-Za-z*]+$/.test(a))) {
+      fail(guardrailsFile, `${key} must be a list of IAM actions`);
+    }
+  }
+  return { root, runbooks, stateMachines, rules, defaultPolicy, names, lambda: lambdaSettings, guardrails };
 }

@@ -293,6 +293,8 @@ test('IAM enforces the guardrails: no runbook may change Firebreak or protected 
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]);
   const deny = statements.find((st) => st.Effect === 'Deny');
   assert.ok(deny, 'an explicit deny');
+  const guardrails = JSON.parse(fs.readFileSync(path.join(REPO, 'runbooks', 'firebreak', 'guardrails.json'), 'utf8'));
+  assert.deepEqual([deny.Action].flat(), guardrails.neverChange, 'the actions of guardrails.json, which the local account denies too');
   assert.ok([deny.Action].flat().includes('iam:PutRolePolicy'));
   const denied = JSON.stringify(deny.Resource);
   for (const name of ['role/Firebreak-*', 'role/*/Firebreak-*', 'role/aws-service-role/*', 'role/BreakGlass*', 'role/OrganizationAccountAccessRole', 'user/break-glass*']) {

@@ -23,6 +23,18 @@ def account():
     acct.stop()
 
 
+@pytest.fixture(autouse=True)
+def no_call_outside_a_policy(request, account):
+    """IAM is enforced: a runbook or a machine refused a call its policy does not allow is
+    a defect, whatever the test checks (tests that provoke refusals mark themselves)."""
+    before = len(account.iam_refusals())
+    yield
+    if request.node.get_closest_marker("provokes_refusals"):
+        return
+    refused = account.iam_refusals()[before:]
+    assert refused == [], f"IAM refused calls: {refused}"
+
+
 def ssh_brute_force(acct, instance_id=None, severity=8.0, finding_id="0123456789abcdef0123456789abcdef"):
     """The public SSH brute-force sample, rewritten to a demo instance, HIGH."""
     sample = json.loads(SSH_SAMPLE.read_text())["detail"]
@@ -94,3 +106,7 @@ def set_policy(acct, change):
     policy = json.loads((ROOT / "runbooks/firebreak/policy/default-policy.json").read_text())
     change(policy)
     acct.client("ssm").put_parameter(Name=provision.POLICY_PARAMETER, Value=json.dumps(policy), Type="String", Tier="Advanced", Overwrite=True)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "provokes_refusals: the test makes IAM refuse calls on purpose")

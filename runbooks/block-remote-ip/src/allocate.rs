@@ -6,8 +6,9 @@
 //!   ours) that would let the IP in: a deny after an allow does nothing;
 //! - the same number blocks the IP inbound and outbound, so one ledger tag covers both;
 //! - the rules-per-direction quota is counted on what is there, IPv4 and IPv6 apart;
-//! - when there is no room, Firebreak's own oldest block goes, never a rule it did not
-//!   write; with nothing of its own to evict, the IP is refused, with the reason;
+//! - when there is no room, Firebreak's own least severe, then oldest, block goes, never a
+//!   rule it did not write and never a block made for a more severe finding; with nothing
+//!   of its own to evict, the IP is refused, with the reason;
 //! - an IP Firebreak already blocks gets a later expiry, not a second entry; an IP that
 //!   someone else's rules already deny in both directions gets nothing;
 //! - only ledger tags inside the band are Firebreak's: a tag someone wrote on a rule
@@ -81,6 +82,24 @@ pub enum IpResult {
     Extended { ip: IpAddr, number: i32 },
     AlreadyDenied { ip: IpAddr, numbers: Vec<i32> },
     Refused { ip: IpAddr, reason: String },
+}
+
+/// The finding a block is made for: its id goes into the ledger tag, its severity decides
+/// which of Firebreak's blocks it may evict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    pub finding: String,
+    /// Tenths of GuardDuty's 0.0–10.0 scale.
+    pub severity_tenths: u8,
+}
+
+impl Requester {
+    pub fn new(finding: &str, score: f64) -> Self {
+        Requester {
+            finding: finding.to_owned(),
+            severity_tenths: (score.clamp(0.0, 10.0) * 10.0).round() as u8,
+        }
+    }
 }
 
 /// One of Firebreak's evictions, reported as a change of its own.
@@ -288,7 +307,7 @@ impl Planner {
         ip: IpAddr,
         now: OffsetDateTime,
         until: OffsetDateTime,
-        finding: &str,
+        by: &Requester,
     ) {
         let cidr = host_cidr(ip);
         // Already ours: a later expiry; repair a direction that went missing.
@@ -302,7 +321,12 @@ impl Planner {
             let (inbound, outbound) = self.nacl.ours_in_place(&l);
             let extended = LedgerEntry {
                 until: until.max(l.until),
-                finding: finding.to_owned(),
+                // The block now answers for the most severe finding that asked for it.
+                severity_tenths: Some(
+                    l.severity_tenths
+                        .map_or(by.severity_tenths, |s| s.max(by.severity_tenths)),
+                ),
+                finding: by.finding.clone(),
                 ..l.clone()
             };
             self.push(
@@ -347,10 +371,12 @@ impl Planner {
         } else {
             self.free_number(settings, ceiling)
         };
+        let mut outranked = false;
         if number.is_none() {
-            // Evict Firebreak's oldest block that frees what is missing: a number below
-            // the ceiling, and when the quota is the limit, one of the same family.
-            let victim = self
+            // Evict the least severe, then oldest, of Firebreak's blocks that frees what is
+            // missing: a number below the ceiling, and when the quota is the limit, one of
+            // the same family. Never one made for a more severe finding than this one.
+            let candidates: Vec<LedgerEntry> = self
                 .nacl
                 .ours(self.band)
                 .into_iter()
@@ -359,8 +385,14 @@ impl Planner {
                         && settings.rule_numbers.contains(l.number)
                         && (!quota_full || same_family(&host_cidr(l.ip), ip))
                 })
-                .min_by_key(|l| (l.at, l.number))
+                .cloned()
+                .collect();
+            let victim = candidates
+                .iter()
+                .filter(|l| l.severity_tenths.is_some_and(|s| s <= by.severity_tenths))
+                .min_by_key(|l| (l.severity_tenths, l.at, l.number))
                 .cloned();
+            outranked = victim.is_none() && !candidates.is_empty();
             if let Some(v) = victim {
                 self.remove_ours(&v);
                 self.out.evictions.push(Eviction {
@@ -373,7 +405,14 @@ impl Planner {
         }
         let Some(number) = number else {
             let band = settings.rule_numbers;
-            let reason = if quota_full {
+            let reason = if outranked {
+                format!(
+                    "every block Firebreak could evict in {} answers for a finding more severe than this one ({}.{}), or for one of unrecorded severity",
+                    self.nacl.id,
+                    by.severity_tenths / 10,
+                    by.severity_tenths % 10
+                )
+            } else if quota_full {
                 format!(
                     "{} already holds {quota} {} rules in a direction (the quota) and none of them is Firebreak's to evict",
                     self.nacl.id,
@@ -400,7 +439,8 @@ impl Planner {
             ip,
             at: now,
             until,
-            finding: finding.to_owned(),
+            severity_tenths: Some(by.severity_tenths),
+            finding: by.finding.clone(),
         };
         // The tag first: a crash after it leaves a stale tag (dropped later), never a deny
         // that Firebreak would not recognise as its own.
@@ -478,7 +518,7 @@ pub fn plan_blocks(
     ips: &[IpAddr],
     settings: &IpBlocking,
     now: OffsetDateTime,
-    finding: &str,
+    by: &Requester,
 ) -> NaclPlan {
     let until = now + Duration::hours(i64::from(settings.block_hours));
     let mut p = Planner {
@@ -489,7 +529,7 @@ pub fn plan_blocks(
     drop_stale(&mut p, now);
     drop_duplicates(&mut p, now);
     for &ip in ips {
-        p.block(settings, ip, now, until, finding);
+        p.block(settings, ip, now, until, by);
     }
     p.out
 }
@@ -522,6 +562,11 @@ mod tests {
     use super::*;
     use firebreak::policy::RuleBand;
     use time::macros::datetime;
+
+    /// A finding of medium severity (5.0).
+    fn by(finding: &str) -> Requester {
+        Requester::new(finding, 5.0)
+    }
 
     const NOW: OffsetDateTime = datetime!(2026-11-29 10:00 UTC);
 
@@ -580,7 +625,13 @@ mod tests {
     #[test]
     fn blocks_both_directions_with_one_number_and_one_tag() {
         let n = default_nacl();
-        let plan = plan_blocks(&n, &[ip("198.51.100.7")], &settings(80, 99, 20), NOW, "f1");
+        let plan = plan_blocks(
+            &n,
+            &[ip("198.51.100.7")],
+            &settings(80, 99, 20),
+            NOW,
+            &by("f1"),
+        );
         assert_eq!(
             plan.results,
             vec![IpResult::Blocked {
@@ -616,7 +667,7 @@ mod tests {
             &[ip("2001:db8::7")],
             &settings(80, 99, 20),
             NOW,
-            "f1",
+            &by("f1"),
         );
         assert!(plan.ops.contains(&Op::CreateEntry {
             number: 80,
@@ -629,9 +680,12 @@ mod tests {
     fn the_same_ip_twice_gives_one_entry_and_a_later_expiry() {
         let n = default_nacl();
         let s = settings(80, 99, 20);
-        let first = applied(&n, &plan_blocks(&n, &[ip("198.51.100.7")], &s, NOW, "f1"));
+        let first = applied(
+            &n,
+            &plan_blocks(&n, &[ip("198.51.100.7")], &s, NOW, &by("f1")),
+        );
         let later = NOW + Duration::hours(5);
-        let second = plan_blocks(&first, &[ip("198.51.100.7")], &s, later, "f2");
+        let second = plan_blocks(&first, &[ip("198.51.100.7")], &s, later, &by("f2"));
         assert_eq!(
             second.results,
             vec![IpResult::Extended {
@@ -648,13 +702,102 @@ mod tests {
     }
 
     #[test]
+    fn eviction_never_removes_a_more_severe_findings_block() {
+        let s = settings(80, 81, 20);
+        let n = default_nacl();
+        let at = |h: i64| NOW + Duration::hours(h);
+        // 80: the oldest, for a HIGH finding; 81: newer, for a MEDIUM one.
+        let n = applied(
+            &n,
+            &plan_blocks(
+                &n,
+                &[ip("198.51.100.1")],
+                &s,
+                at(0),
+                &Requester::new("high", 8.0),
+            ),
+        );
+        let n = applied(
+            &n,
+            &plan_blocks(
+                &n,
+                &[ip("198.51.100.2")],
+                &s,
+                at(1),
+                &Requester::new("medium", 5.0),
+            ),
+        );
+        // A LOW finding may evict neither.
+        let low = plan_blocks(
+            &n,
+            &[ip("198.51.100.3")],
+            &s,
+            at(2),
+            &Requester::new("low", 2.0),
+        );
+        assert!(low.evictions.is_empty() && low.ops.is_empty(), "{low:?}");
+        assert!(
+            matches!(&low.results[..], [IpResult::Refused { reason, .. }] if reason.contains("more severe than this one (2.0)")),
+            "{:?}",
+            low.results
+        );
+        // A MEDIUM one evicts the MEDIUM block, although the HIGH one is older.
+        let medium = plan_blocks(
+            &n,
+            &[ip("198.51.100.4")],
+            &s,
+            at(3),
+            &Requester::new("medium-2", 5.0),
+        );
+        assert_eq!(
+            medium.evictions,
+            vec![Eviction {
+                ip: ip("198.51.100.2"),
+                number: 81,
+                for_ip: ip("198.51.100.4")
+            }]
+        );
+        // A block from before severities were recorded is never evicted.
+        let mut legacy = n.clone();
+        for l in legacy.ledger.values_mut() {
+            l.severity_tenths = None;
+        }
+        let critical = plan_blocks(
+            &legacy,
+            &[ip("198.51.100.5")],
+            &s,
+            at(4),
+            &Requester::new("critical", 9.5),
+        );
+        assert!(critical.evictions.is_empty(), "{critical:?}");
+        // A lower finding extending a higher one's block keeps the higher severity.
+        let again = applied(
+            &n,
+            &plan_blocks(
+                &n,
+                &[ip("198.51.100.1")],
+                &s,
+                at(5),
+                &Requester::new("low", 2.0),
+            ),
+        );
+        assert_eq!(
+            again.ledger[&(80, ip("198.51.100.1"))].severity_tenths,
+            Some(80)
+        );
+    }
+
+    #[test]
     fn a_full_band_evicts_only_firebreaks_oldest() {
         let s = settings(80, 82, 20);
         let mut n = default_nacl();
         // Someone else's deny at 81 (no tag): it must survive.
         n.entries.push(entry(81, false, false, "203.0.113.0/24"));
         n.entries.push(entry(81, true, false, "203.0.113.0/24"));
-        let n = applied(&n, &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "old"));
+        let n = applied(
+            &n,
+            &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("old")),
+        );
         let n = applied(
             &n,
             &plan_blocks(
@@ -662,7 +805,7 @@ mod tests {
                 &[ip("198.51.100.2")],
                 &s,
                 NOW + Duration::hours(1),
-                "newer",
+                &by("newer"),
             ),
         );
         assert_eq!(
@@ -674,7 +817,7 @@ mod tests {
             &[ip("198.51.100.3")],
             &s,
             NOW + Duration::hours(2),
-            "new",
+            &by("new"),
         );
         assert_eq!(
             plan.evictions,
@@ -711,7 +854,7 @@ mod tests {
         for num in [80, 81] {
             n.entries.push(entry(num, false, false, "203.0.113.0/24"));
         }
-        let plan = plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "f");
+        let plan = plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("f"));
         assert!(plan.ops.is_empty());
         assert!(
             matches!(&plan.results[0], IpResult::Refused { reason, .. } if reason.contains("taken by rules Firebreak did not write")),
@@ -727,14 +870,14 @@ mod tests {
         // 100 and the default deny are there; two more IPv4 rules fill the quota of 4 inbound.
         n.entries.push(entry(200, false, true, "10.0.0.0/8"));
         n.entries.push(entry(201, false, true, "172.16.0.0/12"));
-        let plan = plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "f");
+        let plan = plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("f"));
         assert!(
             matches!(&plan.results[0], IpResult::Refused { reason, .. } if reason.contains("quota")),
             "{:?}",
             plan.results
         );
         // IPv6 is counted apart: 101 and its default deny.
-        let plan = plan_blocks(&n, &[ip("2001:db8::1")], &s, NOW, "f");
+        let plan = plan_blocks(&n, &[ip("2001:db8::1")], &s, NOW, &by("f"));
         assert!(
             matches!(plan.results[0], IpResult::Blocked { .. }),
             "{:?}",
@@ -747,7 +890,10 @@ mod tests {
         let s = settings(80, 99, 4);
         let mut n = default_nacl();
         n.entries.push(entry(200, false, true, "10.0.0.0/8"));
-        let n = applied(&n, &plan_blocks(&n, &[ip("2001:db8::1")], &s, NOW, "v6"));
+        let n = applied(
+            &n,
+            &plan_blocks(&n, &[ip("2001:db8::1")], &s, NOW, &by("v6")),
+        );
         let n = applied(
             &n,
             &plan_blocks(
@@ -755,10 +901,16 @@ mod tests {
                 &[ip("198.51.100.1")],
                 &s,
                 NOW + Duration::hours(1),
-                "v4",
+                &by("v4"),
             ),
         );
-        let plan = plan_blocks(&n, &[ip("198.51.100.2")], &s, NOW + Duration::hours(2), "f");
+        let plan = plan_blocks(
+            &n,
+            &[ip("198.51.100.2")],
+            &s,
+            NOW + Duration::hours(2),
+            &by("f"),
+        );
         assert_eq!(plan.evictions.len(), 1);
         assert_eq!(
             plan.evictions[0].ip,
@@ -776,14 +928,14 @@ mod tests {
         for num in [80, 81, 83, 84] {
             n.entries.push(entry(num, true, false, "192.0.2.0/24"));
         }
-        let plan = plan_blocks(&n, &[ip("198.51.100.9")], &s, NOW, "f");
+        let plan = plan_blocks(&n, &[ip("198.51.100.9")], &s, NOW, &by("f"));
         assert!(
             matches!(&plan.results[0], IpResult::Refused { .. }),
             "{:?}",
             plan.results
         );
         // An IP that rule 85 does not allow can use 86.
-        let plan = plan_blocks(&n, &[ip("203.0.113.9")], &s, NOW, "f");
+        let plan = plan_blocks(&n, &[ip("203.0.113.9")], &s, NOW, &by("f"));
         assert_eq!(
             plan.results,
             vec![IpResult::Blocked {
@@ -798,7 +950,7 @@ mod tests {
         let s = settings(80, 99, 20);
         let mut n = default_nacl();
         n.entries.push(entry(10, false, true, "0.0.0.0/0"));
-        let plan = plan_blocks(&n, &[ip("198.51.100.9")], &s, NOW, "f");
+        let plan = plan_blocks(&n, &[ip("198.51.100.9")], &s, NOW, &by("f"));
         assert!(
             matches!(&plan.results[0], IpResult::Refused { reason, .. } if reason.contains("allow rule 10")),
             "{:?}",
@@ -811,7 +963,13 @@ mod tests {
         let mut n = default_nacl();
         n.entries.push(entry(50, false, false, "198.51.100.0/24"));
         n.entries.push(entry(50, true, false, "198.51.100.0/24"));
-        let plan = plan_blocks(&n, &[ip("198.51.100.9")], &settings(80, 99, 20), NOW, "f");
+        let plan = plan_blocks(
+            &n,
+            &[ip("198.51.100.9")],
+            &settings(80, 99, 20),
+            NOW,
+            &by("f"),
+        );
         assert_eq!(
             plan.results,
             vec![IpResult::AlreadyDenied {
@@ -826,7 +984,10 @@ mod tests {
     fn a_tag_whose_entry_was_replaced_owns_nothing() {
         let s = settings(80, 99, 20);
         let n = default_nacl();
-        let mut n = applied(&n, &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "f"));
+        let mut n = applied(
+            &n,
+            &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("f")),
+        );
         // Someone replaced rule 80 with their own entries.
         n.entries.retain(|e| e.number != 80);
         n.entries.push(entry(80, false, false, "192.0.2.0/24"));
@@ -847,7 +1008,10 @@ mod tests {
         let s = settings(80, 99, 20);
         let mut n = default_nacl();
         n.entries.push(entry(90, false, false, "203.0.113.0/24"));
-        let n = applied(&n, &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "old"));
+        let n = applied(
+            &n,
+            &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("old")),
+        );
         let n = applied(
             &n,
             &plan_blocks(
@@ -855,7 +1019,7 @@ mod tests {
                 &[ip("198.51.100.2")],
                 &s,
                 NOW + Duration::hours(20),
-                "new",
+                &by("new"),
             ),
         );
         let (ops, expired) = plan_sweep(&n, s.rule_numbers, NOW + Duration::hours(25));
@@ -893,6 +1057,7 @@ mod tests {
             ip: ip("198.51.100.5"),
             at: NOW - Duration::days(3),
             until: NOW - Duration::days(2),
+            severity_tenths: Some(50),
             finding: "forged".into(),
         };
         n.ledger.insert((150, forged.ip), forged);
@@ -907,7 +1072,13 @@ mod tests {
         assert!(ops.is_empty() && expired.is_empty(), "{ops:?}");
         // Nor the block: their rule 150 (below no allow, so it denies nothing) is left
         // alone and the IP gets a block of ours in the band, not an "extension" of theirs.
-        let plan = plan_blocks(&n, &[ip("198.51.100.5")], &settings(80, 99, 20), NOW, "f");
+        let plan = plan_blocks(
+            &n,
+            &[ip("198.51.100.5")],
+            &settings(80, 99, 20),
+            NOW,
+            &by("f"),
+        );
         assert_eq!(
             plan.results,
             vec![IpResult::Blocked {
@@ -931,10 +1102,11 @@ mod tests {
             ip: ip("198.51.100.1"),
             at: NOW - Duration::minutes(1),
             until: NOW + Duration::hours(24),
+            severity_tenths: Some(50),
             finding: "racing".into(),
         };
         n.ledger.insert((80, young.ip), young);
-        let plan = plan_blocks(&n, &[ip("198.51.100.2")], &s, NOW, "f");
+        let plan = plan_blocks(&n, &[ip("198.51.100.2")], &s, NOW, &by("f"));
         assert!(
             !plan.ops.iter().any(|o| matches!(o, Op::DeleteTag { .. })),
             "{:?}",
@@ -948,7 +1120,7 @@ mod tests {
             }],
             "a tagged number is not free"
         );
-        let later = plan_blocks(&n, &[], &s, NOW + STALE_GRACE, "f");
+        let later = plan_blocks(&n, &[], &s, NOW + STALE_GRACE, &by("f"));
         assert_eq!(
             later.ops,
             vec![Op::DeleteTag {
@@ -963,7 +1135,10 @@ mod tests {
         let s = settings(80, 99, 20);
         let n = default_nacl();
         // Two responses, each unaware of the other, blocked the same IP at 80 and 81.
-        let a = applied(&n, &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "a"));
+        let a = applied(
+            &n,
+            &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("a")),
+        );
         let mut both = a.clone();
         let l81 = LedgerEntry {
             number: 81,
@@ -973,7 +1148,7 @@ mod tests {
         both.entries
             .push(entry(81, false, false, "198.51.100.1/32"));
         both.entries.push(entry(81, true, false, "198.51.100.1/32"));
-        let tidy = plan_blocks(&both, &[], &s, NOW, "b");
+        let tidy = plan_blocks(&both, &[], &s, NOW, &by("b"));
         let after = applied(&both, &tidy);
         assert_eq!(after, a, "81 goes, 80 stays: {:?}", tidy.ops);
     }
@@ -982,7 +1157,10 @@ mod tests {
     fn a_duplicate_still_being_written_is_left_to_its_writer() {
         let s = settings(80, 99, 20);
         let n = default_nacl();
-        let a = applied(&n, &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, "a"));
+        let a = applied(
+            &n,
+            &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("a")),
+        );
         // Another response has tagged 81 and written its inbound deny, not yet its
         // outbound one: deleting what is there now would leave its outbound deny untagged.
         let mut both = a.clone();
@@ -993,10 +1171,10 @@ mod tests {
         both.ledger.insert((81, l81.ip), l81);
         both.entries
             .push(entry(81, false, false, "198.51.100.1/32"));
-        let tidy = plan_blocks(&both, &[], &s, NOW, "a");
+        let tidy = plan_blocks(&both, &[], &s, NOW, &by("a"));
         assert_eq!(tidy.ops, vec![], "81 is left to its writer");
         // Its writer gone for longer than the grace period: the half block is taken away.
-        let later = plan_blocks(&both, &[], &s, NOW + STALE_GRACE, "a");
+        let later = plan_blocks(&both, &[], &s, NOW + STALE_GRACE, &by("a"));
         assert_eq!(applied(&both, &later), a, "{:?}", later.ops);
     }
 
@@ -1019,7 +1197,7 @@ mod tests {
             let foreign_entries = n.entries.clone();
             let mut current = n;
             for (i, x) in ips.iter().enumerate() {
-                let plan = plan_blocks(&current, &[ip(&format!("198.51.100.{x}"))], &s, NOW + Duration::minutes(i as i64), "f");
+                let plan = plan_blocks(&current, &[ip(&format!("198.51.100.{x}"))], &s, NOW + Duration::minutes(i as i64), &by("f"));
                 for op in &plan.ops {
                     match op {
                         Op::CreateEntry { number, .. } | Op::DeleteEntry { number, .. } | Op::PutTag { number, .. } | Op::DeleteTag { number, .. } => {

@@ -1,6 +1,6 @@
 //! Firebreak's ledger of IP blocks: one tag per block on the network ACL itself,
 //! `firebreak:block:<rule number>:<ip>` = `ip=<ip> at=<first blocked> until=<expiry>
-//! finding=<id>`.
+//! sev=<GuardDuty-scale severity> finding=<id>`.
 //!
 //! The ledger lives on the NACL, so it is deleted with it and cannot point to another
 //! account or region. It never decides alone: an entry is Firebreak's only when the tag
@@ -29,6 +29,11 @@ pub struct LedgerEntry {
     /// When Firebreak first blocked the IP here: eviction takes the oldest first.
     pub at: OffsetDateTime,
     pub until: OffsetDateTime,
+    /// The highest severity of the findings that asked for this block, in tenths of
+    /// GuardDuty's 0.0–10.0 scale (80 = 8.0): eviction never removes it for a finding of
+    /// lower severity. `None` on tags written before severities were recorded: those are
+    /// never evicted.
+    pub severity_tenths: Option<u8>,
     pub finding: String,
 }
 
@@ -58,10 +63,20 @@ fn clean(finding: &str) -> String {
         .collect()
 }
 
+/// `8.0` → 80; anything outside 0.0–10.0 is no severity.
+pub fn tenths(score: &str) -> Option<u8> {
+    let s: f64 = score.parse().ok()?;
+    (0.0..=10.0).contains(&s).then(|| (s * 10.0).round() as u8)
+}
+
 impl LedgerEntry {
     pub fn tag_value(&self) -> String {
+        let sev = self
+            .severity_tenths
+            .map(|t| format!(" sev={}.{}", t / 10, t % 10))
+            .unwrap_or_default();
         let v = format!(
-            "ip={} at={} until={} finding={}",
+            "ip={} at={} until={}{sev} finding={}",
             self.ip,
             stamp(self.at),
             stamp(self.until),
@@ -86,13 +101,15 @@ impl LedgerEntry {
         if !(1..=32766).contains(&number) {
             return None;
         }
-        let (mut ip, mut at, mut until, mut finding) = (None, None, None, String::new());
+        let (mut ip, mut at, mut until, mut severity, mut finding) =
+            (None, None, None, None, String::new());
         for part in value.split(' ') {
             let (k, v) = part.split_once('=')?;
             match k {
                 "ip" => ip = v.parse().ok(),
                 "at" => at = OffsetDateTime::parse(v, &Rfc3339).ok(),
                 "until" => until = OffsetDateTime::parse(v, &Rfc3339).ok(),
+                "sev" => severity = tenths(v),
                 "finding" => finding = v.to_owned(),
                 _ => {}
             }
@@ -107,6 +124,7 @@ impl LedgerEntry {
             ip,
             at: at?,
             until: until?,
+            severity_tenths: severity,
             finding,
         })
     }
@@ -124,15 +142,22 @@ mod tests {
             ip: "2001:db8::7".parse().unwrap(),
             at: datetime!(2026-11-29 10:00:00.5 UTC),
             until: datetime!(2026-11-30 10:00:00 UTC),
+            severity_tenths: Some(80),
             finding: "arn:aws:guardduty:us-east-1:123456789012:detector/d/finding/f".into(),
         };
         let v = e.tag_value();
-        assert_eq!(v, "ip=2001:db8::7 at=2026-11-29T10:00:00Z until=2026-11-30T10:00:00Z finding=arn:aws:guardduty:us-east-1:123456789012:detector/d/finding/f");
+        assert_eq!(v, "ip=2001:db8::7 at=2026-11-29T10:00:00Z until=2026-11-30T10:00:00Z sev=8.0 finding=arn:aws:guardduty:us-east-1:123456789012:detector/d/finding/f");
         assert_eq!(e.key(), "firebreak:block:80:2001:db8::7");
         let back = LedgerEntry::from_tag(&e.key(), &v).unwrap();
         assert_eq!(back.ip, e.ip);
         assert_eq!(back.until, e.until);
+        assert_eq!(back.severity_tenths, Some(80));
         assert_eq!(back.at, datetime!(2026-11-29 10:00:00 UTC));
+        let older = LedgerEntry::from_tag(&e.key(), &v.replace(" sev=8.0", "")).unwrap();
+        assert_eq!(
+            older.severity_tenths, None,
+            "a tag from before severities were recorded"
+        );
     }
 
     #[test]
@@ -162,6 +187,7 @@ mod tests {
             ip: "1.2.3.4".parse().unwrap(),
             at: datetime!(2026-11-29 10:00 UTC),
             until: datetime!(2026-11-29 11:00 UTC),
+            severity_tenths: None,
             finding: format!("a;b,c{}", "x".repeat(400)),
         };
         let v = e.tag_value();

@@ -39,6 +39,7 @@ pub async fn block_remote_ips(
         ));
     };
     let finding = plan.finding.security_hub.id.as_str();
+    let by = allocate::Requester::new(finding, plan.finding.severity.score);
     let target = plan
         .action(ActionKind::BlockRemoteIps)
         .map(|a| a.target())
@@ -58,7 +59,7 @@ pub async fn block_remote_ips(
         };
         served.extend(subnets);
         let (planned, made) =
-            nacl::block_in(ec2, model.clone(), ips, settings, finding, plan.dry_run).await?;
+            nacl::block_in(ec2, model.clone(), ips, settings, &by, plan.dry_run).await?;
         changes.extend(made);
         for r in &planned.results {
             match r {

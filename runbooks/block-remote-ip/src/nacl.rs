@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use firebreak::policy::IpBlocking;
 use time::OffsetDateTime;
 
-use crate::allocate::{self, Entry, IpResult, Nacl, NaclPlan, Op};
+use crate::allocate::{self, Entry, IpResult, Nacl, NaclPlan, Op, Requester};
 use crate::ledger::{tag_key, LedgerEntry};
 
 /// Plans per NACL before giving up when other responses keep taking the numbers.
@@ -363,14 +363,13 @@ pub(crate) async fn block_in<A: NaclApi>(
     first_read: Nacl,
     ips: &[IpAddr],
     settings: &IpBlocking,
-    finding: &str,
+    by: &Requester,
     dry_run: bool,
 ) -> Result<(NaclPlan, Vec<Change>), RunbookError> {
     let mut changes = Vec::new();
     let mut current = first_read;
     for attempt in 1..=MAX_ATTEMPTS {
-        let planned =
-            allocate::plan_blocks(&current, ips, settings, OffsetDateTime::now_utc(), finding);
+        let planned = allocate::plan_blocks(&current, ips, settings, OffsetDateTime::now_utc(), by);
         match apply(api, &current, &planned.ops, dry_run, &mut changes).await? {
             Applied::Done => {
                 if !dry_run
@@ -386,7 +385,7 @@ pub(crate) async fn block_in<A: NaclApi>(
                             &[],
                             settings,
                             OffsetDateTime::now_utc(),
-                            finding,
+                            by,
                         );
                         if let Applied::Conflict =
                             apply(api, &after, &tidy.ops, dry_run, &mut changes).await?
@@ -583,10 +582,14 @@ mod tests {
         let s = settings();
         let (ia, ib): (IpAddr, IpAddr) = (a.parse().unwrap(), b.parse().unwrap());
         let (ips_a, ips_b) = ([ia], [ib]);
+        let (by_a, by_b) = (
+            Requester::new("finding-a", 5.0),
+            Requester::new("finding-b", 5.0),
+        );
         // Both start from the same read, as two responses that looked at the same moment.
         let (ra, rb) = tokio::join!(
-            block_in(&fake, default_nacl(), &ips_a, &s, "finding-a", false),
-            block_in(&fake, default_nacl(), &ips_b, &s, "finding-b", false),
+            block_in(&fake, default_nacl(), &ips_a, &s, &by_a, false),
+            block_in(&fake, default_nacl(), &ips_b, &s, &by_b, false),
         );
         for (r, ip) in [(ra, ia), (rb, ib)] {
             let (plan, _) = r.unwrap();
@@ -617,6 +620,10 @@ mod tests {
     async fn one_ip_blocked_at_two_numbers_at_once_ends_as_one_complete_block() {
         let s = settings();
         let ips: [IpAddr; 1] = ["203.0.113.6".parse().unwrap()];
+        let (by_a, by_b) = (
+            Requester::new("finding-a", 5.0),
+            Requester::new("finding-b", 5.0),
+        );
         for seed in 0..300 {
             let fake = FakeEc2 {
                 nacl: RefCell::new(default_nacl()),
@@ -632,8 +639,8 @@ mod tests {
                 });
             }
             let (ra, rb) = tokio::join!(
-                block_in(&fake, default_nacl(), &ips, &s, "finding-a", false),
-                block_in(&fake, older_read, &ips, &s, "finding-b", false),
+                block_in(&fake, default_nacl(), &ips, &s, &by_a, false),
+                block_in(&fake, older_read, &ips, &s, &by_b, false),
             );
             ra.unwrap();
             rb.unwrap();

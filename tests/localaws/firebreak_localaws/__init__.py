@@ -11,6 +11,13 @@ Control API (beside moto's own /moto-api):
                                   Hub): PutEvents itself refuses aws.* sources, as AWS does
   POST   /firebreak-api/config    {"securityHubImportDelaySeconds": n}: how long after its
                                   event a GuardDuty finding reaches Security Hub
+  POST   /firebreak-api/iam       {"enforce": bool}: every AWS request authorised against the
+                                  caller's IAM policies and boundary (iam_enforcement)
+  GET    /firebreak-api/iam/refusals: every request IAM refused since enforcement was last off
+  POST   /firebreak-api/iam/access-key {"account", "userName", "accessKeyId", "secretAccessKey"}:
+                                  an access key with a chosen id for an existing user
+  POST   /firebreak-api/iam/service-credentials {"roleArn", "service"}: the role's
+                                  credentials as that service gets them (trust checked)
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import aws_sources, ec2_checks, guardduty_import, events_to_sfn, faults, lambda_host, securityhub
+from . import aws_sources, ec2_checks, guardduty_import, events_to_sfn, faults, iam_enforcement, lambda_host, securityhub
 
 PREFIX = "/firebreak-api/"
 
@@ -53,6 +60,24 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
             return _respond(start_response, 200, guardduty_import.configure(json.loads(environ["wsgi.input"].read(length) or b"{}")))
         except (KeyError, ValueError, TypeError) as e:
             return _respond(start_response, 400, {"error": f"unknown or bad setting: {e}"})
+    if path == PREFIX + "iam/refusals" and method == "GET":
+        return _respond(start_response, 200, iam_enforcement.REFUSALS)
+    if path.startswith(PREFIX + "iam") and method == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            if path == PREFIX + "iam":
+                iam_enforcement.enforce(bool(spec["enforce"]))
+                return _respond(start_response, 200, {"enforce": iam_enforcement.enforcing()})
+            if path == PREFIX + "iam/access-key":
+                iam_enforcement.register_access_key(spec["account"], spec["userName"], spec["accessKeyId"], spec["secretAccessKey"])
+                return _respond(start_response, 200, {})
+            if path == PREFIX + "iam/service-credentials":
+                return _respond(start_response, 200, iam_enforcement.service_credentials(spec["roleArn"], spec["service"]))
+        except iam_enforcement.NotTrusted as e:
+            return _respond(start_response, 400, {"error": str(e)})
+        except (KeyError, ValueError, TypeError) as e:
+            return _respond(start_response, 400, {"error": f"bad iam request: {e}"})
     if path == PREFIX + "faults" and method == "POST":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
@@ -72,6 +97,7 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 def install() -> None:
     faults.install()
+    iam_enforcement.install()
     aws_sources.install()
     securityhub.install()
     events_to_sfn.install()

@@ -16,6 +16,8 @@ from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.utilities.arns import parse_arn
 
+from . import iam_enforcement
+
 DELIVERIES: list[dict[str, Any]] = []
 _LOCK = threading.Lock()
 
@@ -55,18 +57,29 @@ def _target_input(target: dict[str, Any], event: dict[str, Any]) -> str:
     return json.dumps(event)
 
 
-def _start(state_machine_arn: str, execution_input: str, region: str) -> None:
+def _start(state_machine_arn: str, execution_input: str, region: str, role_arn: str | None) -> None:
     port = os.environ.get("MOTO_PORT", "5000")
-    sfn = boto3.client(
-        "stepfunctions",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name=region,
-        aws_access_key_id="firebreak-eventbridge",
-        aws_secret_access_key="local",
-    )
+    # EventBridge starts the execution as the target's role, as in AWS: with IAM
+    # enforced, a role that may not start the machine gets nothing started.
+    keys = {"aws_access_key_id": "firebreak-eventbridge", "aws_secret_access_key": "local"}
+    if iam_enforcement.enforcing():
+        if not role_arn:
+            return
+        creds = iam_enforcement.service_credentials(role_arn, "events.amazonaws.com")
+        keys = {
+            "aws_access_key_id": creds["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": creds["AWS_SECRET_ACCESS_KEY"],
+            "aws_session_token": creds["AWS_SESSION_TOKEN"],
+        }
+    sfn = boto3.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{port}", region_name=region, **keys)
     # EventBridge names each execution afresh; without a name moto would treat a second
     # delivery of the same event as the same execution.
-    out = sfn.start_execution(stateMachineArn=state_machine_arn, name=str(uuid.uuid4()), input=execution_input)
+    try:
+        out = sfn.start_execution(stateMachineArn=state_machine_arn, name=str(uuid.uuid4()), input=execution_input)
+    except Exception as e:  # noqa: BLE001 - EventBridge counts a failed invocation, the put still succeeded
+        with _LOCK:
+            DELIVERIES.append({"stateMachineArn": state_machine_arn, "error": str(e)})
+        return
     with _LOCK:
         DELIVERIES.append({"stateMachineArn": state_machine_arn, "executionArn": out["executionArn"]})
 
@@ -97,7 +110,7 @@ def install() -> None:
             # EventBridge delivers asynchronously: PutEvents returns before the execution starts.
             threading.Thread(
                 target=_start,
-                args=(target["Arn"], _target_input(target, event), self.region_name),
+                args=(target["Arn"], _target_input(target, event), self.region_name, target.get("RoleArn")),
                 daemon=True,
             ).start()
 

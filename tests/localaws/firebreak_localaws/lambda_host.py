@@ -15,6 +15,8 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
+from . import iam_enforcement
+
 # Lambda's own ceiling: the host enforces each function's deployed timeout itself.
 TIMEOUT_SECONDS = 900
 
@@ -47,7 +49,46 @@ def call_host(function_name: str, payload: bytes) -> tuple[bool, bytes]:
         ).encode()
 
 
+def _engine_client_as_the_machine_role(original: Any) -> Any:
+    """The Step Functions engine calls Lambda as the execution's role, as in AWS (moto signs
+    with a key nobody has, which strict IAM refuses)."""
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        role = getattr(state_credentials, "role_arn", None)
+        if not iam_enforcement.enforcing() or not role:
+            return original(region, service, state_credentials)
+        import boto3
+        from botocore.config import Config
+
+        creds = iam_enforcement.service_credentials(role, "states.amazonaws.com")
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=f"http://localhost:{os.environ.get('MOTO_PORT', '5000')}",
+            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=creds["AWS_SESSION_TOKEN"],
+            config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1}, read_timeout=TIMEOUT_SECONDS + 60),
+        )
+
+    boto_client_for._firebreak = True  # type: ignore[attr-defined]
+    return boto_client_for
+
+
 def install() -> None:
+    import sys
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils  # noqa: F401
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    if not getattr(boto_client.boto_client_for, "_firebreak", False):
+        original = boto_client.boto_client_for
+        patched = _engine_client_as_the_machine_role(original)
+        # Every engine module imported the function by name: each gets the patched one.
+        for module in list(sys.modules.values()):
+            if getattr(module, "__name__", "").startswith("moto.stepfunctions") and getattr(module, "boto_client_for", None) is original:
+                module.boto_client_for = patched  # type: ignore[attr-defined]
+
     def invoke(self: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         payload = body if isinstance(body, bytes) else (body or "{}").encode("utf-8")
         invocation = (request_headers or {}).get("x-amz-invocation-type", "RequestResponse")

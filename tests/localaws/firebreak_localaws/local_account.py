@@ -39,14 +39,22 @@ class LocalAccount:
         self.deployed: dict[str, Any] = {}
         self.demo: dict[str, Any] = {}
 
-    def client(self, service: str, key: str = "AKIAFIREBREAKOPERATOR", retries: int = 3) -> Any:
+    def client(self, service: str, key: str = provision.OPERATOR_KEY, retries: int = 3, credentials: dict[str, str] | None = None) -> Any:
+        """A client signed with the operator's key, or with `credentials` (as
+        `service_credentials` returns them: a function's role, for example)."""
+        keys = {"aws_access_key_id": key, "aws_secret_access_key": provision.OPERATOR_SECRET}
+        if credentials:
+            keys = {
+                "aws_access_key_id": credentials["AWS_ACCESS_KEY_ID"],
+                "aws_secret_access_key": credentials["AWS_SECRET_ACCESS_KEY"],
+                "aws_session_token": credentials.get("AWS_SESSION_TOKEN"),
+            }
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name=provision.REGION,
-            aws_access_key_id=key,
-            aws_secret_access_key="local",
             config=Config(retries={"total_max_attempts": retries, "mode": "standard"}),
+            **keys,
         )
 
     def start(self) -> "LocalAccount":
@@ -64,12 +72,22 @@ class LocalAccount:
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self.server.start()
         # moto keeps its state per process: every local account starts empty.
+        self.set_iam_enforcement(False)
         requests.post(f"{self.url}/moto-api/reset", timeout=10)
         requests.delete(f"{self.url}/firebreak-api/faults", timeout=10)
         requests.post(f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10)
         self.set_import_delay(self.import_delay)
+        operator = provision.create_operator(self.client)
+        requests.post(f"{self.url}/firebreak-api/iam/access-key", json={
+            "account": provision.ACCOUNT, "userName": operator,
+            "accessKeyId": provision.OPERATOR_KEY, "secretAccessKey": provision.OPERATOR_SECRET,
+        }, timeout=10).raise_for_status()
         self.deployed = provision.deploy(self.client, self.root)
         self.demo = provision.seed_demo(self.client)
+        # From here on every request is authorised as AWS would: the operator is an
+        # administrator, each function runs as its own role, the engine as the machines'.
+        self.set_iam_enforcement(True)
+        self.deployed["credentials"] = {name: self.service_credentials(role, "lambda.amazonaws.com") for name, role in self.deployed["roles"].items()}
         self.host = LambdaHost(self.lambda_port)
         for name in self.deployed["functions"]:
             env = {
@@ -143,13 +161,26 @@ class LocalAccount:
         env.update({
             "AWS_ENDPOINT_URL": self.url,
             "AWS_REGION": provision.REGION,
-            "AWS_ACCESS_KEY_ID": "AKIAFIREBREAKOPERATOR",
-            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_ACCESS_KEY_ID": provision.OPERATOR_KEY,
+            "AWS_SECRET_ACCESS_KEY": provision.OPERATOR_SECRET,
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_CONFIG_FILE": "/nonexistent",
             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
         })
         return env
+
+    def set_iam_enforcement(self, on: bool) -> None:
+        requests.post(f"{self.url}/firebreak-api/iam", json={"enforce": on}, timeout=10).raise_for_status()
+
+    def iam_refusals(self) -> list[dict[str, str]]:
+        """Every request IAM refused: {principal, action, resource, why}."""
+        return requests.get(f"{self.url}/firebreak-api/iam/refusals", timeout=10).json()
+
+    def service_credentials(self, role_arn: str, service: str) -> dict[str, str]:
+        """The role's credentials as the service (lambda.amazonaws.com, ...) gets them."""
+        out = requests.post(f"{self.url}/firebreak-api/iam/service-credentials", json={"roleArn": role_arn, "service": service}, timeout=10)
+        out.raise_for_status()
+        return out.json()
 
     def set_import_delay(self, seconds: float) -> None:
         """How long after its event a GuardDuty finding reaches Security Hub."""

@@ -23,6 +23,11 @@ STACK = NAMES["stack"]
 RESPONSE_MACHINE = NAMES["responseMachine"]
 # How every function runs (timeout, memory), the same file the CDK app deploys from.
 LAMBDA = json.loads((Path(__file__).resolve().parents[3] / "runbooks" / "firebreak" / "lambda.json").read_text())
+# What no runbook may do to Firebreak or the protected principals, as the CDK app reads it.
+GUARDRAILS = json.loads((Path(__file__).resolve().parents[3] / "runbooks" / "firebreak" / "guardrails.json").read_text())
+# The operator's well-known key: tests, the demo and the CLI sign with it.
+OPERATOR_KEY = "AKIAFIREBREAKOPERATOR"
+OPERATOR_SECRET = "local"
 
 
 def function_settings(name: str) -> dict[str, Any]:
@@ -39,6 +44,10 @@ LAMBDA_TRUST = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
+EVENTS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
 STATES_TRUST = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}],
@@ -51,6 +60,29 @@ def pascal(name: str) -> str:
 
 def resolve(arn: str) -> str:
     return arn.replace("${Partition}", PARTITION).replace("${Region}", REGION).replace("${Account}", ACCOUNT)
+
+
+def protected_arns(policy: dict[str, Any]) -> list[str]:
+    """The principals no runbook may change, as the CDK app lists them."""
+    def iam_arn(kind: str, name: str) -> list[str]:
+        return [f"arn:{PARTITION}:iam::{ACCOUNT}:{kind}/{name}", f"arn:{PARTITION}:iam::{ACCOUNT}:{kind}/*/{name}"]
+
+    protected = policy.get("protectedPrincipals", {})
+    return [
+        *iam_arn("role", f"{STACK}-*"),
+        f"arn:{PARTITION}:iam::{ACCOUNT}:role/aws-service-role/*",
+        *[a for n in protected.get("roleNames", []) for a in iam_arn("role", n)],
+        *[a for n in protected.get("userNames", []) for a in iam_arn("user", n)],
+    ]
+
+
+def guardrail_statement(policy: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Sid": "NeverChangeFirebreakOrProtectedPrincipals",
+        "Effect": "Deny",
+        "Action": GUARDRAILS["neverChange"],
+        "Resource": protected_arns(policy),
+    }
 
 
 def rule_band(policy: dict[str, Any]) -> str:
@@ -73,11 +105,23 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
+def create_operator(client: Callable[..., Any]) -> str:
+    """The person who deploys and operates Firebreak: an administrator (the local account
+    registers the well-known OPERATOR_KEY for this user)."""
+    iam = client("iam")
+    iam.create_user(UserName="firebreak-operator")
+    iam.put_user_policy(UserName="firebreak-operator", PolicyName="administrator", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }))
+    return "firebreak-operator"
+
+
 def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
     """Everything the CDK app deploys, from the same files. Returns what was created."""
     found = discover(root)
     iam, lam, sfn, events, logs, ssm, hub = (client(s) for s in ("iam", "lambda", "stepfunctions", "events", "logs", "ssm", "securityhub"))
-    out: dict[str, Any] = {"functions": {}, "credentials": {}, "stateMachines": {}, "rules": [], "environment": {}}
+    out: dict[str, Any] = {"functions": {}, "roles": {}, "stateMachines": {}, "rules": [], "environment": {}}
 
     logs.create_log_group(logGroupName=AUDIT_LOG_GROUP)
     ssm.put_parameter(
@@ -99,22 +143,36 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
         # The band the sweep may act in, from the deployed policy, as the CDK app sets it.
         "FIREBREAK_BLOCK_RULE_BAND": rule_band(json.loads((root / "runbooks" / "firebreak" / "policy" / "default-policy.json").read_text())),
     }
+    default_policy = json.loads((root / "runbooks" / "firebreak" / "policy" / "default-policy.json").read_text())
+    declared_of = {name: json.loads((root / "runbooks" / name / "permissions.json").read_text()) for name in found["runbooks"]}
+    # As the CDK app: one boundary for every runbook role, at most the declared actions.
+    boundary = iam.create_policy(PolicyName=f"{STACK}-RunbookBoundary", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AtMostTheDeclaredActions",
+                "Effect": "Allow",
+                "Action": sorted({a for d in declared_of.values() for st in d["statements"] for a in st["actions"]}) + GUARDRAILS["boundaryAlso"],
+                "Resource": "*",
+            },
+            guardrail_statement(default_policy),
+        ],
+    }))["Policy"]["Arn"]
     for name in found["runbooks"]:
         settings = function_settings(name)
-        declared = json.loads((root / "runbooks" / name / "permissions.json").read_text())
+        declared = declared_of[name]
         policy = {
             "Version": "2012-10-17",
             "Statement": [
                 {"Effect": "Allow", "Action": s["actions"], "Resource": [resolve(r) for r in s["resources"]], **({"Condition": s["conditions"]} if "conditions" in s else {})}
                 for s in declared["statements"]
-            ],
+            ] + [guardrail_statement(default_policy)],
         }
-        role = iam.create_role(RoleName=f"{STACK}-{name}", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+        role = iam.create_role(
+            RoleName=f"{STACK}-{name}", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST), PermissionsBoundary=boundary
+        )["Role"]["Arn"]
         iam.put_role_policy(RoleName=f"{STACK}-{name}", PolicyName="declared", PolicyDocument=json.dumps(policy))
-        # An identity of its own per function: the request log says who called what.
-        iam.create_user(UserName=f"{STACK}-fn-{name}")
-        key = iam.create_access_key(UserName=f"{STACK}-fn-{name}")["AccessKey"]
-        out["credentials"][name] = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+        out["roles"][name] = role
         out["functions"][name] = lam.create_function(
             FunctionName=name,
             Runtime="provided.al2023",
@@ -130,6 +188,7 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
 
     sfn_role = iam.create_role(RoleName=f"{STACK}-states", AssumeRolePolicyDocument=json.dumps(STATES_TRUST))["Role"]["Arn"]
     subs = {f"{pascal(fn)}FunctionArn": arn for fn, arn in out["functions"].items()}
+    invoked: set[str] = set()
     for name in found["stateMachines"]:
         text = (root / "statemachines" / f"{name}.asl.json").read_text()
 
@@ -147,6 +206,7 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
         # machines that invoke it.
         for fn, arn in out["functions"].items():
             if arn in definition:
+                invoked.add(arn)
                 lam.add_permission(
                     FunctionName=fn,
                     StatementId=f"invoked-by-{name}",
@@ -154,6 +214,18 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
                     Principal=sfn_role,
                 )
 
+    # As the CDK app grants them: the machines' role may invoke the functions they name,
+    # and EventBridge's role may start the machines the rules target.
+    iam.put_role_policy(RoleName=f"{STACK}-states", PolicyName="invoke-runbooks", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": sorted(invoked)}],
+    }))
+    events_role = iam.create_role(RoleName=f"{STACK}-events", AssumeRolePolicyDocument=json.dumps(EVENTS_TRUST))["Role"]["Arn"]
+    targeted = sorted({out["stateMachines"][json.loads(p.read_text())["stateMachine"]] for p in found["rules"]})
+    iam.put_role_policy(RoleName=f"{STACK}-events", PolicyName="start-machines", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": targeted}],
+    }))
     for path in found["rules"]:
         rule = json.loads(path.read_text())
         name = f"{STACK}-{path.stem}"
@@ -166,7 +238,7 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
             events.put_rule(Name=name, EventPattern=pattern, State=state)
         events.put_targets(
             Rule=name,
-            Targets=[{"Id": "response", "Arn": out["stateMachines"][rule["stateMachine"]], "RoleArn": sfn_role}],
+            Targets=[{"Id": "response", "Arn": out["stateMachines"][rule["stateMachine"]], "RoleArn": events_role}],
         )
         out["rules"].append(name)
     return out

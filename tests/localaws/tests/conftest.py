@@ -73,6 +73,7 @@ def moto_url(lambda_host):
 
 @pytest.fixture
 def aws(moto_url):
+    requests.post(f"{moto_url}/firebreak-api/iam", json={"enforce": False}, timeout=10)
     requests.post(f"{moto_url}/moto-api/reset", timeout=10)
     requests.delete(f"{moto_url}/firebreak-api/faults", timeout=10)
     requests.post(f"{moto_url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10)
