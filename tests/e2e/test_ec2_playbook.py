@@ -179,6 +179,24 @@ def test_a_finding_that_cannot_be_identified_fails_at_triage_and_changes_nothing
     assert "$.detail.accountId" in record["refused"][0]["error"]
 
 
+def test_a_triage_that_fails_on_aws_marks_the_finding_notified_and_changes_nothing(account):
+    event = ssh_brute_force(account)
+    ident = provision.finding_ident(event)
+    before = interfaces(account, account.demo["webInstance"])
+    # Triage cannot read its policy: AccessDenied is not retried.
+    account.fault(service="ssm", operation="GetParameter", code="AccessDeniedException", status=400, count=1)
+    put(account, event)
+    run = account.wait_for_execution("response")
+    assert run["status"] == "FAILED" and run.get("error") == "AwsCallFailed", run
+    assert interfaces(account, account.demo["webInstance"]) == before
+    assert calls_by(account, "isolate-instance") == [] and calls_by(account, "block-remote-ip") == []
+    f = finding(account, ident)
+    assert f["Workflow"]["Status"] == "NOTIFIED"
+    assert f["Note"]["Text"].startswith("Firebreak could not triage this finding (AwsCallFailed: ssm:GetParameter failed"), f["Note"]
+    (record,) = [r for r in audit_records(account, run["executionArn"]) if r["record"] == "refused"]
+    assert record["refused"][0]["errorType"] == "AwsCallFailed"
+
+
 def test_an_invalid_instance_id_is_never_acted_on_and_the_finding_ends_notified(account):
     event = ssh_brute_force(account)
     ident = provision.finding_ident(event)

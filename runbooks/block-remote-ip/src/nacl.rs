@@ -180,6 +180,27 @@ pub(crate) trait NaclApi {
     async fn read(&self, acl_id: &str) -> Result<Option<Nacl>, RunbookError>;
     /// One planned operation (with `DryRun` in a dry run).
     async fn run(&self, acl_id: &str, op: &Op, dry_run: bool) -> Result<(), RunbookError>;
+    /// Waits before reading again after a conflict: jittered and growing, so that
+    /// responses that collided do not collide again in lockstep.
+    async fn back_off(&self, attempt: usize) {
+        tokio::time::sleep(backoff(attempt, jitter())).await;
+    }
+}
+
+/// 50 ms × 2^(attempt-1), at most 800 ms, scaled by a jitter in [0.5, 1.5).
+fn backoff(attempt: usize, jitter: f64) -> std::time::Duration {
+    let base = 50u64 << attempt.saturating_sub(1).min(4);
+    std::time::Duration::from_millis((base as f64 * jitter.clamp(0.5, 1.5)) as u64)
+}
+
+/// A jitter in [0.5, 1.5) from the clock's nanoseconds: enough to break lockstep between
+/// Lambda environments, which start with different clocks.
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    0.5 + f64::from(nanos % 1000) / 1000.0
 }
 
 impl NaclApi for Client {
@@ -398,6 +419,7 @@ pub(crate) async fn block_in<A: NaclApi>(
             }
             Applied::Conflict => {
                 tracing::info!(network_acl_id = %current.id, attempt, "rule number taken by another response: reading the NACL again");
+                api.back_off(attempt).await;
                 match api.read(&current.id).await? {
                     Some(n) => current = n,
                     None => return Ok((NaclPlan::default(), changes)),
@@ -480,6 +502,10 @@ mod tests {
         async fn read(&self, _acl_id: &str) -> Result<Option<Nacl>, RunbookError> {
             self.pause().await;
             Ok(Some(self.nacl.borrow().clone()))
+        }
+
+        async fn back_off(&self, _attempt: usize) {
+            self.pause().await;
         }
 
         async fn run(&self, _acl_id: &str, op: &Op, _dry_run: bool) -> Result<(), RunbookError> {
@@ -600,6 +626,17 @@ mod tests {
             );
         }
         fake.nacl.into_inner()
+    }
+
+    #[test]
+    fn back_off_grows_is_capped_and_jittered() {
+        assert_eq!(backoff(1, 1.0).as_millis(), 50);
+        assert_eq!(backoff(3, 1.0).as_millis(), 200);
+        assert_eq!(backoff(99, 1.0).as_millis(), 800);
+        assert_eq!(backoff(1, 0.5).as_millis(), 25);
+        assert_eq!(backoff(5, 9.0).as_millis(), 1200, "jitter is clamped");
+        let j = jitter();
+        assert!((0.5..1.5).contains(&j));
     }
 
     #[tokio::test]

@@ -236,6 +236,48 @@ impl CloseRequest {
     }
 }
 
+/// What the response machine hands mark-resolved when triage itself failed (AccessDenied,
+/// a broken policy, a timeout): the execution's raw input and the failure. Every finding
+/// that can be identified in the input is marked NOTIFIED with the reason; nothing else
+/// is done, because nothing was decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TriageFailureNotice {
+    /// The execution's input, exactly as it was started.
+    pub input: serde_json::Value,
+    pub failure: Failure,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+}
+
+/// What mark-resolved is asked: close a response, or tell the findings of an input that
+/// triage could not handle. Chosen by the `triageFailed` key, so a malformed close
+/// request is refused naming its own missing field.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum MarkRequest {
+    TriageFailed {
+        #[serde(rename = "triageFailed")]
+        triage_failed: TriageFailureNotice,
+    },
+    Close(Box<CloseRequest>),
+}
+
+impl<'de> Deserialize<'de> for MarkRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(d)?;
+        match value.get("triageFailed") {
+            Some(notice) => serde_json::from_value(notice.clone())
+                .map(|triage_failed| MarkRequest::TriageFailed { triage_failed })
+                .map_err(|e| D::Error::custom(format!("triageFailed: {e}"))),
+            None => serde_json::from_value(value)
+                .map(|c| MarkRequest::Close(Box::new(c)))
+                .map_err(D::Error::custom),
+        }
+    }
+}
+
 /// mark-resolved's answer: how the response ended, and the note's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]

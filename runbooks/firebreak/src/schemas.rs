@@ -7,7 +7,7 @@ use schemars::{schema_for, Schema};
 
 use crate::audit::AuditRecord;
 use crate::outcome::{
-    ActionRequest, AuditOutput, CloseRequest, MarkOutput, RunbookOutput, TriageOutput,
+    ActionRequest, AuditOutput, CloseRequest, MarkOutput, MarkRequest, RunbookOutput, TriageOutput,
 };
 
 /// `(file stem, schema)` for each boundary, in the order a response crosses them.
@@ -17,6 +17,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("action-request", schema_for!(ActionRequest)),
         ("runbook-output", schema_for!(RunbookOutput)),
         ("close-request", schema_for!(CloseRequest)),
+        ("mark-request", schema_for!(MarkRequest)),
         ("mark-output", schema_for!(MarkOutput)),
         ("audit-output", schema_for!(AuditOutput)),
         ("audit-record", schema_for!(AuditRecord)),

@@ -13,8 +13,12 @@ use firebreak::aws::aws_error;
 use firebreak::error::RunbookError;
 #[cfg(test)]
 use firebreak::outcome::Failure;
-use firebreak::outcome::{ActionOutcome, Change, CloseRequest, MarkOutput, OutcomeStatus};
+use firebreak::outcome::{
+    ActionOutcome, Change, CloseRequest, MarkOutput, MarkRequest, OutcomeStatus,
+    TriageFailureNotice,
+};
 use firebreak::policy::ActionKind;
+use firebreak::resolution::Resolution;
 use firebreak::resolution::Workflow;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -176,10 +180,149 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
     let hub = Client::new(&sdk);
     let finding_wait = finding_wait_from_env();
-    firebreak::runtime::serve("mark-resolved", |req: CloseRequest| {
-        mark(req, &hub, finding_wait)
+    // The deployment-wide dry run (triage forces it on every plan; here there is none).
+    let force_dry_run = std::env::var("FIREBREAK_DRY_RUN").is_ok_and(|v| v == "true");
+    firebreak::runtime::serve("mark-resolved", |req: MarkRequest| {
+        let hub = &hub;
+        async move {
+            match req {
+                MarkRequest::Close(req) => mark(*req, hub, finding_wait).await,
+                MarkRequest::TriageFailed { triage_failed } => {
+                    notify_triage_failure(triage_failed, hub, finding_wait, force_dry_run).await
+                }
+            }
+        }
     })
     .await
+}
+
+/// The longest part of triage's error that goes into a note.
+const CAUSE_IN_NOTE: usize = 300;
+
+/// Triage failed, so nothing was decided and nothing done: every finding the raw input
+/// names (parsed here as triage would, without any AWS call) is marked NOTIFIED with the
+/// reason, in one call. A dry run (the drill's, or the deployment's) writes nothing.
+/// Findings Security Hub does not have yet are waited for as the close waits; the
+/// execution fails anyway, for the alarm.
+pub async fn notify_triage_failure(
+    req: TriageFailureNotice,
+    hub: &Client,
+    finding_wait: Duration,
+    force_dry_run: bool,
+) -> Result<MarkOutput, RunbookError> {
+    let started_at = OffsetDateTime::now_utc();
+    let execution_id = req.execution_id.as_deref().unwrap_or("");
+    let outcome = |status, target: String, summary: String| MarkOutput {
+        resolution: Resolution::Failed,
+        outcome: ActionOutcome {
+            action: ActionKind::MarkResolved,
+            status,
+            target,
+            summary,
+            changes: vec![],
+            started_at,
+            finished_at: OffsetDateTime::now_utc(),
+        },
+    };
+    let parsed = match firebreak::finding::parse_input(&req.input) {
+        Ok(p) if !p.findings.is_empty() => p,
+        _ => return Ok(outcome(
+            OutcomeStatus::NotPlanned,
+            String::new(),
+            "triage failed and the input names no finding that can be identified: nothing to mark"
+                .into(),
+        )),
+    };
+    let cause: String = req.failure.reason().chars().take(CAUSE_IN_NOTE).collect();
+    let text = format!(
+        "Firebreak could not triage this finding ({}: {cause}). Nothing was changed; a person should look, or start the response again once the cause is fixed.",
+        req.failure.error
+    );
+    let ids: Vec<String> = parsed
+        .findings
+        .iter()
+        .map(|f| f.security_hub.id.to_string())
+        .collect();
+    if parsed.dry_run || force_dry_run {
+        return Ok(outcome(
+            OutcomeStatus::DryRun,
+            ids.join(", "),
+            format!("dry run: would mark NOTIFIED: {text}"),
+        ));
+    }
+    // GuardDuty's copy may not be in Security Hub yet: the ones not found are tried again,
+    // with growing pauses, within the same budget the close waits.
+    let mut pending: Vec<&firebreak::finding::SecurityHubRef> =
+        parsed.findings.iter().map(|f| &f.security_hub).collect();
+    let waiting_since = Instant::now();
+    let mut pause = FIRST_PAUSE;
+    let mut missing: Vec<String> = Vec::new();
+    while !pending.is_empty() {
+        let mut call = hub
+            .batch_update_findings()
+            .note(
+                NoteUpdate::builder()
+                    .text(&text)
+                    .updated_by(UPDATED_BY)
+                    .build(),
+            )
+            .workflow(
+                WorkflowUpdate::builder()
+                    .status(WorkflowStatus::Notified)
+                    .build(),
+            );
+        for f in &pending {
+            call = call.finding_identifiers(
+                AwsSecurityFindingIdentifier::builder()
+                    .id(f.id.as_str())
+                    .product_arn(f.product_arn.as_str())
+                    .build(),
+            );
+        }
+        let out = call
+            .send()
+            .await
+            .map_err(|e| aws_error("securityhub:BatchUpdateFindings", e))?;
+        let not_found: Vec<&str> = out
+            .unprocessed_findings()
+            .iter()
+            .filter(|u| u.error_code() == Some("FindingNotFound"))
+            .filter_map(|u| u.finding_identifier().and_then(|i| i.id()))
+            .collect();
+        missing = out
+            .unprocessed_findings()
+            .iter()
+            .map(|u| {
+                let id = u.finding_identifier().and_then(|i| i.id()).unwrap_or("?");
+                format!("{id} ({})", u.error_code().unwrap_or("unknown"))
+            })
+            .collect();
+        pending.retain(|f| not_found.contains(&f.id.as_str()));
+        if pending.is_empty() || waiting_since.elapsed() + pause > finding_wait {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
+    tracing::info!(
+        execution_id,
+        action = "mark-resolved",
+        findings = ids.len(),
+        unprocessed = missing.len(),
+        error_type = %req.failure.error,
+        "triage failed: the findings are marked NOTIFIED with the reason"
+    );
+    let summary = if missing.is_empty() {
+        format!("marked {} finding(s) NOTIFIED: {text}", ids.len())
+    } else {
+        format!(
+            "marked {} of {} finding(s) NOTIFIED (Security Hub could not update {}): {text}",
+            ids.len() - missing.len(),
+            ids.len(),
+            missing.join(", ")
+        )
+    };
+    Ok(outcome(OutcomeStatus::Done, ids.join(", "), summary))
 }
 
 #[cfg(test)]
@@ -338,6 +481,96 @@ mod tests {
             2,
             "one try, one pause of 500 ms, one more try"
         );
+    }
+
+    fn triage_failure(input: serde_json::Value) -> TriageFailureNotice {
+        TriageFailureNotice {
+            input,
+            failure: Failure {
+                error: "AwsCallFailed".into(),
+                cause: r#"{"errorType":"AwsCallFailed","errorMessage":"ssm:GetParameter failed: AccessDeniedException: not authorized"}"#.into(),
+            },
+            execution_id: Some("exec-3".into()),
+        }
+    }
+
+    fn ssh_sample() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/samples/asff-finding__guardduty_UnauthorizedAccess_EC2_SSHBruteForce__awsdocs-guardduty-ug.json"
+        );
+        // The published sample's product ARN lacks its service (`arn:aws::securityhub`).
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("arn:aws::", "arn:aws:");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_triage_failure_marks_the_identifiable_findings_notified_with_the_reason() {
+        let update = mock!(Client::batch_update_findings)
+            .match_requests(|r| {
+                r.workflow().and_then(|w| w.status()) == Some(&WorkflowStatus::Notified)
+                    && r.finding_identifiers().len() == 1
+                    && r.note().and_then(|n| n.text()).is_some_and(|t| {
+                        t.starts_with("Firebreak could not triage this finding (AwsCallFailed: ssm:GetParameter failed")
+                            && t.contains("Nothing was changed")
+                    })
+            })
+            .then_output(|| {
+                BatchUpdateFindingsOutput::builder()
+                    .set_processed_findings(Some(vec![]))
+                    .set_unprocessed_findings(Some(vec![]))
+                    .build()
+            });
+        let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
+        let out = notify_triage_failure(triage_failure(ssh_sample()), &hub, Duration::ZERO, false)
+            .await
+            .unwrap();
+        assert_eq!(update.num_calls(), 1);
+        assert_eq!(out.resolution, Resolution::Failed);
+        assert_eq!(out.outcome.status, OutcomeStatus::Done);
+        // The deployment-wide dry run writes nothing.
+        let out = notify_triage_failure(triage_failure(ssh_sample()), &hub, Duration::ZERO, true)
+            .await
+            .unwrap();
+        assert_eq!(out.outcome.status, OutcomeStatus::DryRun);
+        assert_eq!(update.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_triage_failure_on_input_that_names_no_finding_marks_nothing() {
+        let update = mock!(Client::batch_update_findings)
+            .then_output(|| BatchUpdateFindingsOutput::builder().build());
+        let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
+        let out = notify_triage_failure(
+            triage_failure(serde_json::json!({"not": "a finding"})),
+            &hub,
+            Duration::ZERO,
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.outcome.status, OutcomeStatus::NotPlanned);
+        assert_eq!(update.num_calls(), 0);
+    }
+
+    #[test]
+    fn a_request_is_a_close_or_a_triage_failure_and_a_bad_one_names_its_field() {
+        let notice = serde_json::json!({"triageFailed": {"input": {}, "failure": {"Error": "E", "Cause": "c"}}});
+        assert!(matches!(
+            serde_json::from_value::<MarkRequest>(notice),
+            Ok(MarkRequest::TriageFailed { .. })
+        ));
+        let bad = serde_json::json!({"triageFailed": {"input": {}}});
+        let e = serde_json::from_value::<MarkRequest>(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("triageFailed") && e.contains("failure"), "{e}");
+        let e = serde_json::from_value::<MarkRequest>(serde_json::json!({"results": []}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("plan"), "{e}");
     }
 
     #[tokio::test]

@@ -6,6 +6,10 @@ Control API (beside moto's own /moto-api):
   POST   /firebreak-api/faults    {"service", "operation", "code", "status", "count"}
   DELETE /firebreak-api/faults    clears faults and the request log
   GET    /firebreak-api/requests  the request log: [{service, operation, accessKeyId, time}]
+  POST   /firebreak-api/chaos     {"rate", "kinds", "roles", "seed"}: every request of a session
+                                  of one of `roles` fails at `rate` with one of `kinds`
+                                  (throttling, server-error, access-denied); DELETE faults stops it
+  GET    /firebreak-api/chaos     how many of each kind were injected, by operation
   POST   /firebreak-api/aws-events {"account", "region", "entries": [PutEvents entries]}
                                   puts events as an AWS service would (GuardDuty, Security
                                   Hub): PutEvents itself refuses aws.* sources, as AWS does
@@ -78,6 +82,16 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
             return _respond(start_response, 400, {"error": str(e)})
         except (KeyError, ValueError, TypeError) as e:
             return _respond(start_response, 400, {"error": f"bad iam request: {e}"})
+    if path == PREFIX + "chaos" and method == "GET":
+        return _respond(start_response, 200, dict(faults.CHAOS_HITS))
+    if path == PREFIX + "chaos" and method == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            return _respond(start_response, 200, faults.set_chaos(
+                float(spec["rate"]), list(spec.get("kinds", faults.CHAOS_KINDS)), list(spec["roles"]), int(spec.get("seed", 0))))
+        except (KeyError, ValueError, TypeError) as e:
+            return _respond(start_response, 400, {"error": f"bad chaos: {e}"})
     if path == PREFIX + "faults" and method == "POST":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.utilities.arns import parse_arn
@@ -71,7 +72,9 @@ def _start(state_machine_arn: str, execution_input: str, region: str, role_arn: 
             "aws_secret_access_key": creds["AWS_SECRET_ACCESS_KEY"],
             "aws_session_token": creds["AWS_SESSION_TOKEN"],
         }
-    sfn = boto3.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{port}", region_name=region, **keys)
+    # EventBridge retries a target that throttles or fails (for up to 24 hours in AWS).
+    retries = Config(retries={"total_max_attempts": 8, "mode": "standard"})
+    sfn = boto3.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{port}", region_name=region, config=retries, **keys)
     # EventBridge names each execution afresh; without a name moto would treat a second
     # delivery of the same event as the same execution.
     try:

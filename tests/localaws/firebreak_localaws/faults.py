@@ -9,8 +9,11 @@ with a chosen error code and HTTP status, as AWS would when it throttles or brea
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
+import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 
 from moto.core.responses import BaseResponse
@@ -48,10 +51,78 @@ def add_fault(service: str, operation: str, code: str, status: int, count: int) 
     return fault
 
 
+# Chaos: every request signed by a session of one of `roles` fails at `rate`, with one of
+# the `kinds` (throttling, server errors, access denied) in the service's own words.
+CHAOS: dict = {"rate": 0.0, "kinds": [], "roles": [], "random": random.Random(0)}
+CHAOS_HITS: Counter = Counter()
+
+# (code, HTTP status) per kind: EC2, the query services (IAM, STS), Lambda, Security Hub,
+# and the JSON 1.1 services.
+_CHAOS_CODES = {
+    "throttling": {"ec2": ("RequestLimitExceeded", 503), "query": ("Throttling", 400), "lambda": ("TooManyRequestsException", 429),
+                   "securityhub": ("TooManyRequestsException", 429), "json": ("ThrottlingException", 400)},
+    "server-error": {"ec2": ("InternalError", 500), "query": ("ServiceUnavailable", 503), "lambda": ("ServiceException", 500),
+                     "securityhub": ("InternalException", 500), "json": ("InternalFailure", 500)},
+    "access-denied": {"ec2": ("UnauthorizedOperation", 403), "query": ("AccessDenied", 403), "lambda": ("AccessDeniedException", 403),
+                      "securityhub": ("AccessDeniedException", 403), "json": ("AccessDeniedException", 400)},
+}
+CHAOS_KINDS = tuple(_CHAOS_CODES)
+
+
+def set_chaos(rate: float, kinds: list[str], roles: list[str], seed: int) -> dict:
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError("rate must be within 0..1")
+    unknown = [k for k in kinds if k not in _CHAOS_CODES]
+    if unknown:
+        raise ValueError(f"unknown kinds {unknown}: {list(_CHAOS_CODES)}")
+    with _LOCK:
+        CHAOS.update(rate=rate, kinds=list(kinds), roles=list(roles), random=random.Random(seed))
+        CHAOS_HITS.clear()
+    return {"rate": rate, "kinds": kinds, "roles": roles}
+
+
+def _family(service: str) -> str:
+    if service in _EC2_XML:
+        return "ec2"
+    if service in _QUERY_XML:
+        return "query"
+    if service in ("lambda", "awslambda"):  # moto names Lambda's responses "awslambda"
+        return "lambda"
+    return service if service == "securityhub" else "json"
+
+
+def _chaos(service: str, operation: str, principal_role: str | None) -> Fault | None:
+    with _LOCK:
+        if CHAOS["rate"] <= 0 or not CHAOS["kinds"] or principal_role not in CHAOS["roles"]:
+            return None
+        rng = CHAOS["random"]
+        if rng.random() >= CHAOS["rate"]:
+            return None
+        kind = rng.choice(CHAOS["kinds"])
+        CHAOS_HITS[f"{kind} {service}:{operation}"] += 1
+    code, status = _CHAOS_CODES[kind][_family(service)]
+    return Fault(service=service, operation=operation, code=code, status=status, remaining=0, message=f"chaos: {kind}")
+
+
+def _role_of(access_key: str) -> str | None:
+    """The role name behind an assumed-role session key, if it is one."""
+    from moto.sts.models import sts_backends
+
+    if not access_key.startswith("ASIA"):
+        return None
+    for account in list(sts_backends.keys()):
+        for role in sts_backends[account]["aws"].assumed_roles:
+            if role.access_key_id == access_key:
+                return role.role_arn.split("/")[-1]
+    return None
+
+
 def clear() -> None:
     with _LOCK:
         FAULTS.clear()
         REQUEST_LOG.clear()
+        CHAOS.update(rate=0.0, kinds=[], roles=[])
+        CHAOS_HITS.clear()
 
 
 def _take(service: str, operation: str) -> Fault | None:
@@ -103,10 +174,12 @@ def install() -> None:
             REQUEST_LOG.append(
                 {"time": time.time(), "service": service, "operation": operation, "accessKeyId": access_key}
             )
-        fault = _take(service, operation)
+        fault = _take(service, operation) or (_chaos(service, operation, _role_of(access_key)) if CHAOS["rate"] > 0 else None)
         if fault is not None:
             headers, body = error_body(service, fault.code, fault.message)
             headers["status"] = str(fault.status)
+            # Every AWS answer carries a request id; SDKs and the Step Functions engine read it.
+            headers["x-amzn-requestid"] = str(uuid.uuid4())
             return fault.status, headers, body
         return original(self)
 

@@ -154,6 +154,53 @@ class LocalAccount:
         if failed:
             raise RuntimeError(f"EventBridge refused the event: {failed}")
 
+    def put_events(self, events: list[dict[str, Any]], threads: int = 10) -> None:
+        """Puts many events as their services would: ten to a PutEvents call (its limit),
+        the calls side by side."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def put(batch: list[dict[str, Any]]) -> None:
+            out = requests.post(f"{self.url}/firebreak-api/aws-events", json={
+                "account": provision.ACCOUNT,
+                "region": batch[0].get("region", provision.REGION),
+                "entries": [{
+                    "Source": e["source"],
+                    "DetailType": e["detail-type"],
+                    "Resources": e.get("resources", []),
+                    "Detail": json.dumps(e["detail"]),
+                } for e in batch],
+            }, timeout=30)
+            out.raise_for_status()
+            failed = [e for e in out.json()["Entries"] if "ErrorCode" in e]
+            if failed:
+                raise RuntimeError(f"EventBridge refused events: {failed}")
+
+        batches = [events[i:i + 10] for i in range(0, len(events), 10)]
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(put, batches))
+
+    def set_chaos(self, rate: float, roles: list[str], kinds: list[str] | None = None, seed: int = 0) -> None:
+        """Every request of a session of one of `roles` fails at `rate` (see faults.py)."""
+        spec: dict[str, Any] = {"rate": rate, "roles": roles, "seed": seed}
+        if kinds is not None:
+            spec["kinds"] = kinds
+        requests.post(f"{self.url}/firebreak-api/chaos", json=spec, timeout=10).raise_for_status()
+
+    def chaos_hits(self) -> dict[str, int]:
+        return requests.get(f"{self.url}/firebreak-api/chaos", timeout=10).json()
+
+    def executions(self, machine: str) -> list[dict[str, Any]]:
+        """Every execution of a machine (all pages)."""
+        sfn = self.client("stepfunctions")
+        runs: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = sfn.list_executions(stateMachineArn=self.deployed["stateMachines"][machine], **({"nextToken": token} if token else {}))
+            runs += page["executions"]
+            token = page.get("nextToken")
+            if not token:
+                return runs
+
     def cli_env(self) -> dict[str, str]:
         """The environment that points the `firebreak` command (or any AWS SDK) at this
         account through the standard configuration chain, and at nothing else."""

@@ -1,0 +1,90 @@
+"""Chaos: while a batch of findings is answered, every call that Firebreak's functions and
+its state machine make fails at a set rate with throttling, a server error or access
+denied, in the service's own words. The SDK retries throttling and server errors, the
+machine retries transient Lambda errors and catches the rest; whatever happens, no
+response may end silent: every execution ends, every one leaves an audit record, every
+finding whose response ran to its end is RESOLVED or NOTIFIED with a note, and the NACL
+ledger keeps its invariants (no deny without its tag, none outside the band, no IP
+blocked twice, the quota kept).
+
+`FIREBREAK_CHAOS_FINDINGS` and `FIREBREAK_CHAOS_RATE` set the size (`make chaos` runs more)."""
+
+import json
+import os
+import time
+from collections import Counter
+
+from conftest import audit_records, finding, ssh_brute_force
+from firebreak_localaws import provision
+from test_burst import IPS, INSTANCES, nacl_consistent, seed_instances
+
+FINDINGS = int(os.environ.get("FIREBREAK_CHAOS_FINDINGS", "20"))
+RATE = float(os.environ.get("FIREBREAK_CHAOS_RATE", "0.1"))
+
+def failed_steps(account, execution_arn):
+    """What went wrong in an execution, from its history: for the assertion's message."""
+    events = account.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    out = []
+    for e in events:
+        for key, details in e.items():
+            if key.endswith("EventDetails") and isinstance(details, dict) and ("error" in details or "cause" in details):
+                out.append(f"{e['type']}: {details.get('error')}: {str(details.get('cause'))[:300]}")
+    return out
+
+
+def test_under_random_faults_every_response_ends_audited_and_none_silent(account):
+    ids, subnets = seed_instances(account)
+    events = []
+    for i in range(FINDINGS):
+        event = ssh_brute_force(account, instance_id=ids[i % INSTANCES], severity=8.0, finding_id=f"c{i:031x}")
+        event["detail"]["resource"]["instanceDetails"]["networkInterfaces"][0]["subnetId"] = subnets[(i % INSTANCES) % 3]
+        event["detail"]["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV4"] = IPS[i % len(IPS)]
+        events.append(event)
+    roles = [r.split("/")[-1] for r in account.deployed["roles"].values()] + [f"{provision.STACK}-states"]
+    account.set_chaos(RATE, roles, seed=11)
+    started = time.time()
+    try:
+        account.put_events(events)
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            runs = account.executions("response")
+            if len(runs) >= FINDINGS and all(r["status"] != "RUNNING" for r in runs):
+                break
+            time.sleep(1)
+        hits = account.chaos_hits()
+    finally:
+        account.set_chaos(0.0, [])
+    assert len(runs) == FINDINGS, f"{len(runs)} of {FINDINGS} responses started"
+    assert all(r["status"] != "RUNNING" for r in runs), "every execution ends"
+    assert sum(hits.values()) > 0, "the chaos injected faults"
+
+    records = audit_records(account, at_least=FINDINGS)
+    by_execution: dict[str, list] = {}
+    for r in records:
+        by_execution.setdefault(r["executionId"], []).append(r)
+    silent = [r["executionArn"] for r in runs if r["executionArn"] not in by_execution]
+    assert silent == [], f"executions without an audit record: {silent}: {failed_steps(account, silent[0])}"
+
+    ended: Counter = Counter()
+    for event in events:
+        ident = provision.finding_ident(event)
+        f = finding(account, ident)
+        status = f.get("Workflow", {}).get("Status", "NEW")
+        mine = [r for r in records if r.get("findingId") == ident["Id"]]
+        if status in ("RESOLVED", "NOTIFIED"):
+            assert f.get("Note", {}).get("Text"), "every closed finding says why"
+            ended[status] += 1
+            continue
+        # Not closed: its response must have said so in the audit trail (the note itself
+        # could not be written, or triage could not read the finding).
+        assert mine or any(r["record"] == "refused" for r in records), (status, ident)
+        ended["audited, note not written"] += 1
+    problems = [p for p in nacl_consistent(account, subnets) if "has no ledger tag" in p or "outside the band" in p or "quota" in p or "blocked twice" in p]
+    assert problems == [], problems
+    print(json.dumps({
+        "findings": FINDINGS, "rate": RATE, "faults_injected": sum(hits.values()),
+        "faults_by_kind": dict(Counter(k.split(" ")[0] for k in hits for _ in range(hits[k]))),
+        "ended": dict(ended),
+        "executions": dict(Counter(r["status"] for r in runs)),
+        "seconds": round(time.time() - started, 1),
+    }))
