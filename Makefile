@@ -9,7 +9,7 @@ CARGO ?= cargo
 LAMBDA_DIR ?= $(CURDIR)/target/lambda
 VENV := .venv
 
-.PHONY: burst fuzz schemas help demo demo-offline test test-rust test-infra test-localaws test-e2e chromium lint build release bench plan synth package deploy clean drill
+.PHONY: burst chaos fuzz schemas help demo demo-offline test test-rust test-infra test-localaws test-e2e chromium lint build release bench plan synth package deploy clean drill
 
 help:
 	@echo "make demo     contain a real GuardDuty finding on a local AWS account (DEMO_ARGS=--keep keeps it running)"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
 	@echo "make schemas  regenerate schemas/ from the boundary types"
 	@echo "make burst    300 findings at once on the local account (FIREBREAK_BURST)"
+	@echo "make chaos    100 findings with 20% of Firebreak's calls failing (FIREBREAK_CHAOS_FINDINGS, _RATE)"
 	@echo "make fuzz     10^6 mutated sample inputs through parse and plan (FIREBREAK_FUZZ_CASES)"
 	@echo "make build    debug build of every crate"
 	@echo "make release  release build (the Lambda profile: opt-level s, thin LTO, stripped)"
@@ -112,6 +113,10 @@ fuzz:
 burst: $(VENV)/.installed
 	$(CARGO) build --workspace --locked
 	cd tests/e2e && FIREBREAK_BURST=$${FIREBREAK_BURST:-300} ../../$(VENV)/bin/python -m pytest -q -p no:cacheprovider -s test_burst.py
+
+chaos: $(VENV)/.installed
+	$(CARGO) build --workspace --locked
+	cd tests/e2e && FIREBREAK_CHAOS_FINDINGS=$${FIREBREAK_CHAOS_FINDINGS:-100} FIREBREAK_CHAOS_RATE=$${FIREBREAK_CHAOS_RATE:-0.2} ../../$(VENV)/bin/python -m pytest -q -p no:cacheprovider -s test_chaos.py
 
 # The JSON Schemas in schemas/, regenerated from the boundary types.
 schemas:

@@ -159,6 +159,12 @@ def test_a_persistent_failure_ends_notified_with_the_reason_and_audited(account)
     execution = execution_records(account)
     assert execution and execution[0]["resolution"] == "failed"
     assert execution[0]["failures"][0]["Error"] == "ec2-compromise playbook: AwsCallFailed"
+    # What isolation had already changed before the failure is in the audit trail.
+    cause = execution[0]["failures"][0]["Cause"]
+    assert "made before the failure" in cause, cause
+    taken = snapshots(account, ident["Id"])
+    assert taken and all(s["SnapshotId"] in cause for s in taken), (cause, [s["SnapshotId"] for s in taken])
+    assert "termination protection" in cause or "disableApiTermination" in cause, cause
 
 
 def test_a_finding_that_cannot_be_identified_fails_at_triage_and_changes_nothing(account):

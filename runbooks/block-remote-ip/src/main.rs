@@ -58,8 +58,10 @@ pub async fn block_remote_ips(
             continue;
         };
         served.extend(subnets);
-        let (planned, made) =
-            nacl::block_in(ec2, model.clone(), ips, settings, &by, plan.dry_run).await?;
+        // A failure in this NACL reports what the earlier NACLs already got.
+        let (planned, made) = nacl::block_in(ec2, model.clone(), ips, settings, &by, plan.dry_run)
+            .await
+            .map_err(|e| e.after_changes(&changes))?;
         changes.extend(made);
         for r in &planned.results {
             match r {
@@ -259,9 +261,10 @@ pub async fn sweep(options: SweepOptions, ec2: &Client) -> Result<SweepResult, R
         }
         let (ops, expired) = allocate::plan_sweep(&model, band, now);
         result.kept += model.ours(band).len().saturating_sub(expired.len());
-        result
-            .changes
-            .extend(nacl::apply_removals(ec2, &model, &ops, options.dry_run).await?);
+        let removed = nacl::apply_removals(ec2, &model, &ops, options.dry_run)
+            .await
+            .map_err(|e| e.after_changes(&result.changes))?;
+        result.changes.extend(removed);
         for l in expired {
             tracing::info!(
                 action = "sweep-ip-blocks",

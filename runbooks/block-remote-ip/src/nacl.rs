@@ -391,7 +391,8 @@ pub(crate) async fn block_in<A: NaclApi>(
     let mut current = first_read;
     for attempt in 1..=MAX_ATTEMPTS {
         let planned = allocate::plan_blocks(&current, ips, settings, OffsetDateTime::now_utc(), by);
-        match apply(api, &current, &planned.ops, dry_run, &mut changes).await? {
+        let applied = apply(api, &current, &planned.ops, dry_run, &mut changes).await;
+        match applied.map_err(|e| e.after_changes(&changes))? {
             Applied::Done => {
                 if !dry_run
                     && planned
@@ -408,9 +409,8 @@ pub(crate) async fn block_in<A: NaclApi>(
                             OffsetDateTime::now_utc(),
                             by,
                         );
-                        if let Applied::Conflict =
-                            apply(api, &after, &tidy.ops, dry_run, &mut changes).await?
-                        {
+                        let tidied = apply(api, &after, &tidy.ops, dry_run, &mut changes).await;
+                        if let Applied::Conflict = tidied.map_err(|e| e.after_changes(&changes))? {
                             tracing::warn!(network_acl_id = %after.id, "tidying after a concurrent block conflicted; the next run tidies");
                         }
                     }
@@ -455,7 +455,8 @@ pub(crate) async fn apply_removals<A: NaclApi>(
     dry_run: bool,
 ) -> Result<Vec<Change>, RunbookError> {
     let mut changes = Vec::new();
-    apply(api, nacl, ops, dry_run, &mut changes).await?;
+    let applied = apply(api, nacl, ops, dry_run, &mut changes).await;
+    applied.map_err(|e| e.after_changes(&changes))?;
     Ok(changes)
 }
 

@@ -77,6 +77,22 @@ pub enum RunbookError {
         message: String,
         transient: bool,
     },
+    /// A runbook failed after it had already changed something: the error, and every
+    /// change made before it, so that the audit trail (which records the cause) lists
+    /// them all.
+    #[error("{source}; {} made before the failure: {}", changes.len(), listed(changes))]
+    PartlyDone {
+        source: Box<RunbookError>,
+        changes: Vec<crate::outcome::Change>,
+    },
+}
+
+fn listed(changes: &[crate::outcome::Change]) -> String {
+    changes
+        .iter()
+        .map(|c| format!("{} {}: {} -> {}", c.resource, c.what, c.before, c.after))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl RunbookError {
@@ -85,7 +101,25 @@ impl RunbookError {
     pub fn aws_code(&self) -> Option<&str> {
         match self {
             RunbookError::Aws { message, .. } => message.split_once(':').map(|(code, _)| code),
+            RunbookError::PartlyDone { source, .. } => source.aws_code(),
             _ => None,
+        }
+    }
+
+    /// This error, carrying the changes made before it (none: the error as it is).
+    pub fn after_changes(self, made: &[crate::outcome::Change]) -> RunbookError {
+        if made.is_empty() {
+            return self;
+        }
+        match self {
+            RunbookError::PartlyDone { source, changes } => RunbookError::PartlyDone {
+                source,
+                changes: made.iter().cloned().chain(changes).collect(),
+            },
+            e => RunbookError::PartlyDone {
+                source: Box::new(e),
+                changes: made.to_vec(),
+            },
         }
     }
 
@@ -98,6 +132,12 @@ impl RunbookError {
                 transient: true, ..
             } => "AwsTransientError",
             RunbookError::Aws { .. } => "AwsCallFailed",
+            // Not retried by the machine even when the cause was transient: a retry would
+            // find these changes in place and no longer report them.
+            RunbookError::PartlyDone { source, .. } => match source.error_type() {
+                "AwsTransientError" => "AwsCallFailed",
+                t => t,
+            },
         }
     }
 }
@@ -136,4 +176,62 @@ impl From<RunbookError> for lambda_runtime::Diagnostic {
 pub fn logged(runbook: &'static str, e: RunbookError) -> RunbookError {
     tracing::error!(runbook, error_type = e.error_type(), error = %e, "{runbook} failed");
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Change;
+
+    fn change(what: &str) -> Change {
+        Change {
+            resource: "i-0a1b2c3d4e5f60718".into(),
+            what: what.into(),
+            before: "none".into(),
+            after: "snap-1".into(),
+        }
+    }
+
+    fn throttled() -> RunbookError {
+        RunbookError::Aws {
+            operation: "ec2:ModifyInstanceAttribute",
+            message: "RequestLimitExceeded: slow down".into(),
+            transient: true,
+        }
+    }
+
+    #[test]
+    fn a_failure_after_changes_lists_them_and_is_not_retried_by_the_machine() {
+        let e = throttled().after_changes(&[change("snapshot")]);
+        assert_eq!(
+            e.error_type(),
+            "AwsCallFailed",
+            "a retry would hide what this attempt changed"
+        );
+        assert_eq!(e.aws_code(), Some("RequestLimitExceeded"));
+        let text = e.to_string();
+        assert!(
+            text.starts_with("ec2:ModifyInstanceAttribute failed: RequestLimitExceeded"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "1 made before the failure: i-0a1b2c3d4e5f60718 snapshot: none -> snap-1"
+            ),
+            "{text}"
+        );
+        // An outer step adds its own earlier changes in front.
+        let outer = e.after_changes(&[change("tag")]);
+        assert!(
+            matches!(&outer, RunbookError::PartlyDone { changes, .. } if changes.len() == 2 && changes[0].what == "tag")
+        );
+    }
+
+    #[test]
+    fn without_changes_the_error_stays_as_it_is() {
+        assert_eq!(
+            throttled().after_changes(&[]).error_type(),
+            "AwsTransientError"
+        );
+    }
 }

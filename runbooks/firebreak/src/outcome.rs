@@ -157,6 +157,18 @@ pub struct PlaybookResult {
 }
 
 impl Failure {
+    /// The reason without the list of changes a runbook made before it failed (that list
+    /// is in the audit record): what a 512-character note has room for.
+    pub fn reason_in_brief(&self) -> String {
+        let reason = self.reason();
+        match reason.split_once(" made before the failure: ") {
+            Some((head, _)) => {
+                format!("{head} made before the failure (listed in the audit record)")
+            }
+            None => reason,
+        }
+    }
+
     /// The reason in one line. A Lambda's `Cause` is its error as JSON
     /// (`{"errorType", "errorMessage"}`), a failed child execution's is its description
     /// (`{"Error", "Cause", …}`): the message inside is what a reader needs.
@@ -335,5 +347,12 @@ mod tests {
         });
         assert_eq!(failure(&child.to_string()).reason(), "ResponseFailed: gone");
         assert_eq!(failure("  plain words ").reason(), "plain words");
+        let partly = failure(
+            r#"{"errorType":"AwsCallFailed","errorMessage":"ec2:X failed: Denied; 2 made before the failure: vol-1 snapshot: none -> snap-1; i-1 tags: a -> b"}"#,
+        );
+        assert_eq!(
+            partly.reason_in_brief(),
+            "ec2:X failed: Denied; 2 made before the failure (listed in the audit record)"
+        );
     }
 }

@@ -43,38 +43,9 @@ pub async fn isolate_instance(
         dry_run: plan.dry_run,
         changes: Vec::new(),
     };
-    // The VPCs' groups first (one read each): whether anything must move is known before
-    // the instance is touched, so a re-run of a contained instance changes nothing.
-    let mut groups: BTreeMap<VpcId, Option<(SecurityGroupId, SecurityGroupId)>> = BTreeMap::new();
-    for iface in &view.interfaces {
-        if !groups.contains_key(&iface.vpc_id) {
-            let pair = isolate::ensure_groups(&mut run, &iface.vpc_id).await?;
-            groups.insert(iface.vpc_id.clone(), pair);
-        }
-    }
-    let pair_of =
-        |iface: &isolate::InterfaceView| groups.get(&iface.vpc_id).and_then(|p| p.as_ref());
-    isolate::snapshot_volumes(&mut run, &view, finding_id).await?;
-    isolate::protect(&mut run, instance_id).await?;
-    let must_move = view
-        .interfaces
-        .iter()
-        .any(|iface| isolate::needs_move(iface, pair_of(iface)));
-    if must_move || !run.changes.is_empty() {
-        let now = OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default();
-        isolate::tag_instance(
-            &mut run,
-            &view,
-            finding_id,
-            req.execution_id.as_deref(),
-            &now,
-        )
-        .await?;
-    }
-    for iface in &view.interfaces {
-        isolate::move_interface(&mut run, iface, pair_of(iface)).await?;
+    // Whatever fails part way, the error carries every change made before it.
+    if let Err(e) = contain(&mut run, &view, finding_id, req.execution_id.as_deref()).await {
+        return Err(e.after_changes(&run.changes));
     }
 
     let moved = run
@@ -126,6 +97,45 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         isolate_instance(req, &ec2).await.map(RunbookOutput::one)
     })
     .await
+}
+
+/// The isolation itself, in order: the VPCs' groups, evidence, termination protection, the
+/// tags, then each interface. Every step records its changes in `run`.
+async fn contain(
+    run: &mut Run<'_>,
+    view: &isolate::InstanceView,
+    finding_id: &str,
+    execution_id: Option<&str>,
+) -> Result<(), RunbookError> {
+    let instance_id = &view.instance_id;
+    // The VPCs' groups first (one read each): whether anything must move is known before
+    // the instance is touched, so a re-run of a contained instance changes nothing.
+    let mut groups: BTreeMap<VpcId, Option<(SecurityGroupId, SecurityGroupId)>> = BTreeMap::new();
+    for iface in &view.interfaces {
+        if !groups.contains_key(&iface.vpc_id) {
+            let pair = isolate::ensure_groups(run, &iface.vpc_id).await?;
+            groups.insert(iface.vpc_id.clone(), pair);
+        }
+    }
+    let pair_of =
+        |iface: &isolate::InterfaceView| groups.get(&iface.vpc_id).and_then(|p| p.as_ref());
+    isolate::snapshot_volumes(run, view, finding_id).await?;
+    isolate::protect(run, instance_id).await?;
+    let must_move = view
+        .interfaces
+        .iter()
+        .any(|iface| isolate::needs_move(iface, pair_of(iface)));
+    if must_move || !run.changes.is_empty() {
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        isolate::tag_instance(run, view, finding_id, execution_id, &now).await?;
+    }
+    for iface in &view.interfaces {
+        isolate::move_interface(run, iface, pair_of(iface)).await?;
+    }
+
+    Ok(())
 }
 
 #[cfg(test)]

@@ -80,7 +80,7 @@ pub fn compose(
         Resolution::Failed => {
             let why: Vec<String> = failures
                 .iter()
-                .map(|f| format!("{}: {}", f.error, f.reason()))
+                .map(|f| format!("{}: {}", f.error, f.reason_in_brief()))
                 .collect();
             parts.push(format!(
                 "Firebreak could not complete the response: {}.",

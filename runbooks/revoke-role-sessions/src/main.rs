@@ -151,16 +151,22 @@ pub async fn revoke_credentials(
     let plan = &req.plan;
     let mut outcomes = Vec::new();
     for action in &plan.actions {
-        let outcome = match action {
+        let done = match action {
             PlannedAction::RevokeRoleSessions { role_name, .. } => {
-                revoke_role(iam, role_name, plan.dry_run).await?
+                revoke_role(iam, role_name, plan.dry_run).await
             }
             PlannedAction::DisableAccessKey {
                 user_name,
                 access_key_id,
-            } => disable_key(iam, user_name, access_key_id, plan.dry_run).await?,
+            } => disable_key(iam, user_name, access_key_id, plan.dry_run).await,
             _ => continue,
         };
+        // A failure after an earlier action changed something reports that change too.
+        let made: Vec<Change> = outcomes
+            .iter()
+            .flat_map(|o: &ActionOutcome| o.changes.iter().cloned())
+            .collect();
+        let outcome = done.map_err(|e| e.after_changes(&made))?;
         tracing::info!(
             execution_id = req.execution_id.as_deref().unwrap_or(""),
             finding_id = %plan.finding.security_hub.id,
