@@ -138,6 +138,10 @@ bench: release $(VENV)/.installed
 	@for b in $(CARGO_TARGET_DIR)/release/firebreak $(foreach f,$(wildcard runbooks/*/permissions.json),$(CARGO_TARGET_DIR)/release/$(notdir $(patsubst %/,%,$(dir $(f))))); do \
 	  stat -c '%n %s' $$b | awk '{ n = split($$1, p, "/"); printf "%-18s %6.2f MiB\n", p[n], $$2 / 1048576 }'; done
 	$(VENV)/bin/python tests/localaws/bench.py
+	@echo "== burst and chaos on the local account, release binaries (findings a minute, p50/p95 event to closed; how each response ended)"
+	cd tests/e2e && FIREBREAK_BIN_DIR=$(CARGO_TARGET_DIR)/release ../../$(VENV)/bin/python -m pytest -q -p no:cacheprovider -s test_burst.py test_chaos.py 2>&1 | grep '^[.]*{'
+	@echo "== fuzz: inputs a second through parse and plan"
+	FIREBREAK_FUZZ_CASES=$${FIREBREAK_FUZZ_CASES:-200000} $(CARGO) test --release -p firebreak --test fuzz --locked -- --nocapture 2>&1 | grep -i 'inputs\|cases\|per second' || true
 
 plan: build
 	@test -n "$(FILE)" || { echo "usage: make plan FILE=finding.json [POLICY=policy.json]"; exit 2; }

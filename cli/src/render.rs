@@ -59,6 +59,7 @@ fn skip_label(r: SkipReason) -> &'static str {
         SkipReason::NothingContained => "nothing contained",
         SkipReason::NotSelected => "not in this drill",
         SkipReason::InvalidTarget => "invalid target",
+        SkipReason::OutsideDeployment => "outside this deployment",
     }
 }
 

@@ -122,6 +122,9 @@ export class FirebreakStack extends Stack {
       FIREBREAK_POLICY_PARAMETER: policy.parameterName,
       FIREBREAK_AUDIT_LOG_GROUP: this.auditLogGroup.logGroupName,
       FIREBREAK_DRY_RUN: props.dryRunOnly ? 'true' : 'false',
+      // The only account Firebreak acts in (with AWS_REGION, which Lambda sets): a finding
+      // from any other is held with the reason, never acted on by name here.
+      FIREBREAK_ACCOUNT_ID: Aws.ACCOUNT_ID,
       // The band the sweep may act in: ledger tags outside it are never Firebreak's.
       FIREBREAK_BLOCK_RULE_BAND: ruleBand(repo.defaultPolicy),
     };

@@ -149,6 +149,10 @@ pub enum SkipReason {
     NotSelected,
     /// A value the action needs failed validation: the action cannot run safely.
     InvalidTarget,
+    /// The finding is from another account or region than the one Firebreak is deployed
+    /// in, and acting there is not set up: acting here would touch a same-named resource
+    /// of the wrong account.
+    OutsideDeployment,
 }
 
 impl SkipReason {
@@ -156,7 +160,10 @@ impl SkipReason {
     /// the finding cannot be RESOLVED. Exemptions, allow-lists and protected principals are
     /// the policy's own decisions and leave no gap.
     pub fn leaves_gap(self) -> bool {
-        matches!(self, SkipReason::NotSelected | SkipReason::InvalidTarget)
+        matches!(
+            self,
+            SkipReason::NotSelected | SkipReason::InvalidTarget | SkipReason::OutsideDeployment
+        )
     }
 }
 
@@ -286,6 +293,63 @@ impl Plan {
             self.actions.clear();
         }
         self.playbooks.retain(|p| selected.contains(p));
+    }
+
+    /// Holds every action: the finding is outside where Firebreak may act. Each becomes an
+    /// `outside-deployment` skip with the reason, so the finding ends NOTIFIED.
+    pub fn hold_outside(&mut self, why: &str) {
+        for a in std::mem::take(&mut self.actions) {
+            if a.kind() == ActionKind::MarkResolved {
+                continue;
+            }
+            self.skipped.push(Skip {
+                action: Some(a.kind()),
+                target: Some(a.target()),
+                reason: SkipReason::OutsideDeployment,
+                detail: why.to_owned(),
+            });
+        }
+        if !self
+            .skipped
+            .iter()
+            .any(|s| s.reason == SkipReason::OutsideDeployment)
+        {
+            self.skipped.push(Skip {
+                action: None,
+                target: None,
+                reason: SkipReason::OutsideDeployment,
+                detail: why.to_owned(),
+            });
+        }
+        self.playbooks.clear();
+    }
+}
+
+/// Where this deployment of Firebreak runs: the only account and region it acts in
+/// (acting in member accounts through their roles is not built yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub account_id: AccountId,
+    pub region: Region,
+}
+
+impl Deployment {
+    /// Why Firebreak may not act on this finding here, if it may not: another account's
+    /// or another region's resources would be looked up, and changed, by name in this one.
+    pub fn refuses(&self, finding: &Finding) -> Option<String> {
+        if finding.account_id.as_str() != self.account_id.as_str() {
+            return Some(format!(
+                "the finding is from account {}, Firebreak is deployed in account {} and acts only there: acting here would change a same-named resource of this account; contain it in {} by hand or enrol that account",
+                finding.account_id, self.account_id, finding.account_id
+            ));
+        }
+        if finding.region.as_str() != self.region.as_str() {
+            return Some(format!(
+                "the finding is from region {}, Firebreak is deployed in {} and acts only there: contain it in {} by hand",
+                finding.region, self.region, finding.region
+            ));
+        }
+        None
     }
 }
 
@@ -663,6 +727,23 @@ fn plan_revocation(
         return;
     }
     for (role, via) in roles {
+        if let Some(arn) = role
+            .role_arn
+            .as_ref()
+            .filter(|a| a.account() != p.finding.account_id.as_str())
+        {
+            p.skip(
+                Some(kind),
+                Some(format!("role {}", role.role_name)),
+                SkipReason::InvalidTarget,
+                format!(
+                    "role ARN {arn} names account {}, not the finding's account {}: never acted on",
+                    arn.account(),
+                    p.finding.account_id
+                ),
+            );
+            continue;
+        }
         if let Some(why) = p
             .policy
             .role_protected(role.role_name.as_str(), role.role_arn.as_ref())

@@ -460,6 +460,27 @@ fn instance_profile_role_is_revoked_when_the_policy_asks_and_not_when_protected(
             ActionKind::MarkResolved
         ]
     );
+    // A role whose ARN names another account than the finding's is never acted on.
+    let mut foreign = facts("web-instance-role");
+    if let Enrichment::Instance(i) = &mut foreign {
+        i.role.as_mut().unwrap().role_arn =
+            Some(Arn::parse("arn:aws:iam::444455556666:role/web-instance-role").unwrap());
+    }
+    let p = plan(&f, &policy, "test", foreign, false);
+    assert_eq!(
+        kinds(&p),
+        vec![ActionKind::IsolateInstance, ActionKind::MarkResolved]
+    );
+    assert_eq!(
+        skips(&p),
+        vec![(
+            Some(ActionKind::RevokeRoleSessions),
+            SkipReason::InvalidTarget
+        )]
+    );
+    assert!(p.skipped[0]
+        .detail
+        .contains("names account 444455556666, not the finding's account 111122223333"));
     let p = plan(&f, &policy, "test", facts("BreakGlassAdmin"), false);
     assert_eq!(
         kinds(&p),

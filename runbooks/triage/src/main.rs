@@ -12,12 +12,12 @@ use aws_sdk_ec2::Client as Ec2Client;
 use aws_sdk_iam::Client as IamClient;
 use aws_sdk_ssm::Client as SsmClient;
 use firebreak::error::RunbookError;
-use firebreak::finding::parse_input;
 #[cfg(test)]
 use firebreak::finding::InputKind;
-use firebreak::ids::InstanceId;
+use firebreak::finding::{parse_input, Finding};
+use firebreak::ids::{AccountId, InstanceId, Region};
 use firebreak::outcome::TriageOutput;
-use firebreak::plan::{plan, Enrichment};
+use firebreak::plan::{plan, Deployment, Enrichment};
 use firebreak::policy::Policy;
 use serde_json::Value;
 
@@ -40,15 +40,33 @@ pub struct Config {
     pub policy_parameter: Option<String>,
     /// Deployment-wide dry-run: every plan is a dry run whatever the input says.
     pub force_dry_run: bool,
+    /// The account and region Firebreak runs in (`FIREBREAK_ACCOUNT_ID`, `AWS_REGION`):
+    /// the only place it acts. `None` when they are not set or invalid: then it acts
+    /// nowhere, and every finding's note says why.
+    pub deployment: Option<Deployment>,
 }
 
 impl Config {
     fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
         Config {
-            policy_parameter: std::env::var("FIREBREAK_POLICY_PARAMETER")
-                .ok()
-                .filter(|s| !s.is_empty()),
+            policy_parameter: var("FIREBREAK_POLICY_PARAMETER"),
             force_dry_run: std::env::var("FIREBREAK_DRY_RUN").is_ok_and(|v| v == "true"),
+            deployment: match (var("FIREBREAK_ACCOUNT_ID"), var("AWS_REGION")) {
+                (Some(a), Some(r)) => match (AccountId::parse(&a), Region::parse(&r)) {
+                    (Ok(account_id), Ok(region)) => Some(Deployment { account_id, region }),
+                    _ => None,
+                },
+                _ => None,
+            },
+        }
+    }
+
+    /// Why this finding may not be acted on here, if it may not.
+    fn refuses(&self, finding: &Finding) -> Option<String> {
+        match &self.deployment {
+            Some(d) => d.refuses(finding),
+            None => Some("FIREBREAK_ACCOUNT_ID or AWS_REGION is not set (or not valid): Firebreak cannot tell whether the finding is from its own account and region, so it acts nowhere".into()),
         }
     }
 }
@@ -75,7 +93,11 @@ pub async fn triage(
     // Several findings of one custom action often name the same instance: read it once.
     let mut seen: BTreeMap<InstanceId, Enrichment> = BTreeMap::new();
     for finding in &parsed.findings {
+        // Outside this account and region: nothing is looked up (a same-named resource of
+        // this account would be read), and every action is held with the reason.
+        let outside = config.refuses(finding);
         let enrichment = match &finding.targets.instance {
+            _ if outside.is_some() => Enrichment::NotNeeded,
             Some(target) => match seen.get(&target.instance_id) {
                 Some(known) => known.clone(),
                 None => {
@@ -90,6 +112,9 @@ pub async fn triage(
         let mut p = plan(finding, &policy, &policy_source, enrichment, dry_run);
         if let Some(selected) = &parsed.playbooks {
             p.narrow_to(selected);
+        }
+        if let Some(why) = &outside {
+            p.hold_outside(why);
         }
         tracing::info!(
             execution_id = execution_id.as_deref().unwrap_or(""),
@@ -266,10 +291,19 @@ mod tests {
         }
     }
 
+    /// Deployed in the fixtures' account and region.
+    fn here() -> Option<Deployment> {
+        Some(Deployment {
+            account_id: AccountId::parse("111122223333").unwrap(),
+            region: Region::parse("us-east-1").unwrap(),
+        })
+    }
+
     fn built_in() -> Config {
         Config {
             policy_parameter: None,
             force_dry_run: false,
+            deployment: here(),
         }
     }
 
@@ -304,6 +338,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_finding_from_another_account_looks_nothing_up_and_holds_every_action() {
+        // No mock answers: any AWS call would fail the test.
+        let config = Config {
+            deployment: Some(Deployment {
+                account_id: AccountId::parse("444455556666").unwrap(),
+                region: Region::parse("us-east-1").unwrap(),
+            }),
+            ..built_in()
+        };
+        let out = triage(event(), &config, &clients(&[], &[], &[]))
+            .await
+            .unwrap();
+        let p = &out.plans[0];
+        assert!(p.actions.is_empty(), "{:?}", p.actions);
+        assert!(p.playbooks.is_empty());
+        let held: Vec<_> = p
+            .skipped
+            .iter()
+            .filter(|s| s.reason == SkipReason::OutsideDeployment)
+            .collect();
+        assert!(!held.is_empty());
+        assert!(
+            held[0].detail.contains(
+                "from account 111122223333, Firebreak is deployed in account 444455556666"
+            ),
+            "{}",
+            held[0].detail
+        );
+    }
+
+    #[tokio::test]
+    async fn another_region_or_an_unknown_deployment_holds_every_action_too() {
+        let config = Config {
+            deployment: Some(Deployment {
+                account_id: AccountId::parse("111122223333").unwrap(),
+                region: Region::parse("eu-west-1").unwrap(),
+            }),
+            ..built_in()
+        };
+        let out = triage(event(), &config, &clients(&[], &[], &[]))
+            .await
+            .unwrap();
+        assert!(out.plans[0].actions.is_empty());
+        assert!(out.plans[0]
+            .skipped
+            .iter()
+            .any(|s| s.detail.contains("from region us-east-1")));
+        let unknown = Config {
+            deployment: None,
+            ..built_in()
+        };
+        let out = triage(event(), &unknown, &clients(&[], &[], &[]))
+            .await
+            .unwrap();
+        assert!(out.plans[0].actions.is_empty());
+        assert!(out.plans[0]
+            .skipped
+            .iter()
+            .any(|s| s.detail.contains("FIREBREAK_ACCOUNT_ID")));
+    }
+
+    #[tokio::test]
     async fn an_instance_tagged_exempt_in_ec2_is_left_alone() {
         let describe = describe_ok(instance(&[("firebreak:exempt", "true")]));
         let role = profile_role("web-instance-role");
@@ -331,7 +427,14 @@ mod tests {
                     .reservations(Reservation::builder().instances(i).build())
                     .build()
             });
-        let out = triage(event, &built_in(), &clients(&[&describe], &[], &[]))
+        let config = Config {
+            deployment: Some(Deployment {
+                account_id: AccountId::parse("193043430472").unwrap(),
+                region: Region::parse("us-east-1").unwrap(),
+            }),
+            ..built_in()
+        };
+        let out = triage(event, &config, &clients(&[&describe], &[], &[]))
             .await
             .unwrap();
         assert_eq!(out.plans.len(), 2);
@@ -385,6 +488,7 @@ mod tests {
         let config = Config {
             policy_parameter: Some("/firebreak/policy".into()),
             force_dry_run: false,
+            deployment: here(),
         };
         let out = triage(event(), &config, &clients(&[&describe], &[&role], &[&ssm]))
             .await
@@ -415,6 +519,7 @@ mod tests {
         let config = Config {
             policy_parameter: Some("/firebreak/policy".into()),
             force_dry_run: false,
+            deployment: here(),
         };
         let err = triage(event(), &config, &clients(&[&describe], &[], &[&ssm]))
             .await
@@ -437,6 +542,7 @@ mod tests {
         let config = Config {
             policy_parameter: Some("/firebreak/policy".into()),
             force_dry_run: false,
+            deployment: here(),
         };
         let err = triage(bad, &config, &clients(&[&describe], &[], &[&ssm]))
             .await
@@ -479,6 +585,7 @@ mod tests {
         let config = Config {
             policy_parameter: None,
             force_dry_run: true,
+            deployment: here(),
         };
         let out = triage(wrapped, &config, &clients(&[&describe], &[&role], &[]))
             .await

@@ -51,12 +51,16 @@ def identifier(detail: dict[str, Any]) -> dict[str, str]:
     return {"Id": detail["arn"], "ProductArn": f"arn:aws:securityhub:{detail['region']}::product/aws/guardduty"}
 
 
-def import_now(detail: dict[str, Any]) -> None:
+def import_now(detail: dict[str, Any], into_account: str | None = None) -> None:
+    """Into the Security Hub of the account whose bus got the event: the finding's own, or
+    the organisation's delegated administrator's, which sees every member's findings."""
     finding = asff(detail)
-    securityhub_backends[finding["AwsAccountId"]][detail["region"]].batch_import_findings([finding])
+    hubs = {finding["AwsAccountId"], into_account or finding["AwsAccountId"]}
+    for account in hubs:
+        securityhub_backends[account][detail["region"]].batch_import_findings([finding])
 
 
-def after_event(entry: dict[str, Any]) -> None:
+def after_event(entry: dict[str, Any], into_account: str | None = None) -> None:
     """Called for each event a service puts: GuardDuty findings travel on to Security Hub."""
     if entry.get("Source") != "aws.guardduty" or entry.get("DetailType") != "GuardDuty Finding":
         return
@@ -71,7 +75,7 @@ def after_event(entry: dict[str, Any]) -> None:
 
     def later() -> None:
         time.sleep(delay)
-        import_now(detail)
+        import_now(detail, into_account)
 
     t = threading.Thread(target=later, daemon=True)
     PENDING.append(t)

@@ -140,6 +140,8 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
         "FIREBREAK_POLICY_PARAMETER": POLICY_PARAMETER,
         "FIREBREAK_AUDIT_LOG_GROUP": AUDIT_LOG_GROUP,
         "FIREBREAK_DRY_RUN": "false",
+        # As the CDK app sets it: the only account Firebreak acts in (with AWS_REGION).
+        "FIREBREAK_ACCOUNT_ID": ACCOUNT,
         # The band the sweep may act in, from the deployed policy, as the CDK app sets it.
         "FIREBREAK_BLOCK_RULE_BAND": rule_band(json.loads((root / "runbooks" / "firebreak" / "policy" / "default-policy.json").read_text())),
     }
