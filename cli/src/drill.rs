@@ -108,6 +108,26 @@ pub fn run(options: DrillOptions) -> ExitCode {
     crate::block_on(run_drill(input, source, options))
 }
 
+/// The drill input with the sample's account id and region replaced by `account` and
+/// `region` everywhere they appear (its ARNs included), so the sample is a finding of that
+/// account. Unchanged when the sample cannot be read or either value is empty.
+pub fn place_in(input: &Value, account: &str, region: &str) -> Value {
+    let Ok(parsed) = firebreak::finding::parse_input(input) else {
+        return input.clone();
+    };
+    let Some(f) = parsed.findings.first() else {
+        return input.clone();
+    };
+    if account.is_empty() || region.is_empty() {
+        return input.clone();
+    }
+    let text = input
+        .to_string()
+        .replace(f.account_id.as_str(), account)
+        .replace(f.region.as_str(), region);
+    serde_json::from_str(&text).unwrap_or_else(|_| input.clone())
+}
+
 fn fail(code: u8, message: &str) -> ExitCode {
     eprintln!("firebreak: {message}");
     ExitCode::from(code)
@@ -426,6 +446,17 @@ pub async fn run_drill(input: Value, source: String, args: DrillOptions) -> Exit
     if let Err(e) = aws::describe_machine(&aws, &machine).await {
         return fail(EXIT_AWS, &e.0);
     }
+    // A bundled sample names a placeholder account: it is rehearsed in the machine's own
+    // account and region (Firebreak acts nowhere else). A finding from a file is sent as
+    // it is: its account is the finding's truth.
+    let input = if args.sample.is_some() {
+        match firebreak::ids::Arn::parse(&machine) {
+            Ok(arn) => place_in(&input, arn.account(), arn.region()),
+            Err(_) => input,
+        }
+    } else {
+        input
+    };
     let what = if dry_run {
         "a dry-run drill"
     } else {
@@ -534,6 +565,23 @@ pub async fn run_report(arn: &str, out: &Path) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bundled_sample_is_placed_in_the_machines_account_and_region() {
+        let sample = crate::samples::find("ec2-network-backdoor").unwrap();
+        let doc: Value = serde_json::from_str(sample.text).unwrap();
+        let input = drill_input(&doc, true, &[], "sample").unwrap();
+        let placed = place_in(&input, "123456789012", "eu-west-1");
+        let f = &firebreak::finding::parse_input(&placed).unwrap().findings[0];
+        assert_eq!(f.account_id.as_str(), "123456789012");
+        assert_eq!(f.region.as_str(), "eu-west-1");
+        assert!(!placed.to_string().contains("111122223333"));
+        assert_eq!(
+            placed["dryRun"],
+            json!(true),
+            "the drill's restraint is kept"
+        );
+    }
 
     #[test]
     fn drill_inputs_from_each_kind_of_file() {

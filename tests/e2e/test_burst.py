@@ -33,6 +33,18 @@ def seed_instances(acct):
     return ids, subnets
 
 
+def burst_events(acct, ids, subnets, count, prefix="", severity=lambda i: 8.0 if i % 5 == 0 else 5.0):
+    """`count` SSH brute-force events spread over the instances and their subnets, with the
+    remote IPs overlapping."""
+    events = []
+    for i in range(count):
+        event = ssh_brute_force(acct, instance_id=ids[i % INSTANCES], severity=severity(i), finding_id=f"{prefix}{i:0{32 - len(prefix)}x}")
+        event["detail"]["resource"]["instanceDetails"]["networkInterfaces"][0]["subnetId"] = subnets[(i % INSTANCES) % 3]
+        event["detail"]["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV4"] = IPS[i % len(IPS)]
+        events.append(event)
+    return events
+
+
 def nacl_consistent(acct, subnets):
     ec2 = acct.client("ec2")
     acls = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": subnets}])["NetworkAcls"]
@@ -71,12 +83,7 @@ def nacl_consistent(acct, subnets):
 
 def test_a_burst_of_findings_ends_each_resolved_or_notified_and_the_ledger_consistent(account):
     ids, subnets = seed_instances(account)
-    events = []
-    for i in range(BURST):
-        event = ssh_brute_force(account, instance_id=ids[i % INSTANCES], severity=8.0 if i % 5 == 0 else 5.0, finding_id=f"{i:032x}")
-        event["detail"]["resource"]["instanceDetails"]["networkInterfaces"][0]["subnetId"] = subnets[(i % INSTANCES) % 3]
-        event["detail"]["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV4"] = IPS[i % len(IPS)]
-        events.append(event)
+    events = burst_events(account, ids, subnets, BURST)
     started = time.time()
     account.put_events(events)
     put_s = time.time() - started

@@ -14,9 +14,9 @@ import os
 import time
 from collections import Counter
 
-from conftest import audit_records, finding, ssh_brute_force
+from conftest import audit_records, finding
 from firebreak_localaws import provision
-from test_burst import IPS, INSTANCES, nacl_consistent, seed_instances
+from test_burst import burst_events, nacl_consistent, seed_instances
 
 FINDINGS = int(os.environ.get("FIREBREAK_CHAOS_FINDINGS", "20"))
 RATE = float(os.environ.get("FIREBREAK_CHAOS_RATE", "0.1"))
@@ -34,12 +34,7 @@ def failed_steps(account, execution_arn):
 
 def test_under_random_faults_every_response_ends_audited_and_none_silent(account):
     ids, subnets = seed_instances(account)
-    events = []
-    for i in range(FINDINGS):
-        event = ssh_brute_force(account, instance_id=ids[i % INSTANCES], severity=8.0, finding_id=f"c{i:031x}")
-        event["detail"]["resource"]["instanceDetails"]["networkInterfaces"][0]["subnetId"] = subnets[(i % INSTANCES) % 3]
-        event["detail"]["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV4"] = IPS[i % len(IPS)]
-        events.append(event)
+    events = burst_events(account, ids, subnets, FINDINGS, prefix="c", severity=lambda i: 8.0)
     roles = [r.split("/")[-1] for r in account.deployed["roles"].values()] + [f"{provision.STACK}-states"]
     account.set_chaos(RATE, roles, seed=11)
     started = time.time()

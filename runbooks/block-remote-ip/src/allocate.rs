@@ -1130,11 +1130,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_ip_blocked_twice_at_once_keeps_its_lowest_number() {
-        let s = settings(80, 99, 20);
+    /// 198.51.100.1 blocked at 80 by one response (`a`), and tagged at 81 by another
+    /// with its deny written inbound, and outbound too when `complete` (`both`).
+    fn blocked_at_80_and_81(complete: bool) -> (Nacl, Nacl) {
         let n = default_nacl();
-        // Two responses, each unaware of the other, blocked the same IP at 80 and 81.
+        let s = settings(80, 99, 20);
         let a = applied(
             &n,
             &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("a")),
@@ -1147,7 +1147,17 @@ mod tests {
         both.ledger.insert((81, l81.ip), l81);
         both.entries
             .push(entry(81, false, false, "198.51.100.1/32"));
-        both.entries.push(entry(81, true, false, "198.51.100.1/32"));
+        if complete {
+            both.entries.push(entry(81, true, false, "198.51.100.1/32"));
+        }
+        (a, both)
+    }
+
+    #[test]
+    fn an_ip_blocked_twice_at_once_keeps_its_lowest_number() {
+        let s = settings(80, 99, 20);
+        // Two responses, each unaware of the other, blocked the same IP at 80 and 81.
+        let (a, both) = blocked_at_80_and_81(true);
         let tidy = plan_blocks(&both, &[], &s, NOW, &by("b"));
         let after = applied(&both, &tidy);
         assert_eq!(after, a, "81 goes, 80 stays: {:?}", tidy.ops);
@@ -1156,21 +1166,9 @@ mod tests {
     #[test]
     fn a_duplicate_still_being_written_is_left_to_its_writer() {
         let s = settings(80, 99, 20);
-        let n = default_nacl();
-        let a = applied(
-            &n,
-            &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("a")),
-        );
         // Another response has tagged 81 and written its inbound deny, not yet its
         // outbound one: deleting what is there now would leave its outbound deny untagged.
-        let mut both = a.clone();
-        let l81 = LedgerEntry {
-            number: 81,
-            ..a.ledger.values().next().unwrap().clone()
-        };
-        both.ledger.insert((81, l81.ip), l81);
-        both.entries
-            .push(entry(81, false, false, "198.51.100.1/32"));
+        let (a, both) = blocked_at_80_and_81(false);
         let tidy = plan_blocks(&both, &[], &s, NOW, &by("a"));
         assert_eq!(tidy.ops, vec![], "81 is left to its writer");
         // Its writer gone for longer than the grace period: the half block is taken away.

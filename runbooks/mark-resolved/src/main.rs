@@ -386,12 +386,7 @@ mod tests {
             .match_requests(|r| {
                 r.workflow().and_then(|w| w.status()) == Some(&WorkflowStatus::Notified)
             })
-            .then_output(|| {
-                BatchUpdateFindingsOutput::builder()
-                    .set_processed_findings(Some(vec![]))
-                    .set_unprocessed_findings(Some(vec![]))
-                    .build()
-            });
+            .then_output(processed);
         let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
         let failure = Failure {
             error: "InstanceNotFound".into(),
@@ -418,6 +413,14 @@ mod tests {
     }
 
     /// Security Hub's answer when it could not update the finding.
+    /// Security Hub's answer when every finding was updated.
+    fn processed() -> BatchUpdateFindingsOutput {
+        BatchUpdateFindingsOutput::builder()
+            .set_processed_findings(Some(vec![]))
+            .set_unprocessed_findings(Some(vec![]))
+            .build()
+    }
+
     fn unprocessed(code: &str, message: &str) -> BatchUpdateFindingsOutput {
         let u = BatchUpdateFindingsUnprocessedFinding::builder()
             .error_code(code)
@@ -517,12 +520,7 @@ mod tests {
                             && t.contains("Nothing was changed")
                     })
             })
-            .then_output(|| {
-                BatchUpdateFindingsOutput::builder()
-                    .set_processed_findings(Some(vec![]))
-                    .set_unprocessed_findings(Some(vec![]))
-                    .build()
-            });
+            .then_output(processed);
         let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
         let out = notify_triage_failure(triage_failure(ssh_sample()), &hub, Duration::ZERO, false)
             .await
@@ -575,12 +573,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dry_run_writes_nothing() {
-        let update = mock!(Client::batch_update_findings).then_output(|| {
-            BatchUpdateFindingsOutput::builder()
-                .set_processed_findings(Some(vec![]))
-                .set_unprocessed_findings(Some(vec![]))
-                .build()
-        });
+        let update = mock!(Client::batch_update_findings).then_output(processed);
         let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
         let out = mark(request(true, None), &hub, Duration::ZERO)
             .await

@@ -293,10 +293,19 @@ mod tests {
 
     /// Deployed in the fixtures' account and region.
     fn here() -> Option<Deployment> {
-        Some(Deployment {
-            account_id: AccountId::parse("111122223333").unwrap(),
-            region: Region::parse("us-east-1").unwrap(),
-        })
+        deployed_in("111122223333", "us-east-1").deployment
+    }
+
+    /// The built-in policy, deployed in that account and region.
+    fn deployed_in(account: &str, region: &str) -> Config {
+        Config {
+            policy_parameter: None,
+            force_dry_run: false,
+            deployment: Some(Deployment {
+                account_id: AccountId::parse(account).unwrap(),
+                region: Region::parse(region).unwrap(),
+            }),
+        }
     }
 
     fn built_in() -> Config {
@@ -340,13 +349,7 @@ mod tests {
     #[tokio::test]
     async fn a_finding_from_another_account_looks_nothing_up_and_holds_every_action() {
         // No mock answers: any AWS call would fail the test.
-        let config = Config {
-            deployment: Some(Deployment {
-                account_id: AccountId::parse("444455556666").unwrap(),
-                region: Region::parse("us-east-1").unwrap(),
-            }),
-            ..built_in()
-        };
+        let config = deployed_in("444455556666", "us-east-1");
         let out = triage(event(), &config, &clients(&[], &[], &[]))
             .await
             .unwrap();
@@ -370,13 +373,7 @@ mod tests {
 
     #[tokio::test]
     async fn another_region_or_an_unknown_deployment_holds_every_action_too() {
-        let config = Config {
-            deployment: Some(Deployment {
-                account_id: AccountId::parse("111122223333").unwrap(),
-                region: Region::parse("eu-west-1").unwrap(),
-            }),
-            ..built_in()
-        };
+        let config = deployed_in("111122223333", "eu-west-1");
         let out = triage(event(), &config, &clients(&[], &[], &[]))
             .await
             .unwrap();
@@ -427,13 +424,7 @@ mod tests {
                     .reservations(Reservation::builder().instances(i).build())
                     .build()
             });
-        let config = Config {
-            deployment: Some(Deployment {
-                account_id: AccountId::parse("193043430472").unwrap(),
-                region: Region::parse("us-east-1").unwrap(),
-            }),
-            ..built_in()
-        };
+        let config = deployed_in("193043430472", "us-east-1");
         let out = triage(event, &config, &clients(&[&describe], &[], &[]))
             .await
             .unwrap();
