@@ -51,6 +51,13 @@ enum Command {
         /// Machine-readable output: the plans as triage returns them.
         #[arg(long)]
         json: bool,
+        /// Plan as the deployment in this account would (with --region): a finding from
+        /// another account or region is held, as triage holds it.
+        #[arg(long, requires = "region")]
+        account: Option<String>,
+        /// The deployment's region (with --account).
+        #[arg(long, requires = "account")]
+        region: Option<String>,
     },
     /// Rehearse a response on the deployed suite: start it, follow it, say what it came to.
     ///
@@ -77,7 +84,18 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Plan { file, policy, json } => run_plan(&file, policy.as_deref(), json),
+        Command::Plan {
+            file,
+            policy,
+            json,
+            account,
+            region,
+        } => run_plan(
+            &file,
+            policy.as_deref(),
+            json,
+            (account.as_deref(), region.as_deref()),
+        ),
         Command::Drill(options) => drill::run(options),
         Command::Report {
             execution_arn,
@@ -205,7 +223,25 @@ pub(crate) fn read(path: &std::path::Path, limit: usize) -> Result<Vec<u8>, Stri
     Ok(buf)
 }
 
-fn run_plan(file: &std::path::Path, policy_file: Option<&std::path::Path>, json: bool) -> ExitCode {
+fn run_plan(
+    file: &std::path::Path,
+    policy_file: Option<&std::path::Path>,
+    json: bool,
+    deployment: (Option<&str>, Option<&str>),
+) -> ExitCode {
+    let deployment = match deployment {
+        (Some(a), Some(r)) => match (
+            firebreak::ids::AccountId::parse(a),
+            firebreak::ids::Region::parse(r),
+        ) {
+            (Ok(account_id), Ok(region)) => {
+                Some(firebreak::plan::Deployment { account_id, region })
+            }
+            (Err(e), _) => return fail(exit::INPUT, &format!("--account: {e}")),
+            (_, Err(e)) => return fail(exit::INPUT, &format!("--region: {e}")),
+        },
+        _ => None,
+    };
     let (policy, source) = match policy_file {
         None => match Policy::built_in() {
             Ok(p) => (p, "built-in".to_owned()),
@@ -239,6 +275,9 @@ fn run_plan(file: &std::path::Path, policy_file: Option<&std::path::Path>, json:
             let mut p = plan(f, &policy, &source, Enrichment::Offline, input.dry_run);
             if let Some(selected) = &input.playbooks {
                 p.narrow_to(selected);
+            }
+            if let Some(why) = deployment.as_ref().and_then(|d| d.refuses(f)) {
+                p.hold_outside(&why);
             }
             p
         })

@@ -211,3 +211,46 @@ fn a_missing_file_is_one_line_and_exit_2_like_any_refused_input() {
         "{err}"
     );
 }
+
+#[test]
+fn with_a_deployment_a_finding_from_another_account_is_held_and_its_own_is_planned() {
+    let f = fixture("ec2-network-backdoor.json");
+    let o = firebreak(&[
+        "plan",
+        &f,
+        "--json",
+        "--account",
+        "444455556666",
+        "--region",
+        "us-east-1",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let plan = &v["plans"][0];
+    assert_eq!(plan["actions"], serde_json::json!([]), "{out}");
+    assert!(
+        plan["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["reason"] == "outside-deployment"),
+        "{out}"
+    );
+    // In the finding's own account and region, the plan is the usual one.
+    let o = firebreak(&[
+        "plan",
+        &f,
+        "--json",
+        "--account",
+        "111122223333",
+        "--region",
+        "us-east-1",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert!(!v["plans"][0]["actions"].as_array().unwrap().is_empty());
+    // A bad account id is refused, naming the flag.
+    let o = firebreak(&["plan", &f, "--account", "1234", "--region", "us-east-1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("--account"));
+}

@@ -21,7 +21,7 @@ use crate::allocate::{self, Entry, IpResult, Nacl, NaclPlan, Op, Requester};
 use crate::ledger::{tag_key, LedgerEntry};
 
 /// Plans per NACL before giving up when other responses keep taking the numbers.
-pub const MAX_ATTEMPTS: usize = 5;
+pub const MAX_ATTEMPTS: usize = 8;
 
 /// EC2's answers that mean another writer got there first: read again, plan again.
 const CONFLICT_CODES: [&str; 2] = [
