@@ -378,7 +378,8 @@ async fn apply<A: NaclApi>(
 /// wrote the same NACL in between, read again and plan again (at most `MAX_ATTEMPTS`).
 /// Afterwards one more read: an IP that two responses blocked at once, at two numbers,
 /// keeps its lowest one. Returns the last plan (its results and evictions) and every
-/// change made, taken-back ones included.
+/// change made, taken-back ones included; an error carries the changes made before it,
+/// whichever call failed.
 pub(crate) async fn block_in<A: NaclApi>(
     api: &A,
     first_read: Nacl,
@@ -388,11 +389,26 @@ pub(crate) async fn block_in<A: NaclApi>(
     dry_run: bool,
 ) -> Result<(NaclPlan, Vec<Change>), RunbookError> {
     let mut changes = Vec::new();
+    match block_attempts(api, first_read, ips, settings, by, dry_run, &mut changes).await {
+        Ok(planned) => Ok((planned, changes)),
+        Err(e) => Err(e.after_changes(&changes)),
+    }
+}
+
+/// `block_in`'s attempts, recording every change in `changes` as it is made.
+async fn block_attempts<A: NaclApi>(
+    api: &A,
+    first_read: Nacl,
+    ips: &[IpAddr],
+    settings: &IpBlocking,
+    by: &Requester,
+    dry_run: bool,
+    changes: &mut Vec<Change>,
+) -> Result<NaclPlan, RunbookError> {
     let mut current = first_read;
     for attempt in 1..=MAX_ATTEMPTS {
         let planned = allocate::plan_blocks(&current, ips, settings, OffsetDateTime::now_utc(), by);
-        let applied = apply(api, &current, &planned.ops, dry_run, &mut changes).await;
-        match applied.map_err(|e| e.after_changes(&changes))? {
+        match apply(api, &current, &planned.ops, dry_run, changes).await? {
             Applied::Done => {
                 if !dry_run
                     && planned
@@ -409,20 +425,21 @@ pub(crate) async fn block_in<A: NaclApi>(
                             OffsetDateTime::now_utc(),
                             by,
                         );
-                        let tidied = apply(api, &after, &tidy.ops, dry_run, &mut changes).await;
-                        if let Applied::Conflict = tidied.map_err(|e| e.after_changes(&changes))? {
+                        if let Applied::Conflict =
+                            apply(api, &after, &tidy.ops, dry_run, changes).await?
+                        {
                             tracing::warn!(network_acl_id = %after.id, "tidying after a concurrent block conflicted; the next run tidies");
                         }
                     }
                 }
-                return Ok((planned, changes));
+                return Ok(planned);
             }
             Applied::Conflict => {
                 tracing::info!(network_acl_id = %current.id, attempt, "rule number taken by another response: reading the NACL again");
                 api.back_off(attempt).await;
                 match api.read(&current.id).await? {
                     Some(n) => current = n,
-                    None => return Ok((NaclPlan::default(), changes)),
+                    None => return Ok(NaclPlan::default()),
                 }
             }
         }
@@ -431,19 +448,16 @@ pub(crate) async fn block_in<A: NaclApi>(
         "other responses kept taking the rule numbers of {} ({MAX_ATTEMPTS} attempts)",
         current.id
     );
-    Ok((
-        NaclPlan {
-            results: ips
-                .iter()
-                .map(|ip| IpResult::Refused {
-                    ip: *ip,
-                    reason: reason.clone(),
-                })
-                .collect(),
-            ..NaclPlan::default()
-        },
-        changes,
-    ))
+    Ok(NaclPlan {
+        results: ips
+            .iter()
+            .map(|ip| IpResult::Refused {
+                ip: *ip,
+                reason: reason.clone(),
+            })
+            .collect(),
+        ..NaclPlan::default()
+    })
 }
 
 /// The sweep's writes on one NACL: the operations in order, no conflict can arise (it
@@ -475,6 +489,8 @@ mod tests {
         /// A tiny generator that decides how long each call waits, so that every seed
         /// gives another interleaving of the two responses.
         seed: Cell<u64>,
+        /// How many reads succeed before EC2 starts failing them.
+        reads_left: Cell<usize>,
     }
 
     impl FakeEc2 {
@@ -502,6 +518,15 @@ mod tests {
     impl NaclApi for FakeEc2 {
         async fn read(&self, _acl_id: &str) -> Result<Option<Nacl>, RunbookError> {
             self.pause().await;
+            let left = self.reads_left.get();
+            if left == 0 {
+                return Err(RunbookError::Aws {
+                    operation: "ec2:DescribeNetworkAcls",
+                    message: "InternalError: refused by the fake".into(),
+                    transient: true,
+                });
+            }
+            self.reads_left.set(left - 1);
             Ok(Some(self.nacl.borrow().clone()))
         }
 
@@ -605,6 +630,7 @@ mod tests {
         let fake = FakeEc2 {
             nacl: RefCell::new(default_nacl()),
             seed: Cell::new(seed),
+            reads_left: Cell::new(usize::MAX),
         };
         let s = settings();
         let (ia, ib): (IpAddr, IpAddr) = (a.parse().unwrap(), b.parse().unwrap());
@@ -640,6 +666,52 @@ mod tests {
         assert!((0.5..1.5).contains(&j));
     }
 
+    /// A conflict, the take-back, then the read before re-planning fails: the error still
+    /// lists the tag this run wrote and the one it took back.
+    #[tokio::test]
+    async fn a_failure_after_a_take_back_reports_the_changes_made_before_it() {
+        let mut taken = default_nacl();
+        for egress in [false, true] {
+            taken.entries.push(Entry {
+                number: 80,
+                egress,
+                allow: false,
+                cidr: "192.0.2.0/24".parse().unwrap(),
+            });
+        }
+        // EC2 has 80 taken; this run read the NACL before it was. One read succeeds: the
+        // take-back's check; the re-read after the conflict fails.
+        let fake = FakeEc2 {
+            nacl: RefCell::new(taken),
+            seed: Cell::new(1),
+            reads_left: Cell::new(1),
+        };
+        let ips: [IpAddr; 1] = ["198.51.100.9".parse().unwrap()];
+        let by = Requester::new("finding-a", 5.0);
+        let err = block_in(&fake, default_nacl(), &ips, &settings(), &by, false)
+            .await
+            .unwrap_err();
+        match &err {
+            RunbookError::PartlyDone { changes, .. } => {
+                let what: Vec<(&str, &str)> = changes
+                    .iter()
+                    .map(|c| (c.what.as_str(), c.after.as_str()))
+                    .collect();
+                assert_eq!(what.len(), 2, "{what:?}");
+                assert!(
+                    what[0]
+                        .0
+                        .starts_with("ledger tag firebreak:block:80:198.51.100.9")
+                        && what[0].1 != "none",
+                    "{what:?}"
+                );
+                assert_eq!(what[1].1, "none", "the tag taken back: {what:?}");
+            }
+            e => panic!("expected the changes with the error, got {e:?}"),
+        }
+        assert_eq!(err.aws_code(), Some("InternalError"));
+    }
+
     #[tokio::test]
     async fn two_responses_racing_for_one_rule_number_leave_a_consistent_ledger() {
         for seed in 0..300 {
@@ -666,6 +738,7 @@ mod tests {
             let fake = FakeEc2 {
                 nacl: RefCell::new(default_nacl()),
                 seed: Cell::new(seed),
+                reads_left: Cell::new(usize::MAX),
             };
             let mut older_read = default_nacl();
             for egress in [false, true] {
