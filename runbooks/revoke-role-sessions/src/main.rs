@@ -162,11 +162,13 @@ pub async fn revoke_credentials(
             _ => continue,
         };
         // A failure after an earlier action changed something reports that change too.
-        let made: Vec<Change> = outcomes
-            .iter()
-            .flat_map(|o: &ActionOutcome| o.changes.iter().cloned())
-            .collect();
-        let outcome = done.map_err(|e| e.after_changes(&made))?;
+        let outcome = done.map_err(|e| {
+            let made: Vec<Change> = outcomes
+                .iter()
+                .flat_map(|o: &ActionOutcome| o.changes.iter().cloned())
+                .collect();
+            e.after_changes(&made)
+        })?;
         tracing::info!(
             execution_id = req.execution_id.as_deref().unwrap_or(""),
             finding_id = %plan.finding.security_hub.id,
