@@ -30,6 +30,34 @@ const UPDATED_BY: &str = "firebreak";
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
 const MAX_PAUSE: Duration = Duration::from_secs(30);
 
+/// The pauses while a finding has not reached Security Hub yet: `FIRST_PAUSE` doubling to
+/// `MAX_PAUSE`, never past the budget.
+struct ImportWait {
+    since: Instant,
+    pause: Duration,
+    budget: Duration,
+}
+
+impl ImportWait {
+    fn new(budget: Duration) -> Self {
+        ImportWait {
+            since: Instant::now(),
+            pause: FIRST_PAUSE,
+            budget,
+        }
+    }
+
+    /// The next pause, or `None` when taking it would pass the budget.
+    fn next(&self) -> Option<Duration> {
+        (self.since.elapsed() + self.pause <= self.budget).then_some(self.pause)
+    }
+
+    async fn take(&mut self) {
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(MAX_PAUSE);
+    }
+}
+
 /// How long to wait for GuardDuty's copy of a finding to reach Security Hub, which can lag
 /// the EventBridge event by minutes: `FIREBREAK_FINDING_WAIT_SECONDS` (lambda.json sets it,
 /// within the function's timeout).
@@ -98,8 +126,7 @@ pub async fn mark(
         }
         // Until the finding has reached Security Hub it comes back unprocessed as
         // FindingNotFound: wait with backoff, within the budget, then say so.
-        let waiting_since = Instant::now();
-        let mut pause = FIRST_PAUSE;
+        let mut wait = ImportWait::new(finding_wait);
         loop {
             let out = call
                 .clone()
@@ -111,7 +138,7 @@ pub async fn mark(
             };
             let code = u.error_code().unwrap_or("unknown");
             if code == "FindingNotFound" {
-                if waiting_since.elapsed() + pause <= finding_wait {
+                if let Some(pause) = wait.next() {
                     tracing::info!(
                         execution_id = req.execution_id.as_deref().unwrap_or(""),
                         finding_id = %finding.id,
@@ -119,8 +146,7 @@ pub async fn mark(
                         pause_ms = pause.as_millis() as u64,
                         "the finding is not in Security Hub yet; waiting"
                     );
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_PAUSE);
+                    wait.take().await;
                     continue;
                 }
                 return Err(RunbookError::TargetGone {
@@ -254,8 +280,8 @@ pub async fn notify_triage_failure(
     // with growing pauses, within the same budget the close waits.
     let mut pending: Vec<&firebreak::finding::SecurityHubRef> =
         parsed.findings.iter().map(|f| &f.security_hub).collect();
-    let waiting_since = Instant::now();
-    let mut pause = FIRST_PAUSE;
+    let mut wait = ImportWait::new(finding_wait);
+    // Findings Security Hub refused for good (not merely "not there yet"), with the code.
     let mut missing: Vec<String> = Vec::new();
     while !pending.is_empty() {
         let mut call = hub
@@ -289,21 +315,27 @@ pub async fn notify_triage_failure(
             .filter(|u| u.error_code() == Some("FindingNotFound"))
             .filter_map(|u| u.finding_identifier().and_then(|i| i.id()))
             .collect();
-        missing = out
-            .unprocessed_findings()
-            .iter()
-            .map(|u| {
-                let id = u.finding_identifier().and_then(|i| i.id()).unwrap_or("?");
-                format!("{id} ({})", u.error_code().unwrap_or("unknown"))
-            })
-            .collect();
+        missing.extend(
+            out.unprocessed_findings()
+                .iter()
+                .filter(|u| u.error_code() != Some("FindingNotFound"))
+                .map(|u| {
+                    let id = u.finding_identifier().and_then(|i| i.id()).unwrap_or("?");
+                    format!("{id} ({})", u.error_code().unwrap_or("unknown"))
+                }),
+        );
         pending.retain(|f| not_found.contains(&f.id.as_str()));
-        if pending.is_empty() || waiting_since.elapsed() + pause > finding_wait {
+        if pending.is_empty() || wait.next().is_none() {
             break;
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_PAUSE);
+        wait.take().await;
     }
+    // Still not in Security Hub when the budget ran out.
+    missing.extend(
+        pending
+            .iter()
+            .map(|f| format!("{} (FindingNotFound)", f.id)),
+    );
     tracing::info!(
         execution_id,
         action = "mark-resolved",
@@ -412,7 +444,6 @@ mod tests {
         assert!(err.to_string().contains("InvalidInput"), "{err}");
     }
 
-    /// Security Hub's answer when it could not update the finding.
     /// Security Hub's answer when every finding was updated.
     fn processed() -> BatchUpdateFindingsOutput {
         BatchUpdateFindingsOutput::builder()
@@ -421,6 +452,7 @@ mod tests {
             .build()
     }
 
+    /// Security Hub's answer when it could not update the finding.
     fn unprocessed(code: &str, message: &str) -> BatchUpdateFindingsOutput {
         let u = BatchUpdateFindingsUnprocessedFinding::builder()
             .error_code(code)
@@ -534,6 +566,66 @@ mod tests {
             .unwrap();
         assert_eq!(out.outcome.status, OutcomeStatus::DryRun);
         assert_eq!(update.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_triage_failure_keeps_a_refused_finding_in_its_summary_while_it_waits_for_another() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/findings/securityhub-custom-action-two-findings.json"
+        );
+        let input: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let ids: Vec<String> = firebreak::finding::parse_input(&input)
+            .unwrap()
+            .findings
+            .iter()
+            .map(|f| f.security_hub.id.to_string())
+            .collect();
+        let answer = |code: &str, id: &str| {
+            BatchUpdateFindingsUnprocessedFinding::builder()
+                .error_code(code)
+                .finding_identifier(
+                    AwsSecurityFindingIdentifier::builder()
+                        .id(id)
+                        .product_arn("p")
+                        .build(),
+                )
+                .build()
+        };
+        let (refused, late) = (ids[0].clone(), ids[1].clone());
+        // The first finding is refused for good, the second is not there yet; then it is.
+        let first = mock!(Client::batch_update_findings).then_output(move || {
+            BatchUpdateFindingsOutput::builder()
+                .unprocessed_findings(answer("InvalidInput", &refused))
+                .unprocessed_findings(answer("FindingNotFound", &late))
+                .build()
+        });
+        let second = mock!(Client::batch_update_findings)
+            .match_requests(|r| r.finding_identifiers().len() == 1)
+            .then_output(processed);
+        let hub = mock_client!(
+            aws_sdk_securityhub,
+            RuleMode::Sequential,
+            &[&first, &second]
+        );
+        let out = notify_triage_failure(triage_failure(input), &hub, Duration::from_secs(2), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            second.num_calls(),
+            1,
+            "only the finding not there yet is tried again"
+        );
+        let summary = &out.outcome.summary;
+        assert!(
+            summary.starts_with("marked 1 of 2 finding(s) NOTIFIED"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains(&format!("{} (InvalidInput)", ids[0])),
+            "{summary}"
+        );
     }
 
     #[tokio::test]
