@@ -87,12 +87,7 @@ def test_a_burst_of_findings_ends_each_resolved_or_notified_and_the_ledger_consi
     started = time.time()
     account.put_events(events)
     put_s = time.time() - started
-    deadline = time.time() + 900
-    while time.time() < deadline:
-        runs = account.executions("response")
-        if len(runs) >= BURST and all(r["status"] != "RUNNING" for r in runs):
-            break
-        time.sleep(1)
+    runs = account.wait_for_executions("response", BURST, timeout=900)
     assert len(runs) == BURST and all(r["status"] != "RUNNING" for r in runs), f"{sum(r['status'] == 'RUNNING' for r in runs)} still running"
     ended, why = {}, []
     for event in events:

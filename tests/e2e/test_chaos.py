@@ -40,12 +40,7 @@ def test_under_random_faults_every_response_ends_audited_and_none_silent(account
     started = time.time()
     try:
         account.put_events(events)
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            runs = account.executions("response")
-            if len(runs) >= FINDINGS and all(r["status"] != "RUNNING" for r in runs):
-                break
-            time.sleep(1)
+        runs = account.wait_for_executions("response", FINDINGS, timeout=600)
         hits = account.chaos_hits()
     finally:
         account.set_chaos(0.0, [])

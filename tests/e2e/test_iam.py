@@ -6,7 +6,6 @@ import json
 import time
 
 import pytest
-import requests
 from botocore.exceptions import ClientError
 from firebreak_localaws import provision
 
@@ -61,9 +60,7 @@ def test_an_operator_who_may_only_start_executions_can_start_one_and_nothing_els
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": machine}],
     }))
-    requests.post(f"{account.url}/firebreak-api/iam/access-key", json={
-        "account": provision.ACCOUNT, "userName": "responder", "accessKeyId": "AKIARESPONDER0000001", "secretAccessKey": "local",
-    }, timeout=10).raise_for_status()
+    account.register_access_key("responder", "AKIARESPONDER0000001", "local")
     sfn = account.client("stepfunctions", key="AKIARESPONDER0000001", retries=1)
     started = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"not": "a finding"}))
     assert started["executionArn"].startswith(machine.replace(":stateMachine:", ":execution:"))

@@ -179,9 +179,10 @@ def _condition(statement: dict[str, Any], context: dict[str, list[str]]) -> bool
             }.get(op)
             if match is None:
                 return None
-            ok = all(match(v) for v in values) if quantifier == "ForAllValues:" else any(match(v) for v in values)
-            if op in ("StringNotEquals", "StringNotLike", "ArnNotLike") and quantifier is None:
-                ok = all(match(v) for v in values)
+            # A negated operator without a set quantifier must hold for every value.
+            negated = op in ("StringNotEquals", "StringNotLike", "ArnNotLike")
+            every = quantifier == "ForAllValues:" or (negated and quantifier is None)
+            ok = all(match(v) for v in values) if every else any(match(v) for v in values)
             if not ok:
                 result = False
     return result

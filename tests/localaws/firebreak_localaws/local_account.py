@@ -77,11 +77,7 @@ class LocalAccount:
         requests.delete(f"{self.url}/firebreak-api/faults", timeout=10)
         requests.post(f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10)
         self.set_import_delay(self.import_delay)
-        operator = provision.create_operator(self.client)
-        requests.post(f"{self.url}/firebreak-api/iam/access-key", json={
-            "account": provision.ACCOUNT, "userName": operator,
-            "accessKeyId": provision.OPERATOR_KEY, "secretAccessKey": provision.OPERATOR_SECRET,
-        }, timeout=10).raise_for_status()
+        self.register_access_key(provision.create_operator(self.client), provision.OPERATOR_KEY, provision.OPERATOR_SECRET)
         self.deployed = provision.deploy(self.client, self.root)
         self.demo = provision.seed_demo(self.client)
         # From here on every request is authorised as AWS would: the operator is an
@@ -139,20 +135,7 @@ class LocalAccount:
         """Puts an event on the default bus as GuardDuty or Security Hub would. A caller's
         PutEvents with an aws.* source is refused, as in AWS; the service's own delivery
         goes through the control API."""
-        out = requests.post(f"{self.url}/firebreak-api/aws-events", json={
-            "account": provision.ACCOUNT,
-            "region": event.get("region", provision.REGION),
-            "entries": [{
-                "Source": event["source"],
-                "DetailType": event["detail-type"],
-                "Resources": event.get("resources", []),
-                "Detail": json.dumps(event["detail"]),
-            }],
-        }, timeout=10)
-        out.raise_for_status()
-        failed = [e for e in out.json()["Entries"] if "ErrorCode" in e]
-        if failed:
-            raise RuntimeError(f"EventBridge refused the event: {failed}")
+        self.put_events([event], threads=1)
 
     def put_events(self, events: list[dict[str, Any]], threads: int = 10) -> None:
         """Puts many events as their services would: ten to a PutEvents call (its limit),
@@ -189,6 +172,16 @@ class LocalAccount:
     def chaos_hits(self) -> dict[str, int]:
         return requests.get(f"{self.url}/firebreak-api/chaos", timeout=10).json()
 
+    def wait_for_executions(self, machine: str, count: int, timeout: float) -> list[dict[str, Any]]:
+        """Every execution of a machine once `count` of them exist and none is running (or
+        what there is when `timeout` passes)."""
+        deadline = time.time() + timeout
+        while True:
+            runs = self.executions(machine)
+            if (len(runs) >= count and all(r["status"] != "RUNNING" for r in runs)) or time.time() >= deadline:
+                return runs
+            time.sleep(1)
+
     def executions(self, machine: str) -> list[dict[str, Any]]:
         """Every execution of a machine (all pages)."""
         sfn = self.client("stepfunctions")
@@ -218,6 +211,12 @@ class LocalAccount:
 
     def set_iam_enforcement(self, on: bool) -> None:
         requests.post(f"{self.url}/firebreak-api/iam", json={"enforce": on}, timeout=10).raise_for_status()
+
+    def register_access_key(self, user_name: str, access_key_id: str, secret: str) -> None:
+        """Gives an existing IAM user an access key with a chosen id."""
+        requests.post(f"{self.url}/firebreak-api/iam/access-key", json={
+            "account": provision.ACCOUNT, "userName": user_name, "accessKeyId": access_key_id, "secretAccessKey": secret,
+        }, timeout=10).raise_for_status()
 
     def iam_refusals(self) -> list[dict[str, str]]:
         """Every request IAM refused: {principal, action, resource, why}."""
