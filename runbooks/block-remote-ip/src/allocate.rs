@@ -60,9 +60,13 @@ pub enum Op {
         ip: IpAddr,
         value: String,
     },
+    /// Deletes the tag only while it still has `value` (EC2's DeleteTags with a value is
+    /// conditional): a response that removes a tag it read or wrote never removes the one
+    /// another response has just written under the same key for a block of its own.
     DeleteTag {
         number: i32,
         ip: IpAddr,
+        value: String,
     },
     CreateEntry {
         number: i32,
@@ -73,6 +77,18 @@ pub enum Op {
         number: i32,
         egress: bool,
     },
+}
+
+impl Op {
+    /// The ledger entry a `PutTag` writes, as the NACL will read it back.
+    pub fn written_entry(&self) -> Option<LedgerEntry> {
+        match self {
+            Op::PutTag { number, ip, value } => {
+                LedgerEntry::from_tag(&crate::ledger::tag_key(*number, *ip), value)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -224,8 +240,14 @@ impl Nacl {
                     self.ledger.insert((*number, *ip), l);
                 }
             }
-            Op::DeleteTag { number, ip } => {
-                self.ledger.remove(&(*number, *ip));
+            Op::DeleteTag { number, ip, value } => {
+                if self
+                    .ledger
+                    .get(&(*number, *ip))
+                    .is_some_and(|l| l.tag_value() == *value)
+                {
+                    self.ledger.remove(&(*number, *ip));
+                }
             }
             Op::CreateEntry {
                 number,
@@ -287,6 +309,7 @@ impl Planner {
             Op::DeleteTag {
                 number: l.number,
                 ip: l.ip,
+                value: l.tag_value(),
             },
             None,
         );
@@ -469,7 +492,7 @@ impl Planner {
 /// Drops ledger tags in the band whose deny entries are gone or were replaced — they own
 /// nothing — once they are older than the grace period.
 fn drop_stale(p: &mut Planner, now: OffsetDateTime) {
-    let stale: Vec<(i32, IpAddr)> = p
+    let stale: Vec<Op> = p
         .nacl
         .ledger
         .values()
@@ -478,10 +501,14 @@ fn drop_stale(p: &mut Planner, now: OffsetDateTime) {
                 && p.nacl.ours_in_place(l) == (false, false)
                 && now - l.at >= STALE_GRACE
         })
-        .map(|l| (l.number, l.ip))
+        .map(|l| Op::DeleteTag {
+            number: l.number,
+            ip: l.ip,
+            value: l.tag_value(),
+        })
         .collect();
-    for (number, ip) in stale {
-        p.push(Op::DeleteTag { number, ip }, None);
+    for op in stale {
+        p.push(op, None);
     }
 }
 
@@ -511,6 +538,28 @@ fn drop_duplicates(p: &mut Planner, now: OffsetDateTime) {
     for l in &extra {
         p.remove_ours(l);
     }
+}
+
+/// The ledger tags among `written` whose block stands without them: a deny for exactly
+/// that IP at that number, in either direction, and no tag under its key. Two responses
+/// blocking one IP share the key; when one takes its tag back (its deny was refused) or
+/// drops it while the other's deny goes in, the deny would be left to nobody. Both read
+/// again after their last write and put the tag back; whichever reads last sees it.
+pub fn lost_tags(nacl: &Nacl, written: &[Op]) -> Vec<Op> {
+    written
+        .iter()
+        .filter(|op| match op {
+            Op::PutTag { number, ip, .. } => {
+                !nacl.ledger.contains_key(&(*number, *ip))
+                    && [false, true].into_iter().any(|egress| {
+                        nacl.at(*number, egress)
+                            .is_some_and(|e| !e.allow && e.cidr == host_cidr(*ip))
+                    })
+            }
+            _ => false,
+        })
+        .cloned()
+        .collect()
 }
 
 pub fn plan_blocks(
@@ -611,13 +660,7 @@ mod tests {
     fn applied(nacl: &Nacl, plan: &NaclPlan) -> Nacl {
         let mut n = nacl.clone();
         for op in &plan.ops {
-            let l = match op {
-                Op::PutTag { number, ip, value } => {
-                    LedgerEntry::from_tag(&crate::ledger::tag_key(*number, *ip), value)
-                }
-                _ => None,
-            };
-            n.apply(op, l);
+            n.apply(op, op.written_entry());
         }
         n
     }
@@ -997,7 +1040,8 @@ mod tests {
             ops,
             vec![Op::DeleteTag {
                 number: 80,
-                ip: ip("198.51.100.1")
+                ip: ip("198.51.100.1"),
+                value: n.ledger[&(80, ip("198.51.100.1"))].tag_value(),
             }]
         );
         assert!(expired.is_empty(), "their rule 80 is not ours to remove");
@@ -1040,7 +1084,8 @@ mod tests {
                 },
                 Op::DeleteTag {
                     number: 80,
-                    ip: ip("198.51.100.1")
+                    ip: ip("198.51.100.1"),
+                    value: n.ledger[&(80, ip("198.51.100.1"))].tag_value(),
                 },
             ]
         );
@@ -1125,7 +1170,8 @@ mod tests {
             later.ops,
             vec![Op::DeleteTag {
                 number: 80,
-                ip: ip("198.51.100.1")
+                ip: ip("198.51.100.1"),
+                value: n.ledger[&(80, ip("198.51.100.1"))].tag_value(),
             }]
         );
     }
@@ -1174,6 +1220,77 @@ mod tests {
         // Its writer gone for longer than the grace period: the half block is taken away.
         let later = plan_blocks(&both, &[], &s, NOW + STALE_GRACE, &by("a"));
         assert_eq!(applied(&both, &later), a, "{:?}", later.ops);
+    }
+
+    /// Two responses block 198.51.100.1 at 80 under one tag key; the second's tag value
+    /// replaced the first's. The first taking back its own value removes nothing.
+    #[test]
+    fn a_tag_is_deleted_only_while_it_has_the_value_read() {
+        let s = settings(80, 99, 20);
+        let n = default_nacl();
+        let first = applied(
+            &n,
+            &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("a")),
+        );
+        let second = applied(
+            &n,
+            &plan_blocks(
+                &n,
+                &[ip("198.51.100.1")],
+                &s,
+                NOW + Duration::seconds(3),
+                &by("b"),
+            ),
+        );
+        let mine = first.ledger[&(80, ip("198.51.100.1"))].tag_value();
+        let mut now = second.clone();
+        now.apply(
+            &Op::DeleteTag {
+                number: 80,
+                ip: ip("198.51.100.1"),
+                value: mine,
+            },
+            None,
+        );
+        assert_eq!(now, second, "the other response's tag stays");
+        let theirs = second.ledger[&(80, ip("198.51.100.1"))].tag_value();
+        now.apply(
+            &Op::DeleteTag {
+                number: 80,
+                ip: ip("198.51.100.1"),
+                value: theirs,
+            },
+            None,
+        );
+        assert!(now.ledger.is_empty());
+    }
+
+    #[test]
+    fn a_deny_of_ours_left_without_its_tag_gets_it_back() {
+        let s = settings(80, 99, 20);
+        let n = default_nacl();
+        let plan = plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("a"));
+        let mut after = applied(&n, &plan);
+        assert!(lost_tags(&after, &plan.ops).is_empty(), "the tag is there");
+        // Another response sharing the key took the tag away: in one direction or both,
+        // the deny is put back under its tag.
+        after.ledger.clear();
+        let put_tag: Vec<Op> = plan
+            .ops
+            .iter()
+            .filter(|o| matches!(o, Op::PutTag { .. }))
+            .cloned()
+            .collect();
+        assert_eq!(lost_tags(&after, &plan.ops), put_tag);
+        after.entries.retain(|e| !(e.number == 80 && e.egress));
+        assert_eq!(lost_tags(&after, &plan.ops), put_tag);
+        // Gone from both directions (evicted, swept) or replaced by a foreign deny: nothing.
+        after.entries.retain(|e| e.number != 80);
+        assert!(lost_tags(&after, &plan.ops).is_empty());
+        after
+            .entries
+            .push(entry(80, false, false, "198.51.100.0/24"));
+        assert!(lost_tags(&after, &plan.ops).is_empty());
     }
 
     proptest::proptest! {

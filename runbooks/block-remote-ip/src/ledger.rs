@@ -11,8 +11,11 @@
 //!
 //! The IP is part of the key so that two responses racing for one rule number never
 //! overwrite each other's tag: the one whose CreateNetworkAclEntry fails removes its own
-//! tag, and the winner's tag still names the winner's entry. (Tags of the older
-//! `firebreak:block:<rule number>` form are still read.)
+//! tag, and the winner's tag still names the winner's entry. Two responses blocking the
+//! same IP do share a key, so a tag is only ever deleted with the value it was read or
+//! written with (EC2 then deletes it only if unchanged), and each response reads the NACL
+//! again after its last write and puts back a tag its deny stands without. (Tags of the
+//! older `firebreak:block:<rule number>` form are still read.)
 
 use std::net::IpAddr;
 

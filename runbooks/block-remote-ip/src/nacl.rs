@@ -139,7 +139,7 @@ fn describe(op: &Op, nacl: &Nacl) -> Change {
                 .unwrap_or_else(|| "none".into()),
             value.clone(),
         ),
-        Op::DeleteTag { number, ip } => (
+        Op::DeleteTag { number, ip, .. } => (
             format!("ledger tag {}", tag_key(*number, *ip)),
             nacl.ledger
                 .get(&(*number, *ip))
@@ -234,16 +234,22 @@ impl NaclApi for Client {
                     )
                 )?;
             }
-            Op::DeleteTag { number, ip } => {
-                // With the older one-tag-per-number form, if there is one: it names this
-                // number, and once the block goes it owns nothing.
+            Op::DeleteTag { number, ip, value } => {
+                // With its value, so that EC2 deletes it only while it is the tag this run
+                // read or wrote. With the older one-tag-per-number form too, if there is
+                // one: its value reads the same.
                 mutate!(
                     dry_run,
                     "ec2:DeleteTags",
                     ec2.delete_tags()
                         .resources(acl_id)
-                        .tags(Tag::builder().key(tag_key(*number, *ip)).build())
-                        .tags(Tag::builder().key(legacy_key(*number)).build())
+                        .tags(
+                            Tag::builder()
+                                .key(tag_key(*number, *ip))
+                                .value(value)
+                                .build()
+                        )
+                        .tags(Tag::builder().key(legacy_key(*number)).value(value).build())
                 )?;
             }
             Op::CreateEntry {
@@ -309,47 +315,64 @@ async fn apply<A: NaclApi>(
     let mut block_written: Vec<Op> = Vec::new();
     for op in ops {
         if let Err(e) = api.run(&nacl.id, op, dry_run).await {
-            if !matches!(op, Op::CreateEntry { .. }) {
+            let Op::CreateEntry {
+                number,
+                egress,
+                cidr,
+            } = op
+            else {
+                return Err(e);
+            };
+            let conflict = e.aws_code().is_some_and(|c| CONFLICT_CODES.contains(&c));
+            // Another response blocking the same IP may have written this very deny (it
+            // completes a block it found half written): then it stands, as wanted.
+            if conflict && !dry_run && deny_stands(api, &nacl.id, *number, *egress, cidr).await? {
+                tracing::info!(network_acl_id = %nacl.id, rule_number = number, egress, "the deny was written by another response blocking the same IP");
+                now.apply(op, None);
+                block_written.push(op.clone());
+                continue;
+            }
+            // Refused, not taken, after one direction went in: the half block stays. It is
+            // tagged and ours; the next response for this IP completes it, the sweep ends
+            // it. Taking it back could remove a direction that another response blocking
+            // the same IP has just relied on.
+            let half_written = block_written
+                .iter()
+                .any(|o| matches!(o, Op::CreateEntry { .. }));
+            if !conflict && half_written {
                 return Err(e);
             }
-            // A deny that could not be written: whatever the reason, what this run wrote
-            // for the block is taken back, so that no tag is left without its entry.
-            let conflict = e.aws_code().is_some_and(|c| CONFLICT_CODES.contains(&c));
+            // Otherwise what this run wrote for the block is taken back, so that no tag is
+            // left without its entry.
             tracing::info!(
                 network_acl_id = %nacl.id,
                 error = %e,
                 conflict,
                 "the deny could not be written: taking back this block"
             );
-            // Entries first (they are this run's own), then the tag, unless another
-            // response's deny of the same IP now stands at that number: the tag (same key)
-            // is then the right one for it, and taking it away would orphan their block.
+            // Entries first (they are this run's own), then the tag, while it still has
+            // this run's value: another response blocking the same IP may have written
+            // its own under the same key since.
             for undo in block_written.iter().rev() {
                 let back = match undo {
                     Op::CreateEntry { number, egress, .. } => Op::DeleteEntry {
                         number: *number,
                         egress: *egress,
                     },
-                    Op::PutTag { number, ip, .. } => {
-                        let holds = api.read(&nacl.id).await?.is_some_and(|n| {
-                            [false, true].into_iter().any(|egress| {
-                                n.at(*number, egress)
-                                    .is_some_and(|e| !e.allow && e.cidr == allocate::host_cidr(*ip))
-                            })
-                        });
-                        if holds {
-                            continue;
-                        }
-                        Op::DeleteTag {
-                            number: *number,
-                            ip: *ip,
-                        }
-                    }
+                    Op::PutTag { number, ip, value } => Op::DeleteTag {
+                        number: *number,
+                        ip: *ip,
+                        value: value.clone(),
+                    },
                     _ => continue,
                 };
                 api.run(&nacl.id, &back, dry_run).await?;
                 changes.push(describe(&back, &now));
                 now.apply(&back, None);
+            }
+            // That response's deny may have gone in while the tag was taken back.
+            if !dry_run {
+                restore_lost_tags(api, &nacl.id, &block_written, changes).await?;
             }
             return if conflict {
                 Ok(Applied::Conflict)
@@ -363,15 +386,46 @@ async fn apply<A: NaclApi>(
             _ => block_written.clear(),
         }
         changes.push(describe(op, &now));
-        let ledger = match op {
-            Op::PutTag { number, ip, value } => {
-                LedgerEntry::from_tag(&tag_key(*number, *ip), value)
-            }
-            _ => None,
-        };
-        now.apply(op, ledger);
+        now.apply(op, op.written_entry());
     }
     Ok(Applied::Done)
+}
+
+/// Whether a deny of exactly `cidr` stands at the number in that direction.
+async fn deny_stands<A: NaclApi>(
+    api: &A,
+    acl_id: &str,
+    number: i32,
+    egress: bool,
+    cidr: &str,
+) -> Result<bool, RunbookError> {
+    let Ok(cidr) = cidr.parse::<ipnet::IpNet>() else {
+        return Ok(false);
+    };
+    Ok(api.read(acl_id).await?.is_some_and(|n| {
+        n.at(number, egress)
+            .is_some_and(|e| !e.allow && e.cidr == cidr)
+    }))
+}
+
+/// Reads the NACL again and puts back the tags among `written` whose deny stands
+/// without them (`allocate::lost_tags`). Returns the NACL as it is then, `None` when gone.
+async fn restore_lost_tags<A: NaclApi>(
+    api: &A,
+    acl_id: &str,
+    written: &[Op],
+    changes: &mut Vec<Change>,
+) -> Result<Option<Nacl>, RunbookError> {
+    let Some(mut now) = api.read(acl_id).await? else {
+        return Ok(None);
+    };
+    for put in allocate::lost_tags(&now, written) {
+        tracing::warn!(network_acl_id = %acl_id, op = ?put, "a deny of ours stood without its ledger tag: writing the tag again");
+        api.run(acl_id, &put, false).await?;
+        changes.push(describe(&put, &now));
+        now.apply(&put, put.written_entry());
+    }
+    Ok(Some(now))
 }
 
 /// Blocks the IPs in one NACL: plan from what EC2 has, apply, and when another response
@@ -410,13 +464,17 @@ async fn block_attempts<A: NaclApi>(
         let planned = allocate::plan_blocks(&current, ips, settings, OffsetDateTime::now_utc(), by);
         match apply(api, &current, &planned.ops, dry_run, changes).await? {
             Applied::Done => {
+                // A deny written (a new block, or a direction completed): read again, put
+                // back a tag another response took away, drop duplicates.
                 if !dry_run
                     && planned
-                        .results
+                        .ops
                         .iter()
-                        .any(|r| matches!(r, IpResult::Blocked { .. }))
+                        .any(|o| matches!(o, Op::CreateEntry { .. }))
                 {
-                    if let Some(after) = api.read(&current.id).await? {
+                    if let Some(after) =
+                        restore_lost_tags(api, &current.id, &planned.ops, changes).await?
+                    {
                         // Nothing to add this time: only duplicates and stale tags go.
                         let tidy = allocate::plan_blocks(
                             &after,
@@ -491,6 +549,8 @@ mod tests {
         seed: Cell<u64>,
         /// How many reads succeed before EC2 starts failing them.
         reads_left: Cell<usize>,
+        /// How many outbound denies EC2 refuses (access denied) before it writes them.
+        outbound_refusals: Cell<usize>,
     }
 
     impl FakeEc2 {
@@ -546,6 +606,10 @@ mod tests {
                     if n.at(*number, *egress).is_some() {
                         return Err(refused("NetworkAclEntryAlreadyExists"));
                     }
+                    if *egress && self.outbound_refusals.get() > 0 {
+                        self.outbound_refusals.set(self.outbound_refusals.get() - 1);
+                        return Err(refused("UnauthorizedOperation"));
+                    }
                     let ip = cidr.parse::<ipnet::IpNet>().unwrap().addr();
                     if n.counted(*egress, ip) >= 20 {
                         return Err(refused("NetworkAclEntryLimitExceeded"));
@@ -557,13 +621,7 @@ mod tests {
                 }
                 _ => {}
             }
-            let ledger = match op {
-                Op::PutTag { number, ip, value } => {
-                    LedgerEntry::from_tag(&tag_key(*number, *ip), value)
-                }
-                _ => None,
-            };
-            n.apply(op, ledger);
+            n.apply(op, op.written_entry());
             Ok(())
         }
     }
@@ -631,6 +689,7 @@ mod tests {
             nacl: RefCell::new(default_nacl()),
             seed: Cell::new(seed),
             reads_left: Cell::new(usize::MAX),
+            outbound_refusals: Cell::new(0),
         };
         let s = settings();
         let (ia, ib): (IpAddr, IpAddr) = (a.parse().unwrap(), b.parse().unwrap());
@@ -679,12 +738,14 @@ mod tests {
                 cidr: "192.0.2.0/24".parse().unwrap(),
             });
         }
-        // EC2 has 80 taken; this run read the NACL before it was. One read succeeds: the
-        // take-back's check; the re-read after the conflict fails.
+        // EC2 has 80 taken; this run read the NACL before it was. One read succeeds:
+        // whether the deny in the way is of the same IP (it is not); the read after the tag
+        // is taken back fails.
         let fake = FakeEc2 {
             nacl: RefCell::new(taken),
             seed: Cell::new(1),
             reads_left: Cell::new(1),
+            outbound_refusals: Cell::new(0),
         };
         let ips: [IpAddr; 1] = ["198.51.100.9".parse().unwrap()];
         let by = Requester::new("finding-a", 5.0);
@@ -739,6 +800,7 @@ mod tests {
                 nacl: RefCell::new(default_nacl()),
                 seed: Cell::new(seed),
                 reads_left: Cell::new(usize::MAX),
+                outbound_refusals: Cell::new(0),
             };
             let mut older_read = default_nacl();
             for egress in [false, true] {
@@ -774,6 +836,50 @@ mod tests {
                 .map_err(|e| format!("seed {seed}: {e}: {n:?}"))
                 .unwrap();
             assert_eq!(n.ledger.len(), 1, "seed {seed}: {n:?}");
+        }
+    }
+
+    /// Two responses block one IP at one number, under one tag key. The first to write
+    /// its outbound deny is refused (not a conflict) and takes its block back while the
+    /// other's deny goes in: the deny that stands keeps its tag, whatever the interleaving.
+    #[tokio::test]
+    async fn a_block_taken_back_beside_another_of_the_same_ip_leaves_that_one_tagged() {
+        let s = settings();
+        let ips: [IpAddr; 1] = ["203.0.113.3".parse().unwrap()];
+        let (by_a, by_b) = (
+            Requester::new("finding-a", 5.0),
+            Requester::new("finding-b", 8.0),
+        );
+        for seed in 0..500 {
+            let fake = FakeEc2 {
+                nacl: RefCell::new(default_nacl()),
+                seed: Cell::new(seed),
+                reads_left: Cell::new(usize::MAX),
+                outbound_refusals: Cell::new(1),
+            };
+            let (ra, rb) = tokio::join!(
+                block_in(&fake, default_nacl(), &ips, &s, &by_a, false),
+                block_in(&fake, default_nacl(), &ips, &s, &by_b, false),
+            );
+            assert!(
+                ra.is_err() != rb.is_err(),
+                "seed {seed}: exactly one was refused"
+            );
+            // A tag the refused one could not take back (the other had written its own
+            // value meanwhile) is stale: the next response drops it after the grace period.
+            let mut n = fake.nacl.into_inner();
+            let later = OffsetDateTime::now_utc() + allocate::STALE_GRACE;
+            for op in allocate::plan_blocks(&n, &[], &s, later, &by_a).ops {
+                n.apply(&op, op.written_entry());
+            }
+            consistent(&n)
+                .map_err(|e| format!("seed {seed}: {e}: {n:?}"))
+                .unwrap();
+            assert_eq!(
+                n.ledger.len(),
+                1,
+                "seed {seed}: the other blocked it: {n:?}"
+            );
         }
     }
 }
