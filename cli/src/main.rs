@@ -276,7 +276,10 @@ fn run_plan(
             if let Some(selected) = &input.playbooks {
                 p.narrow_to(selected);
             }
-            if let Some(why) = deployment.as_ref().and_then(|d| d.refuses(f)) {
+            if let Some(why) = deployment
+                .as_ref()
+                .and_then(|d| d.refuses(f, &policy.enrolment))
+            {
                 p.hold_outside(&why);
             }
             p

@@ -122,8 +122,9 @@ export class FirebreakStack extends Stack {
       FIREBREAK_POLICY_PARAMETER: policy.parameterName,
       FIREBREAK_AUDIT_LOG_GROUP: this.auditLogGroup.logGroupName,
       FIREBREAK_DRY_RUN: props.dryRunOnly ? 'true' : 'false',
-      // The only account Firebreak acts in (with AWS_REGION, which Lambda sets): a finding
-      // from any other is held with the reason, never acted on by name here.
+      // Firebreak's own account (with AWS_REGION, which Lambda sets): it acts here with its
+      // own roles, in the policy's enrolled accounts through their member roles, and holds
+      // a finding from anywhere else with the reason.
       FIREBREAK_ACCOUNT_ID: Aws.ACCOUNT_ID,
       // The band the sweep may act in: ledger tags outside it are never Firebreak's.
       FIREBREAK_BLOCK_RULE_BAND: ruleBand(repo.defaultPolicy),
@@ -187,6 +188,8 @@ export class FirebreakStack extends Stack {
     const role = new iam.Role(this, `${rb.pascalName}Role`, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `Firebreak ${rb.name}: exactly what runbooks/${rb.name}/permissions.json declares`,
+      // Named: a member account's role trusts exactly this one (aws:PrincipalArn).
+      roleName: `${this.stackName}-${rb.name}`,
     });
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -217,6 +220,18 @@ export class FirebreakStack extends Stack {
         );
       }
     });
+    if (rb.memberRole) {
+      // Into this runbook's role in whichever member account a finding comes from; the
+      // member role trusts only this role, from inside the organisation.
+      const memberRoles = `arn:\${Partition}:iam::*:role/${this.repo.names.memberRolePrefix}${rb.name}`;
+      role.addToPolicy(
+        new iam.PolicyStatement({ sid: 'AssumeMemberRole', actions: ['sts:AssumeRole'], resources: [resolveArn(memberRoles)] }),
+      );
+      acknowledged.set(
+        `AwsSolutions-IAM5[Resource::${nagArn(memberRoles)}]`,
+        `${rb.name} acts in the account a finding comes from, known only at run time: its member role there (any enrolled account), which trusts only this role`,
+      );
+    }
     // Active tracing adds xray:PutTraceSegments and PutTelemetryRecords, which IAM
     // cannot scope to a resource.
     const xray = 'X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions';
@@ -270,7 +285,12 @@ export class FirebreakStack extends Stack {
   /** The permissions boundary of every runbook role: at most the actions some runbook
    * declares (and its logs and traces), never the guardrails' principals. */
   private runbookBoundary(repo: Repository): iam.ManagedPolicy {
-    const declared = [...new Set(repo.runbooks.flatMap((rb) => rb.statements.flatMap((st) => st.actions)))].sort();
+    const declared = [
+      ...new Set([
+        ...repo.runbooks.flatMap((rb) => rb.statements.flatMap((st) => st.actions)),
+        ...(repo.runbooks.some((rb) => rb.memberRole) ? ['sts:AssumeRole'] : []),
+      ]),
+    ].sort();
     const boundary = new iam.ManagedPolicy(this, 'RunbookBoundary', {
       description: 'Firebreak: the most any runbook role may ever do (the union of the declared actions of runbooks/*/permissions.json)',
       statements: [

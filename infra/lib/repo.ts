@@ -11,6 +11,8 @@ export interface PermissionStatement {
   readonly resources: string[];
   readonly conditions?: Record<string, Record<string, string | string[]>>;
   readonly why?: string;
+  /** Only in Firebreak's own account (triage's policy parameter): not in the member role. */
+  readonly securityAccountOnly?: boolean;
 }
 
 export interface Runbook {
@@ -20,6 +22,9 @@ export interface Runbook {
   readonly pascalName: string;
   readonly description: string;
   readonly statements: PermissionStatement[];
+  /** It acts in a finding's own account: a member role there (the member stack), which
+   * its role in the security account may assume. */
+  readonly memberRole: boolean;
 }
 
 export interface StateMachineFile {
@@ -92,6 +97,8 @@ export interface Names {
   readonly responseMachine: string;
   readonly sweepMachine: string;
   readonly metricNamespace: string;
+  /** A member account's role for a runbook: this and the runbook's name. */
+  readonly memberRolePrefix: string;
 }
 
 export function pascal(name: string): string {
@@ -122,8 +129,9 @@ function fail(file: string, why: string): never {
 
 const ACTION = /^[a-z0-9-]+:[A-Za-z0-9*]+$/;
 
-function parsePermissions(file: string): { description: string; statements: PermissionStatement[] } {
-  const doc = readJson(file) as { description?: unknown; statements?: unknown };
+function parsePermissions(file: string): { description: string; statements: PermissionStatement[]; memberRole: boolean } {
+  const doc = readJson(file) as { description?: unknown; statements?: unknown; memberRole?: unknown };
+  if (doc.memberRole !== undefined && typeof doc.memberRole !== 'boolean') fail(file, 'memberRole must be true or false');
   if (!Array.isArray(doc.statements) || doc.statements.length === 0) fail(file, 'statements must be a non-empty array');
   const statements = doc.statements.map((s: unknown, i: number): PermissionStatement => {
     const st = s as PermissionStatement;
@@ -133,7 +141,7 @@ function parsePermissions(file: string): { description: string; statements: Perm
     if (st.resources.includes('*') && !st.why) fail(file, `statements[${i}]: a "*" resource needs a "why"`);
     return st;
   });
-  return { description: typeof doc.description === 'string' ? doc.description : '', statements };
+  return { description: typeof doc.description === 'string' ? doc.description : '', statements, memberRole: doc.memberRole === true };
 }
 
 export function discover(root: string): Repository {

@@ -10,6 +10,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FirebreakStack, FirebreakStackProps, ACTION_TARGET_NAME } from '../lib/firebreak-stack';
+import { FirebreakMemberStack } from '../lib/member-stack';
 import { discover, functionSettings, placeholders } from '../lib/repo';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -96,7 +97,8 @@ for (const [label, root] of [['this repository', REPO], ['the fixture repository
       const fn = stack.functions.get(rb.name)!;
       const roleId = stack.getLogicalId(fn.role!.node.defaultChild as any);
       // What it declares, plus writing its own logs and traces: nothing else.
-      const expected = [...new Set([...rb.statements.flatMap((s) => s.actions), ...INFRA_ACTIONS])].sort();
+      // (And assuming its own member role, when it acts in member accounts.)
+      const expected = [...new Set([...rb.statements.flatMap((s) => s.actions), ...INFRA_ACTIONS, ...(rb.memberRole ? ['sts:AssumeRole'] : [])])].sort();
       assert.deepEqual(policyActions(template, roleId), expected, rb.name);
       // The role has no managed policies: nothing beyond the declaration.
       const [, role] = resources(template, 'AWS::IAM::Role').find(([id]) => id === roleId)!;
@@ -358,4 +360,82 @@ test('a rule file gives exactly one of eventPattern and schedule', () => {
   assert.throws(() => discover(tmp), /schedule must be rate\(\.\.\.\) or cron\(\.\.\.\)/);
   fs.writeFileSync(file, JSON.stringify({ ...scheduled, schedule: 'rate(1 hour)' }));
   assert.equal(discover(tmp).rules.find((r) => r.schedule)?.schedule, 'rate(1 hour)');
+});
+
+function synthMember(root: string) {
+  const app = new App({ context: CDK_CONTEXT });
+  const repo = discover(root);
+  const stack = new FirebreakMemberStack(app, 'FirebreakMember', { repo });
+  return { app, stack, repo, template: Template.fromStack(stack) };
+}
+
+test('the member stack: one role per runbook that acts in member accounts, with its declared actions only (never the security-account-only ones)', () => {
+  const { template, repo } = synthMember(REPO);
+  const member = repo.runbooks.filter((rb) => rb.memberRole).map((rb) => rb.name).sort();
+  assert.deepEqual(member, ['block-remote-ip', 'isolate-instance', 'revoke-role-sessions', 'triage']);
+  const roles = resources(template, 'AWS::IAM::Role');
+  assert.deepEqual(roles.map(([, r]) => r.Properties.RoleName).sort(), member.map((n) => `${repo.names.memberRolePrefix}${n}`));
+  // Nothing else in a member account: the roles and their policies.
+  const types = new Set(Object.values(template.toJSON().Resources as Record<string, Resource>).map((r) => r.Type));
+  assert.deepEqual([...types].sort(), ['AWS::IAM::Policy', 'AWS::IAM::Role']);
+  for (const [id, role] of roles) {
+    const name = (role.Properties.RoleName as string).slice(repo.names.memberRolePrefix.length);
+    const rb = repo.runbooks.find((r) => r.name === name)!;
+    const expected = [...new Set(rb.statements.filter((s) => !s.securityAccountOnly).flatMap((s) => s.actions))].sort();
+    assert.deepEqual(policyActions(template, id), expected, name);
+    assert.equal(role.Properties.ManagedPolicyArns, undefined, name);
+    const denies = resources(template, 'AWS::IAM::Policy')
+      .filter(([, p]) => (p.Properties.Roles as any[]).some((r) => r.Ref === id))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
+      .filter((s: any) => s.Effect === 'Deny');
+    assert.equal(denies.length, 1, `${name}: the guardrail`);
+  }
+  assert.ok(!policyActions(template, roles.find(([, r]) => r.Properties.RoleName.endsWith('triage'))![0]).includes('ssm:GetParameter'));
+});
+
+test("the member stack: each role is trusted only by its runbook's role in the security account, from inside the organisation", () => {
+  const { template, repo } = synthMember(REPO);
+  const params = template.toJSON().Parameters as Record<string, any>;
+  assert.equal(params.SecurityAccountId.AllowedPattern, '^\\d{12}$');
+  assert.equal(params.OrganizationId.AllowedPattern, '^o-[a-z0-9]{10,32}$');
+  for (const [, role] of resources(template, 'AWS::IAM::Role')) {
+    const name = (role.Properties.RoleName as string).slice(repo.names.memberRolePrefix.length);
+    const statements = role.Properties.AssumeRolePolicyDocument.Statement;
+    assert.equal(statements.length, 1, name);
+    const [st] = statements;
+    assert.equal(st.Effect, 'Allow');
+    assert.equal(st.Action, 'sts:AssumeRole');
+    assert.match(JSON.stringify(st.Principal), /SecurityAccountId/);
+    assert.deepEqual(st.Condition.StringEquals, { 'aws:PrincipalOrgID': { Ref: 'OrganizationId' } });
+    const arn = JSON.stringify(st.Condition.ArnEquals['aws:PrincipalArn']);
+    assert.match(arn, /SecurityAccountId/);
+    assert.ok(arn.includes(`:role/${repo.names.stack}-${name}`), arn);
+  }
+});
+
+test('the member stack: cdk-nag AwsSolutions reports nothing unacknowledged', () => {
+  const { app } = synthMember(REPO);
+  const report = new AwsSolutionsChecks().validateScope(app);
+  const open = report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+  assert.deepEqual(open, []);
+});
+
+test('the security stack: each runbook role is named for the member trust, and those that act in members may assume only their own member role', () => {
+  const { template, repo, stack } = synth(REPO);
+  for (const rb of repo.runbooks) {
+    const fn = stack.functions.get(rb.name)!;
+    const roleId = stack.getLogicalId(fn.role!.node.defaultChild as any);
+    const [, role] = resources(template, 'AWS::IAM::Role').find(([id]) => id === roleId)!;
+    assert.equal(role.Properties.RoleName, `Firebreak-${rb.name}`);
+    const assume = resources(template, 'AWS::IAM::Policy')
+      .filter(([, p]) => (p.Properties.Roles as any[]).some((r) => r.Ref === roleId))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
+      .filter((s: any) => s.Action === 'sts:AssumeRole');
+    if (!rb.memberRole) {
+      assert.deepEqual(assume, [], rb.name);
+      continue;
+    }
+    assert.equal(assume.length, 1, rb.name);
+    assert.ok(JSON.stringify(assume[0].Resource).includes(`:iam::*:role/${repo.names.memberRolePrefix}${rb.name}`), JSON.stringify(assume[0].Resource));
+  }
 });

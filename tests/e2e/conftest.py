@@ -84,26 +84,42 @@ def calls_by(acct, function, operations=None):
 SERVICE_PREFIX = {"ec2": "ec2", "iam": "iam", "ssm": "ssm", "securityhub": "securityhub", "logs": "logs"}
 
 
+def member_calls(acct, function=None):
+    """The calls made with a member role (of one runbook, when named), from the request log."""
+    prefix = provision.MEMBER_ROLE_PREFIX
+    return [r for r in acct.request_log() if (r.get("role") or "").startswith(prefix) and (function is None or r["role"] == prefix + function)]
+
+
 def assert_calls_declared(acct, functions=None):
     """Every call each function made is an action its permissions.json declares: least
-    privilege derived from the code, checked against what really happened. Returns the
-    number of calls checked per function."""
+    privilege derived from the code, checked against what really happened, in Firebreak's
+    own account and, through the member roles, in the member accounts (assuming a member
+    role is the one call a runbook that acts there adds). Returns the number of calls
+    checked per function."""
     checked = {}
     for fn in functions or acct.deployed["functions"]:
+        permissions = json.loads((ROOT / "runbooks" / fn / "permissions.json").read_text())
         declared = set()
-        for s in json.loads((ROOT / "runbooks" / fn / "permissions.json").read_text())["statements"]:
+        for s in permissions["statements"]:
             declared |= set(s["actions"])
+        own = declared | ({"sts:AssumeRole"} if permissions.get("memberRole") else set())
+        in_members = {a for s in permissions["statements"] if not s.get("securityAccountOnly") for a in s["actions"]}
         calls = calls_by(acct, fn)
         for call in calls:
             action = f"{SERVICE_PREFIX.get(call['service'], call['service'])}:{call['operation']}"
-            assert action in declared, f"{fn} called {action}, which runbooks/{fn}/permissions.json does not declare"
-        checked[fn] = len(calls)
+            assert action in own, f"{fn} called {action}, which runbooks/{fn}/permissions.json does not declare"
+        elsewhere = member_calls(acct, fn)
+        for call in elsewhere:
+            action = f"{SERVICE_PREFIX.get(call['service'], call['service'])}:{call['operation']}"
+            assert action in in_members, f"{fn}'s member role called {action} in {call['account']}, which runbooks/{fn}/permissions.json does not declare for member accounts"
+        checked[fn] = len(calls) + len(elsewhere)
     return checked
 
 
 def set_policy(acct, change):
-    """Stores a changed copy of the built-in policy in the policy parameter."""
-    policy = json.loads((ROOT / "runbooks/firebreak/policy/default-policy.json").read_text())
+    """Stores a changed copy of the deployed policy (the built-in one with the local
+    organisation enrolled) in the policy parameter."""
+    policy = provision.local_policy(ROOT)
     change(policy)
     acct.client("ssm").put_parameter(Name=provision.POLICY_PARAMETER, Value=json.dumps(policy), Type="String", Tier="Advanced", Overwrite=True)
 

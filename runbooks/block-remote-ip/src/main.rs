@@ -14,6 +14,7 @@ use firebreak::error::{InputError, RunbookError};
 use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus, RunbookOutput};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::{ActionKind, RuleBand};
+use firebreak::reach::Reach;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -299,14 +300,24 @@ fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, RunbookError
 
 /// One function, two jobs: the malicious-remote-ip playbook's block action, or the
 /// scheduled sweep.
-pub async fn handle(event: Value, ec2: &Client) -> Result<Value, RunbookError> {
+///
+/// `home` is EC2 in Firebreak's own account and region (the sweep's); a block acts in the
+/// finding's account and region through `reach` (`None` in unit tests: `home` then).
+pub async fn handle(
+    event: Value,
+    home: &Client,
+    reach: Option<&Reach>,
+) -> Result<Value, RunbookError> {
     let out = if event.get("sweep").is_some() {
         let req: SweepRequest = parse(event)?;
-        serde_json::to_value(sweep(req.sweep, ec2).await?)
+        serde_json::to_value(sweep(req.sweep, home).await?)
     } else {
-        serde_json::to_value(RunbookOutput::one(
-            block_remote_ips(parse(event)?, ec2).await?,
-        ))
+        let req: ActionRequest = parse(event)?;
+        let ec2 = match reach {
+            Some(r) => Client::new(&r.for_plan(&req.plan, req.execution_id.as_deref()).await?),
+            None => home.clone(),
+        };
+        serde_json::to_value(RunbookOutput::one(block_remote_ips(req, &ec2).await?))
     };
     out.map_err(|e| RunbookError::Aws {
         operation: "serialise result",
@@ -319,7 +330,11 @@ pub async fn handle(event: Value, ec2: &Client) -> Result<Value, RunbookError> {
 async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
     let ec2 = Client::new(&sdk);
-    firebreak::runtime::serve("block-remote-ip", |req: Value| handle(req, &ec2)).await
+    let reach = Reach::from_env(sdk, "block-remote-ip");
+    firebreak::runtime::serve("block-remote-ip", |req: Value| {
+        handle(req, &ec2, Some(&reach))
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -334,11 +349,11 @@ mod tests {
             .region(aws_sdk_ec2::config::Region::new("us-east-1"))
             .build();
         let ec2 = Client::from_conf(conf);
-        let err = handle(serde_json::json!({"sweep": {"dryRun": "yes"}}), &ec2)
+        let err = handle(serde_json::json!({"sweep": {"dryRun": "yes"}}), &ec2, None)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("sweep.dryRun"), "{err}");
-        let err = handle(serde_json::json!({"plan": {"dryRun": true}}), &ec2)
+        let err = handle(serde_json::json!({"plan": {"dryRun": true}}), &ec2, None)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("$.plan"), "{err}");

@@ -24,6 +24,7 @@ pub mod outcome;
 pub mod permissions;
 pub mod plan;
 pub mod policy;
+pub mod reach;
 pub mod resolution;
 pub mod runtime;
 pub mod schemas;

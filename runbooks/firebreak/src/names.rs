@@ -11,6 +11,9 @@ pub const ACTION_TARGET_ID: &str = "FirebreakContain";
 pub const RESPONSE_MACHINE: &str = "response";
 pub const SWEEP_MACHINE: &str = "sweep-ip-blocks";
 pub const METRIC_NAMESPACE: &str = "Firebreak";
+/// A member account's role for a runbook is this and the runbook's name (the member
+/// stack deploys them; `Firebreak-member-isolate-instance`).
+pub const MEMBER_ROLE_PREFIX: &str = "Firebreak-member-";
 
 /// The deployed name of a machine (`Firebreak-response`).
 pub fn machine_name(machine: &str) -> String {
@@ -32,6 +35,7 @@ mod tests {
             ("responseMachine", RESPONSE_MACHINE),
             ("sweepMachine", SWEEP_MACHINE),
             ("metricNamespace", METRIC_NAMESPACE),
+            ("memberRolePrefix", MEMBER_ROLE_PREFIX),
         ] {
             assert_eq!(v[key], value, "names.json {key}");
         }

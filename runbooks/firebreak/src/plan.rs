@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::{Finding, InstanceTarget, NetworkInterface, RoleTarget, UserType};
 use crate::ids::*;
-use crate::policy::{glob_match, ActionKind, IpBlocking, Policy, PolicyRef};
+use crate::policy::{glob_match, ActionKind, Enrolment, IpBlocking, Policy, PolicyRef};
 
 /// What triage read from AWS about the finding's instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -325,8 +325,8 @@ impl Plan {
     }
 }
 
-/// Where this deployment of Firebreak runs: the only account and region it acts in
-/// (acting in member accounts through their roles is not built yet).
+/// Where this deployment of Firebreak runs. It acts there, and in the accounts and
+/// regions its policy enrols (`enrolment`), nowhere else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {
     pub account_id: AccountId,
@@ -334,19 +334,31 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Why Firebreak may not act on this finding here, if it may not: another account's
-    /// or another region's resources would be looked up, and changed, by name in this one.
-    pub fn refuses(&self, finding: &Finding) -> Option<String> {
-        if finding.account_id.as_str() != self.account_id.as_str() {
+    /// `FIREBREAK_ACCOUNT_ID` and `AWS_REGION`, as the CDK app sets them; `None` when
+    /// either is missing or invalid.
+    pub fn from_env() -> Option<Deployment> {
+        let var = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+        Some(Deployment {
+            account_id: AccountId::parse(&var("FIREBREAK_ACCOUNT_ID")?).ok()?,
+            region: Region::parse(&var("AWS_REGION")?).ok()?,
+        })
+    }
+
+    /// Why Firebreak may not act on this finding, if it may not: it is from an account or
+    /// a region that is neither this deployment's nor enrolled.
+    pub fn refuses(&self, finding: &Finding, enrolment: &Enrolment) -> Option<String> {
+        let account = &finding.account_id;
+        if account != &self.account_id && !enrolment.accounts.contains(account) {
             return Some(format!(
-                "the finding is from account {}, Firebreak is deployed in account {} and acts only there: acting here would change a same-named resource of this account; contain it in {} by hand or enrol that account",
-                finding.account_id, self.account_id, finding.account_id
+                "the finding is from account {account}, which is not enrolled (Firebreak runs in account {} and acts there and in the accounts its policy's enrolment.accounts lists): nothing was looked up or changed in {account}; contain it there by hand, or enrol the account and deploy the member stack to it",
+                self.account_id
             ));
         }
-        if finding.region.as_str() != self.region.as_str() {
+        let region = &finding.region;
+        if region != &self.region && !enrolment.regions.contains(region) {
             return Some(format!(
-                "the finding is from region {}, Firebreak is deployed in {} and acts only there: contain it in {} by hand",
-                finding.region, self.region, finding.region
+                "the finding is from region {region}, which is not enrolled (Firebreak runs in {} and acts there and in the regions its policy's enrolment.regions lists): nothing was looked up or changed in {region}; contain it there by hand, or enrol the region",
+                self.region
             ));
         }
         None
@@ -885,4 +897,50 @@ fn plan_block(
         subnet_ids: subnets,
         settings: p.policy.ip_blocking,
     });
+}
+
+#[cfg(test)]
+mod enrolment_tests {
+    use super::*;
+
+    fn deployment(account: &str, region: &str) -> Deployment {
+        Deployment {
+            account_id: AccountId::parse(account).unwrap(),
+            region: Region::parse(region).unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_enrolled_account_and_region_are_acted_in_anything_else_is_refused_with_why() {
+        // The fixture's finding: account 111122223333, us-east-1.
+        let finding = crate::fixtures::fixture_plan("ec2-dns-backdoor.json", false)
+            .unwrap()
+            .finding;
+        let home = deployment("123456789012", "eu-west-1");
+        let none = Enrolment::default();
+        let why = home.refuses(&finding, &none).unwrap();
+        assert!(
+            why.contains("from account 111122223333, which is not enrolled"),
+            "{why}"
+        );
+        let account_only = Enrolment {
+            accounts: vec![AccountId::parse("111122223333").unwrap()],
+            regions: vec![],
+        };
+        let why = home.refuses(&finding, &account_only).unwrap();
+        assert!(
+            why.contains("from region us-east-1, which is not enrolled"),
+            "{why}"
+        );
+        let both = Enrolment {
+            regions: vec![Region::parse("us-east-1").unwrap()],
+            ..account_only
+        };
+        assert_eq!(home.refuses(&finding, &both), None);
+        // Its own account and region need no enrolment.
+        assert_eq!(
+            deployment("111122223333", "us-east-1").refuses(&finding, &none),
+            None
+        );
+    }
 }

@@ -238,6 +238,22 @@ pub struct Policy {
     pub context_tags: ContextTags,
     #[serde(default)]
     pub ip_blocking: IpBlocking,
+    #[serde(default)]
+    pub enrolment: Enrolment,
+}
+
+/// Where Firebreak may act beside its own account and region. A finding from anywhere
+/// else is held, with the reason, and nothing is looked up or changed there.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Enrolment {
+    /// Member accounts whose findings Firebreak contains, through the member roles the
+    /// member stack deploys there.
+    #[serde(default)]
+    pub accounts: Vec<crate::ids::AccountId>,
+    /// Regions beside Firebreak's own, for its own account and the enrolled ones.
+    #[serde(default)]
+    pub regions: Vec<crate::ids::Region>,
 }
 
 /// Where the policy in force came from, for the plan and the audit record.

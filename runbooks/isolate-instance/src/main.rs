@@ -12,6 +12,7 @@ use firebreak::ids::{SecurityGroupId, VpcId};
 use firebreak::outcome::{ActionOutcome, ActionRequest, OutcomeStatus, RunbookOutput};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::ActionKind;
+use firebreak::reach::Reach;
 use isolate::Run;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -92,8 +93,14 @@ pub async fn isolate_instance(
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
-    let ec2 = Client::new(&sdk);
+    let reach = Reach::from_env(sdk, "isolate-instance");
     firebreak::runtime::serve("isolate-instance", |req: ActionRequest| async {
+        // In the finding's account and region.
+        let ec2 = Client::new(
+            &reach
+                .for_plan(&req.plan, req.execution_id.as_deref())
+                .await?,
+        );
         isolate_instance(req, &ec2).await.map(RunbookOutput::one)
     })
     .await

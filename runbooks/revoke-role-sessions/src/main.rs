@@ -11,6 +11,7 @@ use firebreak::ids::{AccessKeyId, IamName};
 use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus, RunbookOutput};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::ActionKind;
+use firebreak::reach::Reach;
 use revoke::KeyState;
 use time::OffsetDateTime;
 
@@ -192,9 +193,15 @@ pub async fn revoke_credentials(
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
-    let iam = Client::new(&sdk);
-    firebreak::runtime::serve("revoke-role-sessions", |req: ActionRequest| {
-        revoke_credentials(req, &iam)
+    let reach = Reach::from_env(sdk, "revoke-role-sessions");
+    firebreak::runtime::serve("revoke-role-sessions", |req: ActionRequest| async {
+        // IAM of the finding's account: a member's role, never a same-named one here.
+        let iam = Client::new(
+            &reach
+                .for_plan(&req.plan, req.execution_id.as_deref())
+                .await?,
+        );
+        revoke_credentials(req, &iam).await
     })
     .await
 }

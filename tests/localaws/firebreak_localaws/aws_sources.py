@@ -24,7 +24,7 @@ def put_as_service(account: str, region: str, entries: list[dict[str, Any]]) -> 
     finally:
         _AS_SERVICE.active = False
     for entry in entries:
-        guardduty_import.after_event(entry, account)
+        guardduty_import.after_event(entry, account, region)
     return out
 
 

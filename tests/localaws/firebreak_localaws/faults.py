@@ -170,11 +170,17 @@ def install() -> None:
         except Exception:  # noqa: BLE001
             access_key = ""
         service = self.service_name or ""
+        role = _role_of(access_key)
+        try:
+            # The account the request acts in (the signing key's), and its region.
+            account, region = self.get_current_account(), self.region
+        except Exception:  # noqa: BLE001
+            account, region = "", ""
         with _LOCK:
             REQUEST_LOG.append(
-                {"time": time.time(), "service": service, "operation": operation, "accessKeyId": access_key}
+                {"time": time.time(), "service": service, "operation": operation, "accessKeyId": access_key, "account": account, "region": region, "role": role}
             )
-        fault = _take(service, operation) or (_chaos(service, operation, _role_of(access_key)) if CHAOS["rate"] > 0 else None)
+        fault = _take(service, operation) or (_chaos(service, operation, role) if CHAOS["rate"] > 0 else None)
         if fault is not None:
             headers, body = error_body(service, fault.code, fault.message)
             headers["status"] = str(fault.status)

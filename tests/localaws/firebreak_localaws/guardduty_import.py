@@ -51,16 +51,17 @@ def identifier(detail: dict[str, Any]) -> dict[str, str]:
     return {"Id": detail["arn"], "ProductArn": f"arn:aws:securityhub:{detail['region']}::product/aws/guardduty"}
 
 
-def import_now(detail: dict[str, Any], into_account: str | None = None) -> None:
-    """Into the Security Hub of the account whose bus got the event: the finding's own, or
-    the organisation's delegated administrator's, which sees every member's findings."""
+def import_now(detail: dict[str, Any], into_account: str | None = None, into_region: str | None = None) -> None:
+    """Into the finding's own Security Hub, and into the one of the account and region
+    whose bus got the event: the organisation's delegated administrator sees every
+    member's findings, and with cross-region aggregation every linked region's."""
     finding = asff(detail)
-    hubs = {finding["AwsAccountId"], into_account or finding["AwsAccountId"]}
-    for account in hubs:
-        securityhub_backends[account][detail["region"]].batch_import_findings([finding])
+    hubs = {(finding["AwsAccountId"], detail["region"]), (into_account or finding["AwsAccountId"], into_region or detail["region"])}
+    for account, region in hubs:
+        securityhub_backends[account][region].batch_import_findings([finding])
 
 
-def after_event(entry: dict[str, Any], into_account: str | None = None) -> None:
+def after_event(entry: dict[str, Any], into_account: str | None = None, into_region: str | None = None) -> None:
     """Called for each event a service puts: GuardDuty findings travel on to Security Hub."""
     if entry.get("Source") != "aws.guardduty" or entry.get("DetailType") != "GuardDuty Finding":
         return
@@ -75,7 +76,7 @@ def after_event(entry: dict[str, Any], into_account: str | None = None) -> None:
 
     def later() -> None:
         time.sleep(delay)
-        import_now(detail, into_account)
+        import_now(detail, into_account, into_region)
 
     t = threading.Thread(target=later, daemon=True)
     PENDING.append(t)

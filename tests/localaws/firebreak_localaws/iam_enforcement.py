@@ -62,6 +62,7 @@ def reset() -> None:
     with _LOCK:
         _CREDENTIALS.clear()
         REFUSALS.clear()
+        ORGANIZATIONS.clear()
 
 
 class NotTrusted(Exception):
@@ -77,6 +78,58 @@ def _trusts(document: Any, service: str) -> bool:
         if service in _as_list((st.get("Principal") or {}).get("Service")):
             return True
     return False
+
+
+# The local organisation: which account belongs to which organisation id (aws:PrincipalOrgID).
+ORGANIZATIONS: dict[str, str] = {}
+
+
+def set_organization(org_id: str, accounts: list[str]) -> None:
+    with _LOCK:
+        for a in accounts:
+            ORGANIZATIONS[a] = org_id
+
+
+def organization_of(account: str) -> str | None:
+    return ORGANIZATIONS.get(account)
+
+
+def _principal_matches(principal: Any, caller_arn: str, caller_account: str) -> bool:
+    """An AWS principal of a trust policy: the role itself, its account's root, or the
+    account id (any principal of that account the account's own policies allow)."""
+    if principal == "*":
+        return True
+    aws = principal.get("AWS") if isinstance(principal, dict) else None
+    for p in _as_list(aws):
+        if p in ("*", caller_arn, caller_account, f"arn:{PARTITION}:iam::{caller_account}:root"):
+            return True
+    return False
+
+
+def trust_allows(role_arn: str, context: dict[str, list[str]]) -> bool:
+    """Whether the role's trust policy lets the caller (context's aws:PrincipalArn) assume
+    it: an Allow for sts:AssumeRole naming the caller whose conditions hold, and no Deny."""
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+    try:
+        role = iam_backends[account][PARTITION].get_role_by_arn(role_arn)
+    except Exception:  # noqa: BLE001 - no such role (moto's NotFound): nothing trusts the caller
+        return False
+    doc = role.assume_role_policy_document
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    caller = context["aws:PrincipalArn"][0]
+    caller_account = context["aws:PrincipalAccount"][0]
+    allowed = False
+    for st in _as_list(doc.get("Statement")):
+        if not _action_matches(_as_list(st.get("Action")), "sts:AssumeRole"):
+            continue
+        if not _principal_matches(st.get("Principal"), caller, caller_account):
+            continue
+        met = _condition(st, context)
+        if st.get("Effect") == "Deny" and met is not False:
+            return False
+        if st.get("Effect") == "Allow" and met is True:
+            allowed = True
+    return allowed
 
 
 def service_credentials(role_arn: str, service: str, session: str = "firebreak-local") -> dict[str, str]:
@@ -115,8 +168,11 @@ def register_access_key(account: str, user_name: str, access_key_id: str, secret
     well-known operator key)."""
     backend = iam_backends[account][PARTITION]
     key = backend.create_access_key(user_name)
+    # moto finds a key's account by the id it is filed under: file it under the new one.
+    backend.access_keys.pop(key.access_key_id, None)
     key.access_key_id = access_key_id
     key.secret_access_key = secret
+    backend.access_keys[access_key_id] = key
 
 
 # ---- policy evaluation ---------------------------------------------------------------------
@@ -188,7 +244,7 @@ def _condition(statement: dict[str, Any], context: dict[str, list[str]]) -> bool
     return result
 
 
-KNOWN_KEYS = {"aws:requesttag", "aws:resourcetag", "ec2:resourcetag", "aws:tagkeys", "aws:principalarn", "aws:principalaccount"}
+KNOWN_KEYS = {"aws:requesttag", "aws:resourcetag", "ec2:resourcetag", "aws:tagkeys", "aws:principalarn", "aws:principalaccount", "aws:principalorgid"}
 
 
 def evaluate(documents: list[Any], action: str, resource: str, context: dict[str, list[str]]) -> str:
@@ -308,6 +364,8 @@ def resources(service: str, operation: str, params: dict[str, Any], account: str
             if param in params:
                 return [(_iam_arn(account, kind, str(params[param])), {})]
         return [("*", {})]
+    if service == "sts" and operation == "AssumeRole" and "RoleArn" in params:
+        return [(str(params["RoleArn"]), {})]
     if service == "securityhub":
         return [(f"arn:{PARTITION}:securityhub:{region}:{account}:hub/default", {})]
     if service == "ssm" and "Name" in params:
@@ -424,6 +482,12 @@ def check_action_permitted(self: IAMRequestBase, resource: str) -> None:
             _refuse(service, principal, action, arn, "because no identity-based policy allows the action")
         if boundary is not None and evaluate([boundary], action, arn, context) != ALLOW:
             _refuse(service, principal, action, arn, "because no permissions boundary allows the action")
+        if action == "sts:AssumeRole":
+            org = organization_of(self.account_id)
+            if org:
+                context["aws:PrincipalOrgID"] = [org]
+            if not trust_allows(arn, context):
+                _refuse(service, principal, action, arn, "because the role's trust policy does not allow it")
 
 
 def check_signature(self: IAMRequestBase) -> None:

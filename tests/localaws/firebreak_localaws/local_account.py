@@ -38,11 +38,14 @@ class LocalAccount:
         self.host: LambdaHost | None = None
         self.deployed: dict[str, Any] = {}
         self.demo: dict[str, Any] = {}
+        self.members: dict[str, dict[str, Any]] = {}
 
-    def client(self, service: str, key: str = provision.OPERATOR_KEY, retries: int = 3, credentials: dict[str, str] | None = None) -> Any:
-        """A client signed with the operator's key, or with `credentials` (as
+    def client(self, service: str, key: str | None = None, retries: int = 3, credentials: dict[str, str] | None = None,
+               account: str = provision.ACCOUNT, region: str = provision.REGION) -> Any:
+        """A client signed with the operator's key (an administrator's of `account`, when
+        that is another account of the organisation), or with `credentials` (as
         `service_credentials` returns them: a function's role, for example)."""
-        keys = {"aws_access_key_id": key, "aws_secret_access_key": provision.OPERATOR_SECRET}
+        keys = {"aws_access_key_id": key or provision.admin_key(account), "aws_secret_access_key": provision.OPERATOR_SECRET}
         if credentials:
             keys = {
                 "aws_access_key_id": credentials["AWS_ACCESS_KEY_ID"],
@@ -52,10 +55,17 @@ class LocalAccount:
         return boto3.client(
             service,
             endpoint_url=self.url,
-            region_name=provision.REGION,
+            region_name=region,
             config=Config(retries={"total_max_attempts": retries, "mode": "standard"}),
             **keys,
         )
+
+    def _bootstrap_client(self, service: str, account: str, region: str = provision.REGION) -> Any:
+        """While IAM is not enforced yet (start-up only), moto files every request under
+        its default account unless told otherwise: its account header says which."""
+        c = self.client(service, key=provision.OPERATOR_KEY, region=region)
+        c.meta.events.register("before-sign.*.*", lambda request, **_: request.headers.__setitem__("x-moto-account-id", account))
+        return c
 
     def start(self) -> "LocalAccount":
         missing = [n for n in provision.discover(self.root)["runbooks"] if not (self.bin_dir / n).exists()]
@@ -79,7 +89,25 @@ class LocalAccount:
         self.set_import_delay(self.import_delay)
         self.register_access_key(provision.create_operator(self.client), provision.OPERATOR_KEY, provision.OPERATOR_SECRET)
         self.deployed = provision.deploy(self.client, self.root)
+        # The organisation: an administrator in each member account, the member stack's
+        # roles there, and which accounts are of the organisation (aws:PrincipalOrgID).
+        self.deployed["memberRoles"] = {}
+        for account in provision.MEMBERS + [provision.NOT_ENROLLED]:
+            user = provision.create_operator(lambda service, a=account: self._bootstrap_client(service, a))
+            self.register_access_key(user, provision.admin_key(account), provision.OPERATOR_SECRET, account=account)
+        for account in provision.MEMBERS:
+            self.deployed["memberRoles"][account] = provision.deploy_member(lambda service, a=account: self._bootstrap_client(service, a), self.root, account)
+        requests.post(f"{self.url}/firebreak-api/iam/organization", json={
+            "id": provision.ORGANIZATION_ID,
+            "accounts": [provision.MANAGEMENT_ACCOUNT, provision.ACCOUNT, *provision.MEMBERS],
+        }, timeout=10).raise_for_status()
         self.demo = provision.seed_demo(self.client)
+        # The same demo environment in each member account (same names: a finding there
+        # must never touch Firebreak's own account's web-instance-role).
+        self.members = {
+            a: provision.seed_demo(lambda service, a=a, r=r: self._bootstrap_client(service, a, r), r)
+            for a, r in provision.MEMBER_DEMO_REGIONS.items()
+        }
         # From here on every request is authorised as AWS would: the operator is an
         # administrator, each function runs as its own role, the engine as the machines'.
         self.set_iam_enforcement(True)
@@ -212,10 +240,10 @@ class LocalAccount:
     def set_iam_enforcement(self, on: bool) -> None:
         requests.post(f"{self.url}/firebreak-api/iam", json={"enforce": on}, timeout=10).raise_for_status()
 
-    def register_access_key(self, user_name: str, access_key_id: str, secret: str) -> None:
+    def register_access_key(self, user_name: str, access_key_id: str, secret: str, account: str = provision.ACCOUNT) -> None:
         """Gives an existing IAM user an access key with a chosen id."""
         requests.post(f"{self.url}/firebreak-api/iam/access-key", json={
-            "account": provision.ACCOUNT, "userName": user_name, "accessKeyId": access_key_id, "secretAccessKey": secret,
+            "account": account, "userName": user_name, "accessKeyId": access_key_id, "secretAccessKey": secret,
         }, timeout=10).raise_for_status()
 
     def iam_refusals(self) -> list[dict[str, str]]:

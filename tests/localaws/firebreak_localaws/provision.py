@@ -25,6 +25,15 @@ RESPONSE_MACHINE = NAMES["responseMachine"]
 LAMBDA = json.loads((Path(__file__).resolve().parents[3] / "runbooks" / "firebreak" / "lambda.json").read_text())
 # What no runbook may do to Firebreak or the protected principals, as the CDK app reads it.
 GUARDRAILS = json.loads((Path(__file__).resolve().parents[3] / "runbooks" / "firebreak" / "guardrails.json").read_text())
+# The local organisation: Firebreak runs in ACCOUNT, the security account (GuardDuty's and
+# Security Hub's delegated administrator); two member accounts are enrolled, with the
+# member stack's roles; a second region is enrolled; one more account is not.
+ORGANIZATION_ID = "o-fbk0local01"
+MANAGEMENT_ACCOUNT = "210987654321"
+MEMBERS = ["111122223333", "444455556666"]
+SECOND_REGION = "eu-west-1"
+NOT_ENROLLED = "999988887777"
+MEMBER_ROLE_PREFIX = NAMES["memberRolePrefix"]
 # The operator's well-known key: tests, the demo and the CLI sign with it.
 OPERATOR_KEY = "AKIAFIREBREAKOPERATOR"
 OPERATOR_SECRET = "local"
@@ -58,30 +67,30 @@ def pascal(name: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in re.split(r"[-_]", name) if w)
 
 
-def resolve(arn: str) -> str:
-    return arn.replace("${Partition}", PARTITION).replace("${Region}", REGION).replace("${Account}", ACCOUNT)
+def resolve(arn: str, account: str = ACCOUNT, region: str = REGION) -> str:
+    return arn.replace("${Partition}", PARTITION).replace("${Region}", region).replace("${Account}", account)
 
 
-def protected_arns(policy: dict[str, Any]) -> list[str]:
+def protected_arns(policy: dict[str, Any], account: str = ACCOUNT) -> list[str]:
     """The principals no runbook may change, as the CDK app lists them."""
     def iam_arn(kind: str, name: str) -> list[str]:
-        return [f"arn:{PARTITION}:iam::{ACCOUNT}:{kind}/{name}", f"arn:{PARTITION}:iam::{ACCOUNT}:{kind}/*/{name}"]
+        return [f"arn:{PARTITION}:iam::{account}:{kind}/{name}", f"arn:{PARTITION}:iam::{account}:{kind}/*/{name}"]
 
     protected = policy.get("protectedPrincipals", {})
     return [
         *iam_arn("role", f"{STACK}-*"),
-        f"arn:{PARTITION}:iam::{ACCOUNT}:role/aws-service-role/*",
+        f"arn:{PARTITION}:iam::{account}:role/aws-service-role/*",
         *[a for n in protected.get("roleNames", []) for a in iam_arn("role", n)],
         *[a for n in protected.get("userNames", []) for a in iam_arn("user", n)],
     ]
 
 
-def guardrail_statement(policy: dict[str, Any]) -> dict[str, Any]:
+def guardrail_statement(policy: dict[str, Any], account: str = ACCOUNT) -> dict[str, Any]:
     return {
         "Sid": "NeverChangeFirebreakOrProtectedPrincipals",
         "Effect": "Deny",
         "Action": GUARDRAILS["neverChange"],
-        "Resource": protected_arns(policy),
+        "Resource": protected_arns(policy, account),
     }
 
 
@@ -89,6 +98,65 @@ def rule_band(policy: dict[str, Any]) -> str:
     """`first-last` of the policy's NACL rule band (the built-in default when it names none)."""
     band = policy.get("ipBlocking", {}).get("ruleNumbers", {"first": 80, "last": 99})
     return f"{band['first']}-{band['last']}"
+
+
+def member_runbooks(root: Path) -> list[str]:
+    """The runbooks that act in a finding's own account (`"memberRole": true`)."""
+    return sorted(p.parent.name for p in (root / "runbooks").glob("*/permissions.json") if json.loads(p.read_text()).get("memberRole"))
+
+
+def admin_key(account: str) -> str:
+    """The well-known key of an administrator of `account`: the operator's in Firebreak's
+    own, `AKIAADMN<account>` in the others (the stand-in for a person with admin there;
+    20 characters, the length by which moto finds a key's account)."""
+    return OPERATOR_KEY if account == ACCOUNT else f"AKIAADMN{account}"
+
+
+def local_policy(root: Path) -> dict[str, Any]:
+    """The built-in policy with the local organisation enrolled: what the local account
+    deploys, as a user deploys theirs with their own accounts."""
+    policy = json.loads((root / "runbooks" / "firebreak" / "policy" / "default-policy.json").read_text())
+    policy["enrolment"] = {"accounts": MEMBERS, "regions": [SECOND_REGION]}
+    return policy
+
+
+def member_trust(runbook: str) -> dict[str, Any]:
+    """Who may assume a member role: only that runbook's role in the security account,
+    from inside the organisation (as the member stack writes it)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "ArnEquals": {"aws:PrincipalArn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{STACK}-{runbook}"},
+                "StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID},
+            },
+        }],
+    }
+
+
+def deploy_member(client: Callable[..., Any], root: Path, account: str) -> dict[str, str]:
+    """The member stack in one member account: one role per runbook that acts there, with
+    its permissions.json's statements (not the security-account-only ones) and the
+    guardrail, trusted only by that runbook's role. Returns runbook -> role ARN."""
+    iam = client("iam")
+    policy = local_policy(root)
+    roles = {}
+    for name in member_runbooks(root):
+        declared = json.loads((root / "runbooks" / name / "permissions.json").read_text())
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": st["actions"], "Resource": [resolve(r, account, "*") for r in st["resources"]], **({"Condition": st["conditions"]} if "conditions" in st else {})}
+                for st in declared["statements"] if not st.get("securityAccountOnly")
+            ] + [guardrail_statement(policy, account)],
+        }
+        role_name = f"{MEMBER_ROLE_PREFIX}{name}"
+        roles[name] = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(member_trust(name)))["Role"]["Arn"]
+        iam.put_role_policy(RoleName=role_name, PolicyName="declared", PolicyDocument=json.dumps(document))
+    return roles
 
 
 def discover(root: Path) -> dict[str, Any]:
@@ -128,7 +196,7 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
         Name=POLICY_PARAMETER,
         Type="String",
         Tier="Advanced",
-        Value=(root / "runbooks" / "firebreak" / "policy" / "default-policy.json").read_text(),
+        Value=json.dumps(local_policy(root), indent=2),
     )
     hub.enable_security_hub(EnableDefaultStandards=False)
     out["actionTargetArn"] = hub.create_action_target(
@@ -154,7 +222,7 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
             {
                 "Sid": "AtMostTheDeclaredActions",
                 "Effect": "Allow",
-                "Action": sorted({a for d in declared_of.values() for st in d["statements"] for a in st["actions"]}) + GUARDRAILS["boundaryAlso"],
+                "Action": sorted({a for d in declared_of.values() for st in d["statements"] for a in st["actions"]} | {"sts:AssumeRole"}) + GUARDRAILS["boundaryAlso"],
                 "Resource": "*",
             },
             guardrail_statement(default_policy),
@@ -168,7 +236,13 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
             "Statement": [
                 {"Effect": "Allow", "Action": s["actions"], "Resource": [resolve(r) for r in s["resources"]], **({"Condition": s["conditions"]} if "conditions" in s else {})}
                 for s in declared["statements"]
-            ] + [guardrail_statement(default_policy)],
+            ] + [guardrail_statement(default_policy)] + ([{
+                # As the CDK app adds it: into this runbook's member role, nowhere else.
+                "Sid": "AssumeMemberRole",
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": f"arn:{PARTITION}:iam::*:role/{MEMBER_ROLE_PREFIX}{name}",
+            }] if declared.get("memberRole") else []),
         }
         role = iam.create_role(
             RoleName=f"{STACK}-{name}", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST), PermissionsBoundary=boundary
@@ -246,13 +320,14 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
     return out
 
 
-def seed_demo(client: Callable[..., Any]) -> dict[str, Any]:
+def seed_demo(client: Callable[..., Any], region: str = REGION) -> dict[str, Any]:
     """A VPC with two subnets, a web instance with an instance-profile role, owner/team
-    tags and an interface in each subnet, an instance tagged exempt, an IAM user with a key."""
+    tags and an interface in each subnet, an instance tagged exempt, an IAM user with a key
+    (in the account and region `client` signs for)."""
     ec2, iam = client("ec2"), client("iam")
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=f"{region}a")["Subnet"]["SubnetId"]
         for cidr in ("10.20.1.0/24", "10.20.2.0/24")
     ]
     web_sg = ec2.create_security_group(GroupName="web", Description="web servers", VpcId=vpc)["GroupId"]
@@ -293,7 +368,13 @@ def seed_demo(client: Callable[..., Any]) -> dict[str, Any]:
         "instanceProfile": profile,
         "user": "ci-deployer",
         "accessKey": key,
+        "region": region,
     }
+
+
+# Where each member account's demo environment is: the first in the second region (a
+# finding there is contained there), the second in Firebreak's own region.
+MEMBER_DEMO_REGIONS = {MEMBERS[0]: SECOND_REGION, MEMBERS[1]: REGION}
 
 
 def point_at_demo_instance(details: dict[str, Any], instance_id: str, demo: dict[str, Any]) -> None:
@@ -311,16 +392,20 @@ def point_at_demo_instance(details: dict[str, Any], instance_id: str, demo: dict
         eni.pop("networkInterfaceId", None)
 
 
-def guardduty_event(sample: dict[str, Any], instance_id: str, demo: dict[str, Any], severity: float, finding_id: str) -> dict[str, Any]:
+def guardduty_event(sample: dict[str, Any], instance_id: str, demo: dict[str, Any], severity: float, finding_id: str,
+                    account: str = ACCOUNT, region: str = REGION) -> dict[str, Any]:
     """A GuardDuty EventBridge event from a sample's `detail`, its ids rewritten to the demo
-    resources and its sample flag cleared, so that it is a finding Firebreak acts on."""
+    resources and its sample flag cleared, so that it is a finding Firebreak acts on. A
+    finding of another `account` or `region` arrives as Firebreak's account sees it: on
+    its own bus in its own region (the delegated administrator's, the region's events
+    forwarded), the finding's account and region in the detail."""
     detail = json.loads(json.dumps(sample))
     detail.update({
-        "accountId": ACCOUNT,
-        "region": REGION,
+        "accountId": account,
+        "region": region,
         "partition": PARTITION,
         "id": finding_id,
-        "arn": f"arn:aws:guardduty:{REGION}:{ACCOUNT}:detector/12abc34d567e8fa901bc2d34e56789f0/finding/{finding_id}",
+        "arn": f"arn:aws:guardduty:{region}:{account}:detector/12abc34d567e8fa901bc2d34e56789f0/finding/{finding_id}",
         "severity": severity,
     })
     details = detail["resource"]["instanceDetails"]

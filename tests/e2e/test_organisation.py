@@ -1,0 +1,112 @@
+"""Organisation scale: Firebreak runs in the security account and contains a member
+account's finding in that account and region, through the member role of each runbook,
+and nowhere else. The local organisation (provision.py): the security account, two
+enrolled members (the first's demo environment in the second region), one account that is
+not enrolled."""
+
+import json
+
+from conftest import assert_calls_declared, execution_records, finding, member_calls, put, SSH_SAMPLE
+from firebreak_localaws import provision
+from samples import FIXTURES, as_event, findings_of
+MEMBER, OTHER_MEMBER = provision.MEMBERS
+
+
+def member_event(acct, member=MEMBER, finding_id="0123456789abcdef0123456789abc0de", severity=8.0):
+    """The SSH brute-force sample in a member account's demo environment, in that demo's region."""
+    demo = acct.members[member]
+    sample = json.loads(SSH_SAMPLE.read_text())["detail"]
+    return provision.guardduty_event(sample, demo["webInstance"], demo, severity, finding_id, account=member, region=demo["region"])
+
+
+def state_of(acct, account=provision.ACCOUNT, region=provision.REGION):
+    """What a response could change in one account and region: every interface's groups,
+    every NACL's entries and tags, every role's inline policies, every key's status."""
+    ec2, iam = acct.client("ec2", account=account, region=region), acct.client("iam", account=account, region=region)
+    enis = {e["NetworkInterfaceId"]: sorted(g["GroupId"] for g in e["Groups"]) for e in ec2.describe_network_interfaces()["NetworkInterfaces"]}
+    acls = {a["NetworkAclId"]: (sorted(json.dumps(e, sort_keys=True) for e in a["Entries"]), sorted((t["Key"], t["Value"]) for t in a.get("Tags", [])))
+            for a in ec2.describe_network_acls()["NetworkAcls"]}
+    roles = {r["RoleName"]: sorted(iam.list_role_policies(RoleName=r["RoleName"])["PolicyNames"]) for r in iam.list_roles()["Roles"]}
+    keys = {k["AccessKeyId"]: k["Status"] for u in iam.list_users()["Users"] for k in iam.list_access_keys(UserName=u["UserName"])["AccessKeyMetadata"]}
+    return {"interfaces": enis, "acls": acls, "roles": roles, "keys": keys}
+
+
+def respond(acct, event, timeout=90):
+    put(acct, event)
+    return acct.wait_for_execution("response", timeout=timeout)
+
+
+def test_a_member_accounts_finding_in_the_second_region_is_contained_there_and_nothing_changes_here(account):
+    demo = account.members[MEMBER]
+    event = member_event(account)
+    ident = findings_of(account, event)[0]
+    here = state_of(account)
+    here_second_region = state_of(account, region=provision.SECOND_REGION)
+    other = state_of(account, OTHER_MEMBER, provision.MEMBER_DEMO_REGIONS[OTHER_MEMBER])
+    run = respond(account, event)
+    assert run["status"] == "SUCCEEDED", [r.get("failures") for r in execution_records(account, run["executionArn"])]
+
+    # Contained in the member account, in the second region.
+    ec2 = account.client("ec2", account=MEMBER, region=demo["region"])
+    (instance,) = [i for r in ec2.describe_instances(InstanceIds=[demo["webInstance"]])["Reservations"] for i in r["Instances"]]
+    isolation = {g["GroupName"] for iface in instance["NetworkInterfaces"] for g in iface["Groups"]}
+    assert isolation and all(name.startswith("firebreak-isolation") for name in isolation), isolation
+    (acl,) = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [demo["subnets"][0]]}])["NetworkAcls"]
+    remote_ip = event["detail"]["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV4"]
+    denies = {(e["RuleNumber"], e["Egress"]) for e in acl["Entries"] if e["RuleAction"] == "deny" and e.get("CidrBlock") == f"{remote_ip}/32"}
+    assert len(denies) == 2 and {egress for _, egress in denies} == {False, True}, acl["Entries"]
+    assert any(t["Key"].startswith("firebreak:block:") for t in acl.get("Tags", [])), acl.get("Tags")
+
+    # Nothing changed in Firebreak's own account (either region) or in the other member.
+    assert state_of(account) == here
+    assert state_of(account, region=provision.SECOND_REGION) == here_second_region
+    assert state_of(account, OTHER_MEMBER, provision.MEMBER_DEMO_REGIONS[OTHER_MEMBER]) == other
+
+    # Every change went through the member roles, in that account and region only.
+    changed = [c for c in member_calls(account) if c["operation"].startswith(("Create", "Modify", "Authorize", "Revoke", "Put", "Delete", "Replace"))]
+    assert changed and {(c["account"], c["region"]) for c in changed} == {(MEMBER, demo["region"])}, changed
+    assert {c["role"] for c in member_calls(account)} >= {f"{provision.MEMBER_ROLE_PREFIX}triage", f"{provision.MEMBER_ROLE_PREFIX}isolate-instance", f"{provision.MEMBER_ROLE_PREFIX}block-remote-ip"}
+    assert_calls_declared(account)
+
+    f = finding(account, ident)
+    assert f["Workflow"]["Status"] == "RESOLVED", f.get("Note")
+    assert MEMBER in f["Note"]["Text"] or demo["webInstance"] in f["Note"]["Text"], f["Note"]
+
+
+def test_a_member_accounts_credential_finding_revokes_that_accounts_role_only(account):
+    """The harm the organisation setup showed, closed: the role of the finding's account is
+    revoked, the same-named role in the security account and in the other member is not."""
+    event = as_event(FIXTURES / "assumed-role-credential-exfiltration.json", account)
+    d = event["detail"]
+    d["accountId"] = MEMBER
+    d["arn"] = d["arn"].replace(f":{provision.ACCOUNT}:", f":{MEMBER}:")
+    ident = findings_of(account, event)[0]
+    run = respond(account, event)
+    assert run["status"] == "SUCCEEDED", [r.get("failures") for r in execution_records(account, run["executionArn"])]
+    policies = lambda acct_id: account.client("iam", account=acct_id).list_role_policies(RoleName="web-instance-role")["PolicyNames"]  # noqa: E731
+    assert "AWSRevokeOlderSessions" in policies(MEMBER)
+    assert "AWSRevokeOlderSessions" not in policies(provision.ACCOUNT)
+    assert "AWSRevokeOlderSessions" not in policies(OTHER_MEMBER)
+    puts = [c for c in member_calls(account, "revoke-role-sessions") if c["operation"] == "PutRolePolicy"]
+    assert puts and {c["account"] for c in puts} == {MEMBER}, puts
+    assert_calls_declared(account)
+    assert finding(account, ident)["Workflow"]["Status"] == "RESOLVED"
+
+
+def test_a_finding_from_an_account_that_is_not_enrolled_is_notified_and_that_account_never_called(account):
+    event = member_event(account)
+    d = event["detail"]
+    outsider = provision.NOT_ENROLLED
+    d["accountId"] = outsider
+    d["arn"] = d["arn"].replace(f":{MEMBER}:", f":{outsider}:")
+    ident = findings_of(account, event)[0]
+    run = respond(account, event)
+    assert run["status"] == "SUCCEEDED", run
+    assert [r for r in account.request_log() if r.get("account") == outsider] == []
+    assert member_calls(account) == []
+    f = finding(account, ident)
+    assert f["Workflow"]["Status"] == "NOTIFIED"
+    assert f"the finding is from account {outsider}, which is not enrolled" in f["Note"]["Text"], f["Note"]
+    (record,) = execution_records(account, run["executionArn"])
+    assert record["resolution"] == "not-contained"
+    assert {s["reason"] for s in record["skipped"]} >= {"outside-deployment"}
