@@ -110,3 +110,27 @@ def test_a_finding_from_an_account_that_is_not_enrolled_is_notified_and_that_acc
     (record,) = execution_records(account, run["executionArn"])
     assert record["resolution"] == "not-contained"
     assert {s["reason"] for s in record["skipped"]} >= {"outside-deployment"}
+
+
+def test_a_drill_of_a_member_accounts_finding_dry_then_real(account, tmp_path):
+    """`firebreak drill` on a member's finding: the dry run changes nothing there or here,
+    the real drill contains the instance in the member account's own region."""
+    from test_drill import drill
+
+    demo = account.members[MEMBER]
+    event = member_event(account, finding_id="0123456789abcdef0123456789abd111")
+    provision.import_finding(account.client, event)
+    member_before = state_of(account, MEMBER, demo["region"])
+    here_before = state_of(account)
+    p, dry = drill(account, tmp_path, event, "--dry-run", "--playbook", "ec2-compromise", "--expect", "dry-run")
+    assert p.returncode == 0, p.stderr
+    assert {o["status"] for o in dry["outcomes"]} == {"dry-run"}, dry["outcomes"]
+    assert state_of(account, MEMBER, demo["region"]) == member_before
+    assert state_of(account) == here_before
+    p, real = drill(account, tmp_path, event, "--playbook", "ec2-compromise")
+    assert p.returncode == 0, p.stderr
+    assert [o["action"] for o in real["outcomes"] if o["action"] != "mark-resolved"] == ["isolate-instance"]
+    assert all(o["status"] == "done" for o in real["outcomes"]), real["outcomes"]
+    after = state_of(account, MEMBER, demo["region"])
+    assert after["interfaces"] != member_before["interfaces"]
+    assert state_of(account) == here_before

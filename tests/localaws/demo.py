@@ -163,6 +163,37 @@ def main() -> int:
         print(f"  note: {cred_finding.get('Note', {}).get('Text', '')}")
         cred_ok = cred_run["status"] == "SUCCEEDED" and cred_finding.get("Workflow", {}).get("Status") == "RESOLVED"
 
+        # ---- the third finding: a member account, in the second region -----------------
+        member = provision.MEMBERS[0]
+        mdemo = acct.members[member]
+        mweb = mdemo["webInstance"]
+        mec2 = acct.client("ec2", account=member, region=mdemo["region"])
+        member_groups = lambda: {e["NetworkInterfaceId"]: sorted(g["GroupName"] for g in e["Groups"])  # noqa: E731
+                                 for e in mec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id", "Values": [mweb]}])["NetworkInterfaces"]}
+        here_before = groups(acct, web)
+        mevent = provision.guardduty_event(sample, mweb, mdemo, 8.0, "5d0f605f61b2f5cd0123456789abc0de", account=member, region=mdemo["region"])
+        mident = provision.finding_ident(mevent)
+        heading(f"A third finding: member account {member}, region {mdemo['region']}, instance {mweb}")
+        print(f"  it arrives on Firebreak's bus in {provision.ACCOUNT} ({provision.REGION}), the organisation's delegated administrator")
+        mbefore = member_groups()
+        acct.put_event(mevent)
+        heading("The response runs in the member account, through its member roles")
+        mrun = follow(acct, after=2)
+        mafter = member_groups()
+        for eni, g in mafter.items():
+            print(f"  {member}/{mdemo['region']} {eni}: {', '.join(mbefore.get(eni, []))}  →  {GREEN}{', '.join(g)}{RESET}")
+        sessions = sorted({(r["role"], r["account"], r["region"]) for r in acct.request_log() if (r.get("role") or "").startswith(provision.MEMBER_ROLE_PREFIX)})
+        for role_name, in_account, in_region in sessions:
+            print(f"  {DIM}calls as {role_name} in {in_account}/{in_region}{RESET}")
+        unchanged = groups(acct, web) == here_before
+        print(f"  Firebreak's own account: {'nothing changed' if unchanged else RED + 'CHANGED' + RESET}")
+        mfinding = acct.client("securityhub").get_findings(Filters={"Id": [{"Value": mident["Id"], "Comparison": "EQUALS"}]})["Findings"][0]
+        print(f"  workflow: {mfinding.get('Workflow', {}).get('Status')}")
+        print(f"  note: {mfinding.get('Note', {}).get('Text', '')[:300]}")
+        member_ok = mrun["status"] == "SUCCEEDED" and mfinding.get("Workflow", {}).get("Status") == "RESOLVED" and unchanged and all(
+            len(g) == 1 and g[0].startswith("firebreak-isolation-") for g in mafter.values()
+        )
+
         heading("The audit trail (/firebreak/audit)")
         for e in acct.client("logs").filter_log_events(logGroupName=provision.AUDIT_LOG_GROUP).get("events", []):
             r = json.loads(e["message"])
@@ -172,11 +203,12 @@ def main() -> int:
                 secs = r.get("ContainmentSeconds")
                 print(f"  {r['record']:<9} {r.get('resolution', ''):<20} actions {r.get('ActionsTaken', 0)}, failed {r.get('ActionsFailed', 0)}" + (f", {secs:.0f} s since first seen" if secs else ""))
 
-        ok = ec2_ok and cred_ok
+        ok = ec2_ok and cred_ok and member_ok
         heading(
             f"{GREEN}Contained{RESET}: the EC2 finding in {contained_in:.1f} s from event to RESOLVED (its copy reached Security Hub "
-            f"{acct.import_delay:.0f} s after the event, and mark-resolved waited for it), then the stolen credentials"
-            if ok else f"{RED}NOT contained{RESET}: EC2 response {run['status']}, credential response {cred_run['status']}"
+            f"{acct.import_delay:.0f} s after the event, and mark-resolved waited for it), then the stolen credentials, then the member "
+            f"account's instance in {mdemo['region']}"
+            if ok else f"{RED}NOT contained{RESET}: EC2 response {run['status']}, credential response {cred_run['status']}, member response {mrun['status']}"
         )
         if args.keep:
             print(f"\nThe local account keeps running at {acct.url} (Ctrl-C stops it). Drill it:")
