@@ -134,3 +134,36 @@ def test_a_drill_of_a_member_accounts_finding_dry_then_real(account, tmp_path):
     after = state_of(account, MEMBER, demo["region"])
     assert after["interfaces"] != member_before["interfaces"]
     assert state_of(account) == here_before
+
+
+def test_the_sweep_removes_expired_blocks_in_the_enrolled_accounts_and_regions_too(account):
+    """A block in a member account expires there too: the sweep goes everywhere Firebreak
+    may have blocked, through the member roles, and removes only its own expired blocks."""
+    from datetime import datetime, timedelta, timezone
+
+    demo = account.members[MEMBER]
+    ec2 = account.client("ec2", account=MEMBER, region=demo["region"])
+    (acl,) = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [demo["subnets"][0]]}])["NetworkAcls"]
+    acl_id = acl["NetworkAclId"]
+    past = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    older = (datetime.now(timezone.utc) - timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ec2.create_tags(Resources=[acl_id], Tags=[{"Key": "firebreak:block:91:203.0.113.21", "Value": f"ip=203.0.113.21 at={older} until={past} sev=8.0 finding=old"}])
+    for egress in (False, True):
+        ec2.create_network_acl_entry(NetworkAclId=acl_id, RuleNumber=91, Protocol="-1", RuleAction="deny", Egress=egress, CidrBlock="203.0.113.21/32")
+        ec2.create_network_acl_entry(NetworkAclId=acl_id, RuleNumber=92, Protocol="-1", RuleAction="deny", Egress=egress, CidrBlock="203.0.113.22/32")
+    sfn = account.client("stepfunctions")
+    run = sfn.start_execution(stateMachineArn=account.deployed["stateMachines"]["sweep-ip-blocks"], input="{}")
+    out = account.wait_for_execution("sweep-ip-blocks")
+    assert out["executionArn"] == run["executionArn"] and out["status"] == "SUCCEEDED", out
+    swept = json.loads(out["output"])["sweep"]
+    places = {f"{a}/{r}" for a in [provision.ACCOUNT, *provision.MEMBERS] for r in (provision.REGION, provision.SECOND_REGION)}
+    assert set(swept["swept"]) == places, swept["swept"]
+    assert [(r["accountId"], r["region"], r["ruleNumber"], r["ip"]) for r in swept["removed"]] == [(MEMBER, demo["region"], 91, "203.0.113.21")]
+    (acl,) = ec2.describe_network_acls(NetworkAclIds=[acl_id])["NetworkAcls"]
+    numbers = {(e["RuleNumber"], e["Egress"]) for e in acl["Entries"]}
+    assert (91, False) not in numbers and (91, True) not in numbers
+    assert (92, False) in numbers and (92, True) in numbers, "not ours: kept"
+    assert not [t for t in acl.get("Tags", []) if t["Key"].startswith("firebreak:block:91")]
+    deletes = [c for c in member_calls(account, "block-remote-ip") if c["operation"] == "DeleteNetworkAclEntry"]
+    assert deletes and {(c["account"], c["region"]) for c in deletes} == {(MEMBER, demo["region"])}
+    assert_calls_declared(account, ["block-remote-ip"])

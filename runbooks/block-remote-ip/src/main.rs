@@ -11,9 +11,11 @@ use std::net::IpAddr;
 
 use aws_sdk_ec2::Client;
 use firebreak::error::{InputError, RunbookError};
+use firebreak::ids::{AccountId, Region};
 use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus, RunbookOutput};
+use firebreak::plan::Deployment;
 use firebreak::plan::PlannedAction;
-use firebreak::policy::{ActionKind, RuleBand};
+use firebreak::policy::{ActionKind, Enrolment, Policy, RuleBand};
 use firebreak::reach::Reach;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -187,7 +189,7 @@ pub struct SweepRequest {
     pub sweep: SweepOptions,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SweepOptions {
     #[serde(default)]
@@ -197,6 +199,11 @@ pub struct SweepOptions {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Removed {
+    /// Where: set when the sweep covers more than Firebreak's own account and region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
     network_acl_id: String,
     rule_number: i32,
     ip: IpAddr,
@@ -213,6 +220,9 @@ pub struct SweepResult {
     /// Firebreak blocks still in force.
     kept: usize,
     changes: Vec<Change>,
+    /// The accounts and regions swept (`account/region`); empty when Firebreak does not
+    /// know its own (then it swept where its configuration points).
+    swept: Vec<String>,
 }
 
 /// The band the sweep may act in: `FIREBREAK_BLOCK_RULE_BAND` (`first-last`, set by the
@@ -252,6 +262,7 @@ pub async fn sweep(options: SweepOptions, ec2: &Client) -> Result<SweepResult, R
         removed: Vec::new(),
         kept: 0,
         changes: Vec::new(),
+        swept: Vec::new(),
     };
     for acl in nacl::all(ec2).await? {
         let Some((model, _)) = nacl::model(&acl) else {
@@ -278,6 +289,8 @@ pub async fn sweep(options: SweepOptions, ec2: &Client) -> Result<SweepResult, R
                 l.number
             );
             result.removed.push(Removed {
+                account_id: None,
+                region: None,
                 network_acl_id: model.id.clone(),
                 rule_number: l.number,
                 ip: l.ip,
@@ -287,6 +300,113 @@ pub async fn sweep(options: SweepOptions, ec2: &Client) -> Result<SweepResult, R
         }
     }
     Ok(result)
+}
+
+/// Everywhere a block of Firebreak's may be: its own account and region first, then every
+/// enrolled account in every enrolled region (and its own), each once.
+pub fn sweep_places(home: &Deployment, enrolment: &Enrolment) -> Vec<(AccountId, Region)> {
+    let regions: Vec<&Region> = std::iter::once(&home.region)
+        .chain(&enrolment.regions)
+        .collect();
+    let mut places = Vec::new();
+    for account in std::iter::once(&home.account_id).chain(&enrolment.accounts) {
+        for region in &regions {
+            let place = (account.clone(), (*region).clone());
+            if !places.contains(&place) {
+                places.push(place);
+            }
+        }
+    }
+    places
+}
+
+/// The enrolment in force: the policy parameter's, read now (an account enrolled since
+/// the deployment is swept too); none without a parameter.
+async fn enrolment_now(reach: &Reach) -> Result<Enrolment, RunbookError> {
+    let Some(name) = std::env::var("FIREBREAK_POLICY_PARAMETER")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(Enrolment::default());
+    };
+    let ssm = aws_sdk_ssm::Client::new(&reach.base);
+    let out = ssm
+        .get_parameter()
+        .name(&name)
+        .send()
+        .await
+        .map_err(|e| firebreak::aws::aws_error("ssm:GetParameter", e))?;
+    Ok(
+        Policy::from_parameter(&name, out.parameter().and_then(|p| p.value()))?
+            .0
+            .enrolment,
+    )
+}
+
+/// The sweep in every place of `sweep_places`, through the member roles where it is not
+/// Firebreak's own account. A place that fails does not stop the others; the error then
+/// names each failed place and carries every change made.
+async fn sweep_everywhere(
+    options: SweepOptions,
+    home: &Client,
+    reach: &Reach,
+) -> Result<SweepResult, RunbookError> {
+    let Some(here) = &reach.home else {
+        return sweep(options, home).await;
+    };
+    let enrolment = enrolment_now(reach).await?;
+    let mut total = SweepResult {
+        dry_run: options.dry_run,
+        removed: Vec::new(),
+        kept: 0,
+        changes: Vec::new(),
+        swept: Vec::new(),
+    };
+    let mut failed = Vec::new();
+    for (account, region) in sweep_places(here, &enrolment) {
+        let done = if account == here.account_id && region == here.region {
+            sweep(options, home).await
+        } else {
+            match reach.config_for(&account, &region, None).await {
+                Ok(conf) => sweep(options, &Client::new(&conf)).await,
+                Err(e) => Err(e),
+            }
+        };
+        match done {
+            Ok(r) => {
+                total.kept += r.kept;
+                total.changes.extend(r.changes);
+                total.removed.extend(r.removed.into_iter().map(|x| Removed {
+                    account_id: Some(account.to_string()),
+                    region: Some(region.to_string()),
+                    ..x
+                }));
+                total.swept.push(format!("{account}/{region}"));
+            }
+            Err(e) => {
+                tracing::warn!(account_id = %account, region = %region, error = %e, "the sweep failed here; the other places are swept");
+                if let RunbookError::PartlyDone { changes, .. } = &e {
+                    total.changes.extend(changes.iter().cloned());
+                }
+                failed.push(format!("{account}/{region}: {e}"));
+            }
+        }
+    }
+    if failed.is_empty() {
+        return Ok(total);
+    }
+    Err(RunbookError::Aws {
+        operation: "sweep",
+        message: format!(
+            "the sweep failed in {} of {} places ({}); swept {}",
+            failed.len(),
+            failed.len() + total.swept.len(),
+            failed.join("; "),
+            total.swept.join(", ")
+        ),
+        transient: false,
+    }
+    .after_changes(&total.changes))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, RunbookError> {
@@ -310,7 +430,11 @@ pub async fn handle(
 ) -> Result<Value, RunbookError> {
     let out = if event.get("sweep").is_some() {
         let req: SweepRequest = parse(event)?;
-        serde_json::to_value(sweep(req.sweep, home).await?)
+        let result = match reach {
+            Some(r) => sweep_everywhere(req.sweep, home, r).await?,
+            None => sweep(req.sweep, home).await?,
+        };
+        serde_json::to_value(result)
     } else {
         let req: ActionRequest = parse(event)?;
         let ec2 = match reach {
@@ -340,6 +464,42 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sweep_covers_its_own_place_first_then_every_enrolled_account_and_region_once() {
+        let home = Deployment {
+            account_id: AccountId::parse("123456789012").unwrap(),
+            region: Region::parse("us-east-1").unwrap(),
+        };
+        let enrolment = Enrolment {
+            accounts: vec![
+                AccountId::parse("111122223333").unwrap(),
+                AccountId::parse("123456789012").unwrap(),
+            ],
+            regions: vec![
+                Region::parse("eu-west-1").unwrap(),
+                Region::parse("us-east-1").unwrap(),
+            ],
+        };
+        let places: Vec<String> = sweep_places(&home, &enrolment)
+            .iter()
+            .map(|(a, r)| format!("{a}/{r}"))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                "123456789012/us-east-1",
+                "123456789012/eu-west-1",
+                "111122223333/us-east-1",
+                "111122223333/eu-west-1"
+            ]
+        );
+        assert_eq!(
+            sweep_places(&home, &Enrolment::default()).len(),
+            1,
+            "nothing enrolled: its own place only"
+        );
+    }
 
     #[tokio::test]
     async fn bad_input_is_refused_with_the_field_before_any_call() {

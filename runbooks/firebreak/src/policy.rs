@@ -269,6 +269,21 @@ impl Policy {
         Policy::from_json(DEFAULT_POLICY_JSON, "built-in")
     }
 
+    /// The policy in the SSM parameter `name`, whose value (from `ssm:GetParameter`) is
+    /// `value`; with where it came from (`ssm:<name>`), for the plan and the audit.
+    pub fn from_parameter(
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(Policy, String), PolicyError> {
+        let source = format!("ssm:{name}");
+        let text = value.ok_or_else(|| PolicyError {
+            source_name: source.clone(),
+            path: "$".into(),
+            reason: "the parameter has no value".into(),
+        })?;
+        Ok((Policy::from_json(text, &source)?, source))
+    }
+
     /// Parses and validates. `source` names where the text came from, for the error.
     pub fn from_json(text: &str, source: &str) -> Result<Policy, PolicyError> {
         let err = |path: String, reason: String| PolicyError {

@@ -24,17 +24,10 @@ pub async fn policy_from_ssm(
         .send()
         .await
         .map_err(|e| aws_error("ssm:GetParameter", e))?;
-    let source = format!("ssm:{name}");
-    let text =
-        out.parameter()
-            .and_then(|p| p.value())
-            .ok_or_else(|| firebreak::error::PolicyError {
-                source_name: source.clone(),
-                path: "$".into(),
-                reason: "the parameter has no value".into(),
-            })?;
-    let policy = Policy::from_json(text, &source)?;
-    Ok((policy, source))
+    Ok(Policy::from_parameter(
+        name,
+        out.parameter().and_then(|p| p.value()),
+    )?)
 }
 
 /// Values from AWS are checked like any other input; one that fails is left out and
