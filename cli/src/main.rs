@@ -58,6 +58,10 @@ enum Command {
         /// The deployment's region (with --account).
         #[arg(long, requires = "account")]
         region: Option<String>,
+        /// Whose accounts findings are in, as triage would read them from Organizations:
+        /// a JSON array of {accountId, name, email, ouPath, tags, securityContact}.
+        #[arg(long, value_name = "FILE")]
+        accounts: Option<PathBuf>,
     },
     /// Rehearse a response on the deployed suite: start it, follow it, say what it came to.
     ///
@@ -90,11 +94,13 @@ fn main() -> ExitCode {
             json,
             account,
             region,
+            accounts,
         } => run_plan(
             &file,
             policy.as_deref(),
             json,
             (account.as_deref(), region.as_deref()),
+            accounts.as_deref(),
         ),
         Command::Drill(options) => drill::run(options),
         Command::Report {
@@ -228,7 +234,19 @@ fn run_plan(
     policy_file: Option<&std::path::Path>,
     json: bool,
     deployment: (Option<&str>, Option<&str>),
+    accounts_file: Option<&std::path::Path>,
 ) -> ExitCode {
+    let accounts = match accounts_file {
+        None => Vec::new(),
+        Some(path) => match read(path, MAX_POLICY_BYTES * 64).map(String::from_utf8) {
+            Ok(Ok(t)) => match firebreak::account::parse_accounts_file(&t) {
+                Ok(a) => a,
+                Err(e) => return fail(exit::INPUT, &format!("{}: {e}", path.display())),
+            },
+            Ok(Err(_)) => return fail(exit::INPUT, &format!("{}: not UTF-8", path.display())),
+            Err(e) => return fail(exit::INPUT, &e),
+        },
+    };
     let deployment = match deployment {
         (Some(a), Some(r)) => match (
             firebreak::ids::AccountId::parse(a),
@@ -272,7 +290,18 @@ fn run_plan(
         .findings
         .iter()
         .map(|f| {
-            let mut p = plan(f, &policy, &source, Enrichment::Offline, input.dry_run);
+            let account = accounts
+                .iter()
+                .find(|a| a.account_id == f.account_id)
+                .cloned();
+            let mut p = firebreak::plan::plan_in(
+                f,
+                &policy,
+                &source,
+                Enrichment::Offline,
+                account,
+                input.dry_run,
+            );
             if let Some(selected) = &input.playbooks {
                 p.narrow_to(selected);
             }

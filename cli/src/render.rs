@@ -174,6 +174,9 @@ pub fn plan(p: &Plan) -> String {
             show(&c.environment)
         );
     }
+    if let Some(a) = &p.account {
+        let _ = writeln!(s, "Org       {}", a.summary());
+    }
     let rules = if p.matched_rules.is_empty() {
         "none".to_owned()
     } else {

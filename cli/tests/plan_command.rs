@@ -254,3 +254,32 @@ fn with_a_deployment_a_finding_from_another_account_is_held_and_its_own_is_plann
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("--account"));
 }
+
+#[test]
+fn an_accounts_file_shows_whose_account_it_is_and_the_organisation_severity() {
+    let f = fixture("ec2-dns-backdoor.json");
+    let accounts = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/accounts.json"
+    );
+    let o = firebreak(&["plan", &f, "--accounts", accounts]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    assert!(
+        text(&o).0.contains("Org       account 111122223333 (workload-prod), OU Workloads/Production, environment production, data confidential, team payments, owner dana@example.com, organisation severity CRITICAL, security contact Sam Rivera security-prod@example.com"),
+        "{}",
+        text(&o).0
+    );
+    let o = firebreak(&["plan", &f, "--json", "--accounts", accounts]);
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!(v["plans"][0]["account"]["orgSeverity"], "CRITICAL");
+    assert_eq!(
+        v["plans"][0]["account"]["securityContact"]["email"],
+        "security-prod@example.com"
+    );
+    // A bad file is refused, naming the field.
+    let dir = std::env::temp_dir().join(format!("firebreak-accounts-{}", std::process::id()));
+    std::fs::write(&dir, r#"[{"accountId": "12"}]"#).unwrap();
+    let o = firebreak(&["plan", &f, "--accounts", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("accountId"), "{}", text(&o).1);
+}

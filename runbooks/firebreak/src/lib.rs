@@ -10,6 +10,7 @@
 //! - [`error`]: typed errors whose names the state machines route on;
 //! - [`aws`] and [`logging`]: SDK configuration and JSON logs.
 
+pub mod account;
 pub mod audit;
 pub mod aws;
 pub mod error;

@@ -14,6 +14,8 @@ pub const METRIC_NAMESPACE: &str = "Firebreak";
 /// A member account's role for a runbook is this and the runbook's name (the member
 /// stack deploys them; `Firebreak-member-isolate-instance`).
 pub const MEMBER_ROLE_PREFIX: &str = "Firebreak-member-";
+/// The DynamoDB table that caches whose account a finding is in, for 24 hours.
+pub const ACCOUNT_CACHE_TABLE: &str = "firebreak-accounts";
 
 /// The deployed name of a machine (`Firebreak-response`).
 pub fn machine_name(machine: &str) -> String {
@@ -36,6 +38,7 @@ mod tests {
             ("sweepMachine", SWEEP_MACHINE),
             ("metricNamespace", METRIC_NAMESPACE),
             ("memberRolePrefix", MEMBER_ROLE_PREFIX),
+            ("accountCacheTable", ACCOUNT_CACHE_TABLE),
         ] {
             assert_eq!(v[key], value, "names.json {key}");
         }

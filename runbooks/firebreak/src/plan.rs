@@ -243,6 +243,10 @@ pub struct Plan {
     pub matched_rules: Vec<String>,
     pub context: ResourceContext,
     pub enrichment: Enrichment,
+    /// Whose account the finding is in (Organizations, the Account API or an accounts
+    /// file), with the organisation severity; `None` when nothing is known of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<crate::account::AccountContext>,
     pub playbooks: Vec<Playbook>,
     pub actions: Vec<PlannedAction>,
     pub skipped: Vec<Skip>,
@@ -440,6 +444,23 @@ pub fn plan(
     enrichment: Enrichment,
     dry_run: bool,
 ) -> Plan {
+    plan_in(finding, policy, policy_source, enrichment, None, dry_run)
+}
+
+/// `plan`, knowing whose account the finding is in: its organisation severity decides
+/// the rules that name `orgSeverities`, and the plan carries the account for the note.
+pub fn plan_in(
+    finding: &Finding,
+    policy: &Policy,
+    policy_source: &str,
+    enrichment: Enrichment,
+    account: Option<crate::account::AccountInfo>,
+    dry_run: bool,
+) -> Plan {
+    let account = account
+        .filter(|a| a.account_id == finding.account_id)
+        .map(|a| crate::account::AccountContext::new(a, policy, finding.severity.score));
+    let org_severity = account.as_ref().and_then(|a| a.org_severity);
     let mut p = Planner {
         finding,
         policy,
@@ -449,7 +470,7 @@ pub fn plan(
 
     // Which actions the matching rules ask for, and which rules missed on severity only.
     let mut wanted: BTreeMap<ActionKind, Vec<String>> = BTreeMap::new();
-    let mut below: BTreeMap<ActionKind, (String, String)> = BTreeMap::new();
+    let mut below: BTreeMap<ActionKind, String> = BTreeMap::new();
     let mut matched_rules = Vec::new();
     for rule in &policy.rules {
         if !rule
@@ -459,6 +480,26 @@ pub fn plan(
         {
             continue;
         }
+        let org_ok = rule.org_severities.is_empty()
+            || org_severity.is_some_and(|s| rule.org_severities.contains(&s));
+        if !org_ok {
+            let wanted_bands = rule
+                .org_severities
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(" or ");
+            let is = org_severity.map_or("unknown".to_owned(), |s| s.to_string());
+            for a in &rule.actions {
+                below.entry(*a).or_insert_with(|| {
+                    format!(
+                        "the organisation severity is {is}, rule {}'s requires {wanted_bands}",
+                        rule.name
+                    )
+                });
+            }
+            continue;
+        }
         if finding.severity.score >= rule.min_severity.score() {
             matched_rules.push(rule.name.clone());
             for a in &rule.actions {
@@ -466,22 +507,22 @@ pub fn plan(
             }
         } else {
             for a in &rule.actions {
-                below
-                    .entry(*a)
-                    .or_insert_with(|| (rule.name.clone(), rule.min_severity.to_string()));
+                below.entry(*a).or_insert_with(|| {
+                    format!(
+                        "severity {} ({}) is below {}, rule {}'s minimum",
+                        finding.severity.score, finding.severity.band, rule.min_severity, rule.name
+                    )
+                });
             }
         }
     }
-    for (action, (rule, min)) in &below {
+    for (action, detail) in &below {
         if !wanted.contains_key(action) {
             p.skip(
                 Some(*action),
                 None,
                 SkipReason::SeverityBelowThreshold,
-                format!(
-                    "severity {} ({}) is below {min}, rule {rule}'s minimum",
-                    finding.severity.score, finding.severity.band
-                ),
+                detail.clone(),
             );
         }
     }
@@ -623,6 +664,7 @@ pub fn plan(
         matched_rules,
         context,
         enrichment,
+        account,
         playbooks: playbooks.into_iter().collect(),
         actions,
         skipped: p.skipped,
@@ -942,5 +984,68 @@ mod enrolment_tests {
             deployment("111122223333", "us-east-1").refuses(&finding, &none),
             None
         );
+    }
+}
+
+#[cfg(test)]
+mod org_severity_tests {
+    use super::*;
+    use crate::account::AccountInfo;
+    use crate::finding::SeverityBand;
+
+    /// The fixture's finding (account 111122223333) under a policy whose only rule acts
+    /// on CRITICAL organisation severity, in an account of the given classification.
+    fn planned(environment: Option<&str>) -> Plan {
+        let base = crate::fixtures::fixture_plan("ec2-dns-backdoor.json", false).unwrap();
+        let mut policy = Policy::built_in().unwrap();
+        policy.rules.retain(|r| !r.actions.is_empty());
+        for r in &mut policy.rules {
+            r.org_severities = vec![SeverityBand::Critical];
+            r.min_severity = crate::policy::MinSeverity::Score(0.0);
+        }
+        let info = environment.map(|e| AccountInfo {
+            account_id: base.finding.account_id.clone(),
+            name: Some("workload".into()),
+            email: None,
+            ou_path: vec![],
+            tags: [("environment".to_owned(), e.to_owned())].into(),
+            security_contact: None,
+        });
+        plan_in(
+            &base.finding,
+            &policy,
+            "test",
+            Enrichment::Offline,
+            info,
+            false,
+        )
+    }
+
+    #[test]
+    fn a_rule_on_organisation_severity_acts_in_production_and_says_why_not_elsewhere() {
+        let base = crate::fixtures::fixture_plan("ec2-dns-backdoor.json", false).unwrap();
+        assert!(base.finding.severity.score >= 7.0, "a HIGH fixture");
+        let prod = planned(Some("production"));
+        assert_eq!(
+            prod.account.as_ref().and_then(|a| a.org_severity),
+            Some(SeverityBand::Critical)
+        );
+        assert!(!prod.actions.is_empty(), "{:?}", prod.skipped);
+        let dev = planned(Some("development"));
+        assert!(dev.actions.is_empty());
+        assert!(
+            dev.skipped
+                .iter()
+                .any(|s| s.detail.contains("the organisation severity is MEDIUM")
+                    && s.detail.contains("requires CRITICAL")),
+            "{:?}",
+            dev.skipped
+        );
+        let unknown = planned(None);
+        assert!(unknown.actions.is_empty() && unknown.account.is_none());
+        assert!(unknown
+            .skipped
+            .iter()
+            .any(|s| s.detail.contains("the organisation severity is unknown")));
     }
 }

@@ -96,6 +96,10 @@ pub struct Rule {
     /// Patterns over the GuardDuty type name; `*` matches any run of characters.
     pub finding_types: Vec<String>,
     pub min_severity: MinSeverity,
+    /// When not empty, the rule applies only to findings whose organisation severity
+    /// (`organisationSeverity`, from the account's classification) is one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub org_severities: Vec<SeverityBand>,
     pub actions: Vec<ActionKind>,
 }
 
@@ -179,6 +183,36 @@ pub struct ContextTags {
     pub environment: Vec<String>,
 }
 
+/// Account tag keys, in order of preference, for what the note and the organisation
+/// severity use (Organizations tags of the finding's account).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountTags {
+    /// The account's classification (production, development, …).
+    #[serde(default)]
+    pub environment: Vec<String>,
+    #[serde(default)]
+    pub data_classification: Vec<String>,
+    #[serde(default)]
+    pub team: Vec<String>,
+    #[serde(default)]
+    pub owner: Vec<String>,
+    #[serde(default)]
+    pub cost_centre: Vec<String>,
+}
+
+/// One row of the organisation severity table: for an account whose classification
+/// matches `classification` (a pattern; `*` also matches an account without one) and a
+/// GuardDuty severity of at least `minSeverity`, the organisation's severity is
+/// `severity`. The first matching row wins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrgSeverityRow {
+    pub classification: String,
+    pub min_severity: f64,
+    pub severity: SeverityBand,
+}
+
 /// The network-ACL rule numbers Firebreak may write, lowest first. NACLs evaluate the
 /// lowest number first, so the band must sit below the subnet's allow rules (the default
 /// NACL allows at 100).
@@ -240,6 +274,10 @@ pub struct Policy {
     pub ip_blocking: IpBlocking,
     #[serde(default)]
     pub enrolment: Enrolment,
+    #[serde(default)]
+    pub account_tags: AccountTags,
+    #[serde(default)]
+    pub organisation_severity: Vec<OrgSeverityRow>,
 }
 
 /// Where Firebreak may act beside its own account and region. A finding from anywhere
@@ -343,6 +381,16 @@ impl Policy {
             if rule.actions.is_empty() {
                 return Err((at("actions"), "must list at least one action".into()));
             }
+        }
+        for (i, row) in self.organisation_severity.iter().enumerate() {
+            if !(0.0..=10.0).contains(&row.min_severity) {
+                return Err((
+                    format!("$.organisationSeverity[{i}].minSeverity"),
+                    format!("{} is outside 0 to 10", row.min_severity),
+                ));
+            }
+            check_pattern(&row.classification)
+                .map_err(|r| (format!("$.organisationSeverity[{i}].classification"), r))?;
         }
         for (i, e) in self.exemptions.finding_types_by_account.iter().enumerate() {
             if e.finding_types.is_empty() {

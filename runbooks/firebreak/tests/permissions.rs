@@ -9,12 +9,15 @@ use std::path::PathBuf;
 use firebreak::permissions::{declared_actions, sdk_calls_in_source};
 
 /// The client variable names the runbooks use, and the IAM service prefix of each.
-const CLIENTS: [(&str, &str); 5] = [
+const CLIENTS: [(&str, &str); 8] = [
     ("ec2", "ec2"),
     ("iam", "iam"),
     ("ssm", "ssm"),
     ("hub", "securityhub"),
     ("logs", "logs"),
+    ("organizations", "organizations"),
+    ("contacts", "account"),
+    ("dynamodb", "dynamodb"),
 ];
 
 #[test]

@@ -124,6 +124,10 @@ pub async fn mark(
                 exec.chars().take(1024).collect::<String>(),
             );
         }
+        // Whose account it is, as fields an analyst can filter and sort on.
+        for (key, value) in account_fields(&req.plan) {
+            call = call.user_defined_fields(key, value.chars().take(1024).collect::<String>());
+        }
         // Until the finding has reached Security Hub it comes back unprocessed as
         // FindingNotFound: wait with backoff, within the budget, then say so.
         let mut wait = ImportWait::new(finding_wait);
@@ -220,6 +224,47 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     })
     .await
+}
+
+/// The account's facts as Security Hub user-defined fields (`firebreak:account-name`, …).
+fn account_fields(plan: &firebreak::plan::Plan) -> Vec<(&'static str, String)> {
+    let Some(a) = &plan.account else {
+        return Vec::new();
+    };
+    let contact = a.info.security_contact.as_ref().map(|c| {
+        [c.name.as_deref(), c.email.as_deref(), c.phone.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    [
+        ("firebreak:account-name", a.info.name.clone()),
+        ("firebreak:account-email", a.info.email.clone()),
+        (
+            "firebreak:ou-path",
+            (!a.info.ou_path.is_empty()).then(|| a.info.ou_path.join("/")),
+        ),
+        ("firebreak:environment", a.environment.clone()),
+        (
+            "firebreak:data-classification",
+            a.data_classification.clone(),
+        ),
+        ("firebreak:team", a.team.clone()),
+        ("firebreak:owner", a.owner.clone()),
+        ("firebreak:cost-centre", a.cost_centre.clone()),
+        (
+            "firebreak:org-severity",
+            a.org_severity.map(|s| s.to_string()),
+        ),
+        (
+            "firebreak:security-contact",
+            contact.filter(|c| !c.is_empty()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
+    .collect()
 }
 
 /// The longest part of triage's error that goes into a note.

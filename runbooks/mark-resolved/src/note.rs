@@ -122,6 +122,11 @@ pub fn compose(
         )),
         Resolution::NothingToDo => parts.push("Firebreak took no action.".to_owned()),
     }
+    // Whom the account belongs to and whom to call, before the skips (a long note is cut
+    // at its end).
+    if let Some(account) = &plan.account {
+        parts.push(format!("In {}.", account.summary()));
+    }
     let skips = skipped(plan);
     if !skips.is_empty() {
         parts.push(format!("Skipped: {}.", skips.join("; ")));
@@ -160,6 +165,43 @@ mod tests {
             started_at: OffsetDateTime::UNIX_EPOCH,
             finished_at: OffsetDateTime::UNIX_EPOCH,
         }
+    }
+
+    #[test]
+    fn the_note_names_the_account_and_its_security_contact() {
+        let mut p = plan_for("ec2-dns-backdoor.json", false);
+        let policy = firebreak::policy::Policy::built_in().unwrap();
+        p.account = Some(firebreak::account::AccountContext::new(
+            firebreak::account::AccountInfo {
+                account_id: p.finding.account_id.clone(),
+                name: Some("workload-prod".into()),
+                email: None,
+                ou_path: vec!["Workloads".into()],
+                tags: [("environment".to_owned(), "production".to_owned())].into(),
+                security_contact: Some(firebreak::account::Contact {
+                    name: Some("Sam Rivera".into()),
+                    email: Some("security-prod@example.com".into()),
+                    phone: None,
+                    title: None,
+                }),
+            },
+            &policy,
+            p.finding.severity.score,
+        ));
+        let (_, note) = close(
+            &p,
+            &[outcome(
+                ActionKind::IsolateInstance,
+                OutcomeStatus::Done,
+                "isolated i-0a1b2c3d4e5f60718",
+            )],
+            &[],
+            &[],
+        );
+        assert!(
+            note.contains("In account 111122223333 (workload-prod), OU Workloads, environment production, organisation severity CRITICAL, security contact Sam Rivera security-prod@example.com."),
+            "{note}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! when `FIREBREAK_POLICY_PARAMETER` is set, the built-in one otherwise), looks the
 //! instance up in EC2 and IAM for tags, interfaces and role, and plans. It changes nothing.
 
+mod accounts;
 mod enrich;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use firebreak::finding::InputKind;
 use firebreak::finding::{parse_input, Finding};
 use firebreak::ids::{AccountId, InstanceId, Region};
 use firebreak::outcome::TriageOutput;
-use firebreak::plan::{plan, Deployment, Enrichment};
+use firebreak::plan::{plan_in, Deployment, Enrichment};
 use firebreak::policy::{Enrolment, Policy};
 use firebreak::reach::Reach;
 use serde_json::Value;
@@ -79,6 +80,9 @@ pub struct Clients {
     /// How triage reads a member account or another region (through the member role
     /// there). `None` in the unit tests, whose mocked clients answer for every account.
     pub reach: Option<Reach>,
+    /// Whose account a finding is in (Organizations, the Account API, the cache); `None`
+    /// in the unit tests.
+    pub accounts: Option<accounts::AccountLookup>,
 }
 
 /// EC2 and IAM clients of the accounts and regions one invocation has read.
@@ -128,6 +132,9 @@ pub async fn triage(
     // Several findings of one custom action often name the same instance: read it once.
     let mut seen: BTreeMap<(AccountId, Region, InstanceId), Enrichment> = BTreeMap::new();
     let mut elsewhere = Elsewhere::new();
+    // One lookup per account per invocation (and, through the cache, per day).
+    let mut known_accounts: BTreeMap<AccountId, Option<firebreak::account::AccountInfo>> =
+        BTreeMap::new();
     for finding in &parsed.findings {
         // Outside this account and region and the enrolled ones: nothing is looked up
         // (a same-named resource of this account would be read), and every action is
@@ -155,7 +162,25 @@ pub async fn triage(
             }
             None => Enrichment::NotNeeded,
         };
-        let mut p = plan(finding, &policy, &policy_source, enrichment, dry_run);
+        let account = match (&clients.accounts, &outside) {
+            (Some(lookup), None) => match known_accounts.get(&finding.account_id) {
+                Some(known) => known.clone(),
+                None => {
+                    let info = lookup.info(&finding.account_id).await;
+                    known_accounts.insert(finding.account_id.clone(), info.clone());
+                    info
+                }
+            },
+            _ => None,
+        };
+        let mut p = plan_in(
+            finding,
+            &policy,
+            &policy_source,
+            enrichment,
+            account,
+            dry_run,
+        );
         if let Some(selected) = &parsed.playbooks {
             p.narrow_to(selected);
         }
@@ -201,6 +226,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         iam: IamClient::new(&sdk),
         ssm: SsmClient::new(&sdk),
         reach: Some(Reach::from_env(sdk.clone(), "triage")),
+        accounts: Some(accounts::AccountLookup {
+            organizations: aws_sdk_organizations::Client::new(&sdk),
+            contacts: aws_sdk_account::Client::new(&sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            table: std::env::var("FIREBREAK_ACCOUNT_CACHE_TABLE")
+                .ok()
+                .filter(|t| !t.is_empty()),
+            home: Deployment::from_env().map(|d| d.account_id),
+        }),
     };
     let config = Config::from_env();
     firebreak::runtime::serve("triage", |input: Value| triage(input, &config, &clients)).await
@@ -336,6 +370,7 @@ mod tests {
             iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam),
             ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm),
             reach: None,
+            accounts: None,
         }
     }
 
