@@ -14,6 +14,7 @@ import {
   Validations,
   aws_cloudwatch as cloudwatch,
   aws_cloudwatch_actions as cwActions,
+  aws_dynamodb as dynamodb,
   aws_events as events,
   aws_events_targets as targets,
   aws_iam as iam,
@@ -117,6 +118,18 @@ export class FirebreakStack extends Stack {
       tier: repo.defaultPolicy.length > 4096 ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
     });
 
+    // Whose account a finding is in (Organizations, the Account API), for 24 hours: a
+    // burst from one account costs one lookup. Triage checks the expiry itself (DynamoDB
+    // deletes expired items late).
+    const accountCache = new dynamodb.Table(this, 'AccountCache', {
+      tableName: repo.names.accountCacheTable,
+      partitionKey: { name: 'accountId', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'expiresAt',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
     const environment: Record<string, string> = {
       RUST_LOG: 'info',
       FIREBREAK_POLICY_PARAMETER: policy.parameterName,
@@ -126,6 +139,7 @@ export class FirebreakStack extends Stack {
       // own roles, in the policy's enrolled accounts through their member roles, and holds
       // a finding from anywhere else with the reason.
       FIREBREAK_ACCOUNT_ID: Aws.ACCOUNT_ID,
+      FIREBREAK_ACCOUNT_CACHE_TABLE: accountCache.tableName,
       // The band the sweep may act in: ledger tags outside it are never Firebreak's.
       FIREBREAK_BLOCK_RULE_BAND: ruleBand(repo.defaultPolicy),
     };

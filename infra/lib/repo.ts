@@ -99,6 +99,8 @@ export interface Names {
   readonly metricNamespace: string;
   /** A member account's role for a runbook: this and the runbook's name. */
   readonly memberRolePrefix: string;
+  /** The DynamoDB table caching whose account a finding is in. */
+  readonly accountCacheTable: string;
 }
 
 export function pascal(name: string): string {

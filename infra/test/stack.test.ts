@@ -439,3 +439,23 @@ test('the security stack: each runbook role is named for the member trust, and t
     assert.ok(JSON.stringify(assume[0].Resource).includes(`:iam::*:role/${repo.names.memberRolePrefix}${rb.name}`), JSON.stringify(assume[0].Resource));
   }
 });
+
+test('the account cache: a DynamoDB table with a TTL attribute and point-in-time recovery, named from names.json, that triage alone may read and write', () => {
+  const { template, repo, stack } = synth(REPO);
+  const tables = resources(template, 'AWS::DynamoDB::Table');
+  assert.equal(tables.length, 1);
+  const [id, table] = tables[0];
+  assert.equal(table.Properties.TableName, repo.names.accountCacheTable);
+  assert.deepEqual(table.Properties.TimeToLiveSpecification, { AttributeName: 'expiresAt', Enabled: true });
+  assert.deepEqual(table.Properties.KeySchema, [{ AttributeName: 'accountId', KeyType: 'HASH' }]);
+  assert.equal(table.Properties.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled, true);
+  for (const rb of repo.runbooks) {
+    const fn = stack.functions.get(rb.name)!;
+    const fnId = stack.getLogicalId(fn.node.defaultChild as any);
+    const [, f] = resources(template, 'AWS::Lambda::Function').find(([i]) => i === fnId)!;
+    assert.deepEqual(f.Properties.Environment.Variables.FIREBREAK_ACCOUNT_CACHE_TABLE, { Ref: id }, rb.name);
+    const roleId = stack.getLogicalId(fn.role!.node.defaultChild as any);
+    const dynamo = policyActions(template, roleId).filter((a) => a.startsWith('dynamodb:'));
+    assert.deepEqual(dynamo, rb.name === 'triage' ? ['dynamodb:GetItem', 'dynamodb:PutItem'] : [], rb.name);
+  }
+});

@@ -167,3 +167,35 @@ def test_the_sweep_removes_expired_blocks_in_the_enrolled_accounts_and_regions_t
     deletes = [c for c in member_calls(account, "block-remote-ip") if c["operation"] == "DeleteNetworkAclEntry"]
     assert deletes and {(c["account"], c["region"]) for c in deletes} == {(MEMBER, demo["region"])}
     assert_calls_declared(account, ["block-remote-ip"])
+
+
+def test_the_note_names_the_account_and_its_security_contact_and_a_second_finding_looks_nothing_up(account):
+    from conftest import calls_by
+
+    lookups = lambda: [c for c in calls_by(account, "triage") if c["service"] in ("organizations", "account")]  # noqa: E731
+    first = member_event(account, finding_id="0123456789abcdef0123456789abe001", severity=5.0)
+    ident = findings_of(account, first)[0]
+    run = respond(account, first)
+    assert run["status"] == "SUCCEEDED", run
+    f = finding(account, ident)
+    note = f["Note"]["Text"]
+    assert "In account 111122223333 (workload-prod), OU Workloads/Production, environment production" in note, note
+    assert "security contact Sam Rivera security-prod@example.com" in note, note
+    fields = f.get("UserDefinedFields", {})
+    assert fields.get("firebreak:account-name") == "workload-prod", fields
+    assert fields.get("firebreak:ou-path") == "Workloads/Production"
+    assert fields.get("firebreak:org-severity") == "HIGH", "GuardDuty 5.0 in production"
+    assert fields.get("firebreak:security-contact", "").startswith("Sam Rivera security-prod@example.com")
+    assert fields.get("firebreak:cost-centre") == "CC-1234"
+    looked_up = len(lookups())
+    assert looked_up >= 4, "DescribeAccount, ListParents, DescribeOrganizationalUnit, ListTagsForResource, GetAlternateContact"
+    # The second finding from the same account: from the cache, no Organizations or Account call.
+    second = member_event(account, finding_id="0123456789abcdef0123456789abe002", severity=5.0)
+    ident2 = findings_of(account, second)[0]
+    put(account, second)
+    run2 = account.wait_for_execution("response", after=1)
+    assert run2["status"] == "SUCCEEDED", run2
+    assert len(lookups()) == looked_up, lookups()[looked_up:]
+    assert [c for c in calls_by(account, "triage") if c["operation"] == "GetItem"], "read from the cache"
+    assert "security contact Sam Rivera" in finding(account, ident2)["Note"]["Text"]
+    assert_calls_declared(account, ["triage"])

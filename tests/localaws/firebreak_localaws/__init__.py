@@ -22,8 +22,9 @@ Control API (beside moto's own /moto-api):
                                   an access key with a chosen id for an existing user
   POST   /firebreak-api/iam/service-credentials {"roleArn", "service"}: the role's
                                   credentials as that service gets them (trust checked)
-  POST   /firebreak-api/iam/organization {"id", "accounts"}: these accounts are of that
-                                  organisation (aws:PrincipalOrgID in trust policies)
+  POST   /firebreak-api/organization {"id", "managementAccount", "delegatedAdministrator",
+                                  "accounts": [...]}: Organizations with these accounts, OUs,
+                                  tags and security contacts (organization.py)
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import aws_sources, ec2_checks, guardduty_import, events_to_sfn, faults, iam_enforcement, lambda_host, securityhub
+from . import aws_sources, ec2_checks, guardduty_import, events_to_sfn, faults, iam_enforcement, lambda_host, organization, securityhub
 
 PREFIX = "/firebreak-api/"
 
@@ -78,15 +79,18 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
             if path == PREFIX + "iam/access-key":
                 iam_enforcement.register_access_key(spec["account"], spec["userName"], spec["accessKeyId"], spec["secretAccessKey"])
                 return _respond(start_response, 200, {})
-            if path == PREFIX + "iam/organization":
-                iam_enforcement.set_organization(str(spec["id"]), [str(a) for a in spec["accounts"]])
-                return _respond(start_response, 200, {})
             if path == PREFIX + "iam/service-credentials":
                 return _respond(start_response, 200, iam_enforcement.service_credentials(spec["roleArn"], spec["service"]))
         except iam_enforcement.NotTrusted as e:
             return _respond(start_response, 400, {"error": str(e)})
         except (KeyError, ValueError, TypeError) as e:
             return _respond(start_response, 400, {"error": f"bad iam request: {e}"})
+    if path == PREFIX + "organization" and method == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            return _respond(start_response, 200, organization.build(json.loads(environ["wsgi.input"].read(length) or b"{}")))
+        except (KeyError, ValueError, TypeError) as e:
+            return _respond(start_response, 400, {"error": f"bad organization: {e}"})
     if path == PREFIX + "chaos" and method == "GET":
         return _respond(start_response, 200, dict(faults.CHAOS_HITS))
     if path == PREFIX + "chaos" and method == "POST":
@@ -122,6 +126,7 @@ def install() -> None:
     events_to_sfn.install()
     lambda_host.install()
     ec2_checks.install()
+    organization.install()
     original = DomainDispatcherApplication.__call__
     if getattr(original, "_firebreak", False):
         return

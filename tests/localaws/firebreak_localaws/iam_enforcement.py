@@ -42,7 +42,7 @@ _CREDENTIALS: dict[tuple[str, str], dict[str, str]] = {}
 # Every refusal since the last reset: {principal, action, resource, why}.
 REFUSALS: list[dict[str, str]] = []
 
-_JSON_SERVICES = {"securityhub", "ssm", "logs", "states", "lambda", "events", "guardduty", "monitoring", "cloudwatch"}
+_JSON_SERVICES = {"securityhub", "ssm", "logs", "states", "lambda", "events", "guardduty", "monitoring", "cloudwatch", "dynamodb", "organizations", "account"}
 
 
 def enforce(on: bool) -> None:
@@ -364,6 +364,8 @@ def resources(service: str, operation: str, params: dict[str, Any], account: str
             if param in params:
                 return [(_iam_arn(account, kind, str(params[param])), {})]
         return [("*", {})]
+    if service == "dynamodb" and "TableName" in params:
+        return [(f"arn:{PARTITION}:dynamodb:{region}:{account}:table/{params['TableName']}", {})]
     if service == "sts" and operation == "AssumeRole" and "RoleArn" in params:
         return [(str(params["RoleArn"]), {})]
     if service == "securityhub":
@@ -420,7 +422,7 @@ def _refuse(service: str, principal: str, action: str, resource: str, why: str) 
         raise _Ec2Unauthorized(f"You are not authorized to perform this operation. {message}")
     if service in _JSON_SERVICES:
         # REST services answer 403; the JSON 1.1 ones (SSM, Logs, Step Functions) 400.
-        raise _JsonAccessDenied(message, 403 if service in ("securityhub", "lambda") else 400)
+        raise _JsonAccessDenied(message, 403 if service in ("securityhub", "lambda", "account") else 400)
     raise _QueryAccessDenied(message)
 
 

@@ -97,10 +97,7 @@ class LocalAccount:
             self.register_access_key(user, provision.admin_key(account), provision.OPERATOR_SECRET, account=account)
         for account in provision.MEMBERS:
             self.deployed["memberRoles"][account] = provision.deploy_member(lambda service, a=account: self._bootstrap_client(service, a), self.root, account)
-        requests.post(f"{self.url}/firebreak-api/iam/organization", json={
-            "id": provision.ORGANIZATION_ID,
-            "accounts": [provision.MANAGEMENT_ACCOUNT, provision.ACCOUNT, *provision.MEMBERS],
-        }, timeout=10).raise_for_status()
+        requests.post(f"{self.url}/firebreak-api/organization", json=provision.organization_spec(), timeout=10).raise_for_status()
         self.demo = provision.seed_demo(self.client)
         # The same demo environment in each member account (same names: a finding there
         # must never touch Firebreak's own account's web-instance-role).

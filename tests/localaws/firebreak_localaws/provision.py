@@ -120,6 +120,32 @@ def local_policy(root: Path) -> dict[str, Any]:
     return policy
 
 
+# Whose accounts they are: the members as the accounts file of `firebreak plan
+# --accounts` has them (one source for both), and Firebreak's own security account.
+ACCOUNTS_FILE = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "accounts.json"
+ACCOUNT_CACHE_TABLE = NAMES["accountCacheTable"]
+
+
+def organization_spec() -> dict[str, Any]:
+    """The local organisation for the control API (organization.py)."""
+    members = json.loads(ACCOUNTS_FILE.read_text())
+    security = {
+        "accountId": ACCOUNT, "name": "security", "email": "aws+security@example.com", "ouPath": ["Security"],
+        "tags": {"environment": "production", "team": "security"},
+        "securityContact": {"name": "Firebreak operators", "email": "secops@example.com"},
+    }
+    return {
+        "id": ORGANIZATION_ID,
+        "managementAccount": MANAGEMENT_ACCOUNT,
+        "delegatedAdministrator": ACCOUNT,
+        "accounts": [
+            {"id": a["accountId"], "name": a["name"], "email": a["email"], "ou": a.get("ouPath", []), "tags": a.get("tags", {}),
+             "securityContact": a.get("securityContact")}
+            for a in [security, *members]
+        ],
+    }
+
+
 def member_trust(runbook: str) -> dict[str, Any]:
     """Who may assume a member role: only that runbook's role in the security account,
     from inside the organisation (as the member stack writes it)."""
@@ -199,6 +225,15 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
         Value=json.dumps(local_policy(root), indent=2),
     )
     hub.enable_security_hub(EnableDefaultStandards=False)
+    # As the CDK app: the 24-hour cache of whose account a finding is in.
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(
+        TableName=ACCOUNT_CACHE_TABLE,
+        KeySchema=[{"AttributeName": "accountId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "accountId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(TableName=ACCOUNT_CACHE_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"})
     out["actionTargetArn"] = hub.create_action_target(
         Name="Firebreak contain", Description="Contain the selected findings with Firebreak", Id=ACTION_TARGET_ID
     )["ActionTargetArn"]
@@ -210,6 +245,7 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
         "FIREBREAK_DRY_RUN": "false",
         # As the CDK app sets it: the only account Firebreak acts in (with AWS_REGION).
         "FIREBREAK_ACCOUNT_ID": ACCOUNT,
+        "FIREBREAK_ACCOUNT_CACHE_TABLE": ACCOUNT_CACHE_TABLE,
         # The band the sweep may act in, from the deployed policy, as the CDK app sets it.
         "FIREBREAK_BLOCK_RULE_BAND": rule_band(json.loads((root / "runbooks" / "firebreak" / "policy" / "default-policy.json").read_text())),
     }
