@@ -179,8 +179,7 @@ def test_the_note_names_the_account_and_its_security_contact_and_a_second_findin
     assert run["status"] == "SUCCEEDED", run
     f = finding(account, ident)
     note = f["Note"]["Text"]
-    assert "In account 111122223333 (workload-prod), OU Workloads/Production, environment production" in note, note
-    assert "security contact Sam Rivera security-prod@example.com" in note, note
+    assert "Account 111122223333 (workload-prod, Workloads/Production, production, org severity HIGH); security contact Sam Rivera security-prod@example.com." in note, note
     fields = f.get("UserDefinedFields", {})
     assert fields.get("firebreak:account-name") == "workload-prod", fields
     assert fields.get("firebreak:ou-path") == "Workloads/Production"

@@ -128,6 +128,35 @@ impl AccountContext {
         }
         parts.join(", ")
     }
+
+    /// The short form for a finding's note (Security Hub keeps 512 characters): the
+    /// account, its OU, classification and organisation severity, and whom to call.
+    pub fn brief(&self) -> String {
+        let mut what: Vec<String> = Vec::new();
+        what.extend(self.info.name.clone());
+        if !self.info.ou_path.is_empty() {
+            what.push(self.info.ou_path.join("/"));
+        }
+        what.extend(self.environment.clone());
+        if let Some(s) = self.org_severity {
+            what.push(format!("org severity {s}"));
+        }
+        let mut line = format!("Account {}", self.info.account_id);
+        if !what.is_empty() {
+            line.push_str(&format!(" ({})", what.join(", ")));
+        }
+        if let Some(c) = &self.info.security_contact {
+            let who = [c.name.as_deref(), c.email.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !who.is_empty() {
+                line.push_str(&format!("; security contact {who}"));
+            }
+        }
+        line
+    }
 }
 
 /// The first row of the table whose classification pattern matches the account's

@@ -122,14 +122,14 @@ pub fn compose(
         )),
         Resolution::NothingToDo => parts.push("Firebreak took no action.".to_owned()),
     }
-    // Whom the account belongs to and whom to call, before the skips (a long note is cut
-    // at its end).
-    if let Some(account) = &plan.account {
-        parts.push(format!("In {}.", account.summary()));
-    }
     let skips = skipped(plan);
     if !skips.is_empty() {
         parts.push(format!("Skipped: {}.", skips.join("; ")));
+    }
+    // Whose account it is and whom to call, last: a long note is cut at its end, and the
+    // finding's user-defined fields carry all of it anyway.
+    if let Some(account) = &plan.account {
+        parts.push(format!("{}.", account.brief()));
     }
     fit(&parts.join(" "))
 }
@@ -199,7 +199,7 @@ mod tests {
             &[],
         );
         assert!(
-            note.contains("In account 111122223333 (workload-prod), OU Workloads, environment production, organisation severity CRITICAL, security contact Sam Rivera security-prod@example.com."),
+            note.ends_with("Account 111122223333 (workload-prod, Workloads, production, org severity CRITICAL); security contact Sam Rivera security-prod@example.com."),
             "{note}"
         );
     }
