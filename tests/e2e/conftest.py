@@ -126,3 +126,18 @@ def set_policy(acct, change):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "provokes_refusals: the test makes IAM refuse calls on purpose")
+
+
+def plant_block(ec2, acl_id, number, ip, hours_left, key=None, ours=True):
+    """A block as an earlier run would have left it: its ledger tag (`key`, default the
+    current form) saying it ends `hours_left` from now (negative: expired), and its deny
+    entries both ways. `ours=False`: the entries only, as someone else's rule."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    stamp = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    if ours:
+        value = f"ip={ip} at={stamp(now - timedelta(hours=30))} until={stamp(now + timedelta(hours=hours_left))} finding=old"
+        ec2.create_tags(Resources=[acl_id], Tags=[{"Key": key or f"firebreak:block:{number}:{ip}", "Value": value}])
+    for egress in (False, True):
+        ec2.create_network_acl_entry(NetworkAclId=acl_id, RuleNumber=number, Protocol="-1", RuleAction="deny", Egress=egress, CidrBlock=f"{ip}/32")

@@ -6,7 +6,7 @@ not enrolled."""
 
 import json
 
-from conftest import assert_calls_declared, execution_records, finding, member_calls, put, SSH_SAMPLE
+from conftest import assert_calls_declared, execution_records, finding, member_calls, plant_block, put, SSH_SAMPLE
 from firebreak_localaws import provision
 from samples import FIXTURES, as_event, findings_of
 MEMBER, OTHER_MEMBER = provision.MEMBERS
@@ -139,18 +139,12 @@ def test_a_drill_of_a_member_accounts_finding_dry_then_real(account, tmp_path):
 def test_the_sweep_removes_expired_blocks_in_the_enrolled_accounts_and_regions_too(account):
     """A block in a member account expires there too: the sweep goes everywhere Firebreak
     may have blocked, through the member roles, and removes only its own expired blocks."""
-    from datetime import datetime, timedelta, timezone
-
     demo = account.members[MEMBER]
     ec2 = account.client("ec2", account=MEMBER, region=demo["region"])
     (acl,) = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [demo["subnets"][0]]}])["NetworkAcls"]
     acl_id = acl["NetworkAclId"]
-    past = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    older = (datetime.now(timezone.utc) - timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ec2.create_tags(Resources=[acl_id], Tags=[{"Key": "firebreak:block:91:203.0.113.21", "Value": f"ip=203.0.113.21 at={older} until={past} sev=8.0 finding=old"}])
-    for egress in (False, True):
-        ec2.create_network_acl_entry(NetworkAclId=acl_id, RuleNumber=91, Protocol="-1", RuleAction="deny", Egress=egress, CidrBlock="203.0.113.21/32")
-        ec2.create_network_acl_entry(NetworkAclId=acl_id, RuleNumber=92, Protocol="-1", RuleAction="deny", Egress=egress, CidrBlock="203.0.113.22/32")
+    plant_block(ec2, acl_id, 91, "203.0.113.21", -2)
+    plant_block(ec2, acl_id, 92, "203.0.113.22", 0, ours=False)
     sfn = account.client("stepfunctions")
     run = sfn.start_execution(stateMachineArn=account.deployed["stateMachines"]["sweep-ip-blocks"], input="{}")
     out = account.wait_for_execution("sweep-ip-blocks")

@@ -4,10 +4,10 @@ the credential and IP-blocking runbooks against real IAM and EC2 state in moto."
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
-from conftest import ROOT, assert_calls_declared, audit_records, calls_by, execution_records, finding, put, set_policy, ssh_brute_force
+from conftest import ROOT, assert_calls_declared, audit_records, calls_by, execution_records, finding, plant_block, put, set_policy, ssh_brute_force
 from firebreak_localaws import provision
 from samples import FIXTURES, as_event, finding_bearing, findings_of, import_findings
 
@@ -224,12 +224,8 @@ def test_the_sweep_removes_only_expired_entries_of_ours(account):
     acl, _, tags = nacl_entries(account)
     # An expired block of ours (as an older run would have left it, with the older
     # one-tag-per-number key), and a rule of someone else's.
-    past = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    older = (datetime.now(timezone.utc) - timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ec2.create_tags(Resources=[acl], Tags=[{"Key": "firebreak:block:85", "Value": f"ip=203.0.113.8 at={older} until={past} finding=old"}])
-    for egress in (False, True):
-        ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=85, Protocol="-1", RuleAction="deny", Egress=egress, CidrBlock="203.0.113.8/32")
-        ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=86, Protocol="-1", RuleAction="deny", Egress=egress, CidrBlock="203.0.113.9/32")
+    plant_block(ec2, acl, 85, "203.0.113.8", -2, key="firebreak:block:85")
+    plant_block(ec2, acl, 86, "203.0.113.9", 0, ours=False)
     sfn = account.client("stepfunctions")
     run = sfn.start_execution(stateMachineArn=account.deployed["stateMachines"]["sweep-ip-blocks"], input="{}")
     out = account.wait_for_execution("sweep-ip-blocks")

@@ -372,6 +372,8 @@ impl Deployment {
 struct Planner<'a> {
     finding: &'a Finding,
     policy: &'a Policy,
+    /// What is known of the finding's account, for the organisation exemptions.
+    account: Option<&'a crate::account::AccountContext>,
     skipped: Vec<Skip>,
 }
 
@@ -432,6 +434,29 @@ impl Planner<'_> {
                 ),
             ));
         }
+        if let Some(a) = self.account {
+            let matches = |e: &&crate::policy::OrganisationExemption| {
+                let class_ok = e
+                    .classification
+                    .as_deref()
+                    .is_none_or(|pat| a.environment.as_deref().is_some_and(|c| glob_match(pat, c)));
+                let sev_ok = e.org_severities.is_empty()
+                    || a.org_severity
+                        .is_some_and(|s| e.org_severities.contains(&s));
+                class_ok && sev_ok
+            };
+            if let Some(e) = ex.organisation.iter().find(matches) {
+                let class = a.environment.as_deref().unwrap_or("none");
+                let sev = a.org_severity.map_or("unknown".into(), |s| s.to_string());
+                return Some((
+                    SkipReason::ExemptAccount,
+                    format!(
+                        "account {} (classification {class}, organisation severity {sev}) is exempt: {}",
+                        f.account_id, e.reason
+                    ),
+                ));
+            }
+        }
         None
     }
 }
@@ -464,6 +489,7 @@ pub fn plan_in(
     let mut p = Planner {
         finding,
         policy,
+        account: account.as_ref(),
         skipped: Vec::new(),
     };
     let type_name = finding.finding_type.name.as_str();
@@ -654,6 +680,8 @@ pub fn plan_in(
         .filter_map(|a| Playbook::running(a.kind()))
         .collect();
 
+    // The planner borrows the account; it is done with it here.
+    let skipped = p.skipped;
     Plan {
         finding: finding.clone(),
         dry_run,
@@ -664,10 +692,10 @@ pub fn plan_in(
         matched_rules,
         context,
         enrichment,
-        account,
         playbooks: playbooks.into_iter().collect(),
         actions,
-        skipped: p.skipped,
+        skipped,
+        account,
     }
 }
 
@@ -1019,6 +1047,61 @@ mod org_severity_tests {
             info,
             false,
         )
+    }
+
+    #[test]
+    fn an_organisation_exemption_holds_a_sandbox_account_and_only_it() {
+        let base = crate::fixtures::fixture_plan("ec2-dns-backdoor.json", false).unwrap();
+        let mut policy = Policy::built_in().unwrap();
+        policy.exemptions.organisation = vec![crate::policy::OrganisationExemption {
+            classification: Some("sandbox*".into()),
+            org_severities: vec![SeverityBand::Low],
+            reason: "sandboxes are rebuilt, not contained".into(),
+        }];
+        let plan_for = |env: &str| {
+            let info = AccountInfo {
+                account_id: base.finding.account_id.clone(),
+                name: None,
+                email: None,
+                ou_path: vec![],
+                tags: [("environment".to_owned(), env.to_owned())].into(),
+                security_contact: None,
+            };
+            plan_in(
+                &base.finding,
+                &policy,
+                "test",
+                Enrichment::Offline,
+                Some(info),
+                false,
+            )
+        };
+        let sandbox = plan_for("sandbox-7");
+        assert!(sandbox.actions.is_empty());
+        assert!(sandbox
+            .skipped
+            .iter()
+            .any(|s| s.reason == SkipReason::ExemptAccount
+                && s.detail
+                    .contains("classification sandbox-7, organisation severity LOW")
+                && s.detail.ends_with("sandboxes are rebuilt, not contained")));
+        assert!(!plan_for("production").actions.is_empty());
+        // Nothing known of the account: no organisation exemption applies.
+        let unknown = plan_in(
+            &base.finding,
+            &policy,
+            "test",
+            Enrichment::Offline,
+            None,
+            false,
+        );
+        assert!(!unknown.actions.is_empty());
+        // An exemption with no condition is refused when the policy is read.
+        let mut text: serde_json::Value =
+            serde_json::from_str(crate::policy::DEFAULT_POLICY_JSON).unwrap();
+        text["exemptions"]["organisation"] = serde_json::json!([{"reason": "all"}]);
+        let err = Policy::from_json(&text.to_string(), "test").unwrap_err();
+        assert_eq!(err.path, "$.exemptions.organisation[0]");
     }
 
     #[test]

@@ -118,6 +118,20 @@ pub struct AccountTypeExemption {
     pub reason: String,
 }
 
+/// Nothing is done when the account's classification matches `classification` (a
+/// pattern) and/or the organisation severity is one of `orgSeverities`: every condition
+/// given must hold, and at least one must be given. An account that could not be looked
+/// up matches none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganisationExemption {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub org_severities: Vec<SeverityBand>,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagMatch {
@@ -132,6 +146,10 @@ pub struct Exemptions {
     pub accounts: Vec<AccountExemption>,
     #[serde(default)]
     pub finding_types_by_account: Vec<AccountTypeExemption>,
+    /// By what is known of the finding's account: its classification and the finding's
+    /// organisation severity there.
+    #[serde(default)]
+    pub organisation: Vec<OrganisationExemption>,
     pub resource_tag: TagMatch,
 }
 
@@ -380,6 +398,18 @@ impl Policy {
             }
             if rule.actions.is_empty() {
                 return Err((at("actions"), "must list at least one action".into()));
+            }
+        }
+        for (i, e) in self.exemptions.organisation.iter().enumerate() {
+            let at = |f: &str| format!("$.exemptions.organisation[{i}].{f}");
+            if e.classification.is_none() && e.org_severities.is_empty() {
+                return Err((
+                    format!("$.exemptions.organisation[{i}]"),
+                    "give a classification, orgSeverities or both".into(),
+                ));
+            }
+            if let Some(c) = &e.classification {
+                check_pattern(c).map_err(|r| (at("classification"), r))?;
             }
         }
         for (i, row) in self.organisation_severity.iter().enumerate() {

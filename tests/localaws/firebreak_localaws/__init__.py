@@ -46,6 +46,12 @@ def _respond(start_response: Any, status: int, body: Any) -> list[bytes]:
     return [text]
 
 
+def _body(environ: dict[str, Any]) -> Any:
+    """The request's JSON body ({} when empty)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return json.loads(environ["wsgi.input"].read(length) or b"{}")
+
+
 def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
     if path == PREFIX + "requests" and method == "GET":
@@ -54,25 +60,22 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         faults.clear()
         return _respond(start_response, 200, {})
     if path == PREFIX + "aws-events" and method == "POST":
-        length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
-            spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            spec = _body(environ)
             entries = aws_sources.put_as_service(spec["account"], spec["region"], spec["entries"])
         except (KeyError, ValueError, TypeError) as e:
             return _respond(start_response, 400, {"error": f"bad aws-events request: {e}"})
         return _respond(start_response, 200, {"Entries": entries})
     if path == PREFIX + "config" and method == "POST":
-        length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
-            return _respond(start_response, 200, guardduty_import.configure(json.loads(environ["wsgi.input"].read(length) or b"{}")))
+            return _respond(start_response, 200, guardduty_import.configure(_body(environ)))
         except (KeyError, ValueError, TypeError) as e:
             return _respond(start_response, 400, {"error": f"unknown or bad setting: {e}"})
     if path == PREFIX + "iam/refusals" and method == "GET":
         return _respond(start_response, 200, iam_enforcement.REFUSALS)
     if path.startswith(PREFIX + "iam") and method == "POST":
-        length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
-            spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            spec = _body(environ)
             if path == PREFIX + "iam":
                 iam_enforcement.enforce(bool(spec["enforce"]))
                 return _respond(start_response, 200, {"enforce": iam_enforcement.enforcing()})
@@ -86,25 +89,22 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         except (KeyError, ValueError, TypeError) as e:
             return _respond(start_response, 400, {"error": f"bad iam request: {e}"})
     if path == PREFIX + "organization" and method == "POST":
-        length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
-            return _respond(start_response, 200, organization.build(json.loads(environ["wsgi.input"].read(length) or b"{}")))
+            return _respond(start_response, 200, organization.build(_body(environ)))
         except (KeyError, ValueError, TypeError) as e:
             return _respond(start_response, 400, {"error": f"bad organization: {e}"})
     if path == PREFIX + "chaos" and method == "GET":
         return _respond(start_response, 200, dict(faults.CHAOS_HITS))
     if path == PREFIX + "chaos" and method == "POST":
-        length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
-            spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            spec = _body(environ)
             return _respond(start_response, 200, faults.set_chaos(
                 float(spec["rate"]), list(spec.get("kinds", faults.CHAOS_KINDS)), list(spec["roles"]), int(spec.get("seed", 0))))
         except (KeyError, ValueError, TypeError) as e:
             return _respond(start_response, 400, {"error": f"bad chaos: {e}"})
     if path == PREFIX + "faults" and method == "POST":
-        length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
-            spec = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            spec = _body(environ)
             f = faults.add_fault(
                 service=spec["service"],
                 operation=spec["operation"],
