@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from conftest import ssh_brute_force, finding
+from conftest import calls_by, finding, ssh_brute_force
 from firebreak_localaws import provision
 
 BURST = int(os.environ.get("FIREBREAK_BURST", "100"))
@@ -100,6 +100,10 @@ def test_a_burst_of_findings_ends_each_resolved_or_notified_and_the_ledger_consi
             why.append(f["Note"]["Text"][:160])
     problems = nacl_consistent(account, subnets)
     assert problems == [], problems
+    # A burst from one account costs one lookup of it: one triage claims it, the others
+    # wait for its answer in the cache.
+    lookups = [c for c in calls_by(account, "triage") if c["operation"] == "DescribeAccount"]
+    assert len(lookups) == 1, f"{len(lookups)} Organizations lookups of one account in a burst"
     closed = sorted(r["stopDate"].timestamp() - started for r in runs)
     all_closed = closed[-1]
     print(json.dumps({"findings": BURST, "put_seconds": round(put_s, 2), "ended": ended,

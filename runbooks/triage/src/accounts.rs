@@ -21,6 +21,21 @@ pub const CACHE_SECONDS: i64 = 24 * 60 * 60;
 /// OUs deeper than this are not followed (Organizations allows five levels).
 const MAX_OU_DEPTH: usize = 8;
 
+/// How long a claim to look an account up holds: the other triages of a burst wait for
+/// the claimer's answer this long at most, then look it up themselves.
+const CLAIM_SECONDS: i64 = 10;
+/// How often, and how many times, a triage that lost the claim reads the cache again.
+const WAIT_MS: u64 = 250;
+const WAITS: usize = 24;
+
+/// What the cache holds for an account.
+enum Cached {
+    Fresh(Box<AccountInfo>),
+    /// Another triage has claimed the lookup and not written its answer yet.
+    BeingLookedUp,
+    Miss,
+}
+
 pub struct AccountLookup {
     pub organizations: OrganizationsClient,
     pub contacts: AccountClient,
@@ -34,10 +49,24 @@ pub struct AccountLookup {
 
 impl AccountLookup {
     /// The account's facts: from the cache when fresh, else from Organizations and the
-    /// Account API (and then cached). `None` when they cannot be read.
+    /// Account API (and then cached). A burst of findings from one account costs one
+    /// lookup: the first triage claims it (a conditional write), the others wait for its
+    /// answer. `None` when the facts cannot be read.
     pub async fn info(&self, account: &AccountId) -> Option<AccountInfo> {
-        if let Some(cached) = self.cached(account).await {
-            return Some(cached);
+        match self.cached(account).await {
+            Cached::Fresh(info) => return Some(*info),
+            Cached::BeingLookedUp => {
+                if let Some(info) = self.wait_for(account).await {
+                    return Some(info);
+                }
+            }
+            Cached::Miss => {
+                if !self.claim(account).await {
+                    if let Some(info) = self.wait_for(account).await {
+                        return Some(info);
+                    }
+                }
+            }
         }
         match self.look_up(account).await {
             Ok(info) => {
@@ -51,8 +80,54 @@ impl AccountLookup {
         }
     }
 
-    async fn cached(&self, account: &AccountId) -> Option<AccountInfo> {
-        let table = self.table.as_deref()?;
+    /// Another triage is looking the account up: its answer, once cached.
+    async fn wait_for(&self, account: &AccountId) -> Option<AccountInfo> {
+        for _ in 0..WAITS {
+            tokio::time::sleep(std::time::Duration::from_millis(WAIT_MS)).await;
+            match self.cached(account).await {
+                Cached::Fresh(info) => return Some(*info),
+                Cached::BeingLookedUp => continue,
+                Cached::Miss => return None,
+            }
+        }
+        None
+    }
+
+    /// Claims the lookup: true when this triage may look the account up (no cache, or
+    /// the write that claims it won), false when another one holds the claim.
+    async fn claim(&self, account: &AccountId) -> bool {
+        let Some(table) = self.table.as_deref() else {
+            return true;
+        };
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let dynamodb = &self.dynamodb;
+        match dynamodb
+            .put_item()
+            .table_name(table)
+            .item("accountId", AttributeValue::S(account.to_string()))
+            .item(
+                "expiresAt",
+                AttributeValue::N((now + CLAIM_SECONDS).to_string()),
+            )
+            // Only where nothing valid is: an expired answer or an abandoned claim.
+            .condition_expression("attribute_not_exists(accountId) OR expiresAt < :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => false,
+            Err(e) => {
+                tracing::warn!(account_id = %account, error = %aws_error("dynamodb:PutItem", e), "the account lookup could not be claimed; looking it up");
+                true
+            }
+        }
+    }
+
+    async fn cached(&self, account: &AccountId) -> Cached {
+        let Some(table) = self.table.as_deref() else {
+            return Cached::Miss;
+        };
         let dynamodb = &self.dynamodb;
         let out = match dynamodb
             .get_item()
@@ -65,20 +140,28 @@ impl AccountLookup {
             Ok(out) => out,
             Err(e) => {
                 tracing::warn!(account_id = %account, error = %aws_error("dynamodb:GetItem", e), "the account cache could not be read");
-                return None;
+                return Cached::Miss;
             }
         };
-        let item = out.item()?;
+        let Some(item) = out.item() else {
+            return Cached::Miss;
+        };
         // DynamoDB deletes expired items late (up to days): the expiry is checked here.
-        let expires: i64 = item.get("expiresAt")?.as_n().ok()?.parse().ok()?;
-        if expires <= OffsetDateTime::now_utc().unix_timestamp() {
-            return None;
+        let expires: Option<i64> = item
+            .get("expiresAt")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok());
+        if expires.is_none_or(|e| e <= OffsetDateTime::now_utc().unix_timestamp()) {
+            return Cached::Miss;
         }
-        let text = item.get("info")?.as_s().ok()?;
+        let Some(text) = item.get("info").and_then(|v| v.as_s().ok()) else {
+            return Cached::BeingLookedUp;
+        };
         // What comes back from AWS is checked like any input: a bad item is a miss.
-        serde_json::from_str::<AccountInfo>(text)
-            .ok()
-            .filter(|i| &i.account_id == account)
+        match serde_json::from_str::<AccountInfo>(text) {
+            Ok(info) if &info.account_id == account => Cached::Fresh(Box::new(info)),
+            _ => Cached::Miss,
+        }
     }
 
     async fn remember(&self, info: &AccountInfo) {
