@@ -1031,14 +1031,7 @@ mod org_severity_tests {
             r.org_severities = vec![SeverityBand::Critical];
             r.min_severity = crate::policy::MinSeverity::Score(0.0);
         }
-        let info = environment.map(|e| AccountInfo {
-            account_id: base.finding.account_id.clone(),
-            name: Some("workload".into()),
-            email: None,
-            ou_path: vec![],
-            tags: [("environment".to_owned(), e.to_owned())].into(),
-            security_contact: None,
-        });
+        let info = environment.map(|e| classified(&base.finding.account_id, e));
         plan_in(
             &base.finding,
             &policy,
@@ -1047,6 +1040,18 @@ mod org_severity_tests {
             info,
             false,
         )
+    }
+
+    /// An account known only by its classification tag.
+    fn classified(account: &AccountId, environment: &str) -> AccountInfo {
+        AccountInfo {
+            account_id: account.clone(),
+            name: None,
+            email: None,
+            ou_path: vec![],
+            tags: [("environment".to_owned(), environment.to_owned())].into(),
+            security_contact: None,
+        }
     }
 
     #[test]
@@ -1059,14 +1064,7 @@ mod org_severity_tests {
             reason: "sandboxes are rebuilt, not contained".into(),
         }];
         let plan_for = |env: &str| {
-            let info = AccountInfo {
-                account_id: base.finding.account_id.clone(),
-                name: None,
-                email: None,
-                ou_path: vec![],
-                tags: [("environment".to_owned(), env.to_owned())].into(),
-                security_contact: None,
-            };
+            let info = classified(&base.finding.account_id, env);
             plan_in(
                 &base.finding,
                 &policy,
