@@ -154,11 +154,17 @@ impl Nacl {
 
     /// Directions in which Firebreak's deny for the ledger entry is in place.
     fn ours_in_place(&self, l: &LedgerEntry) -> (bool, bool) {
-        let is_ours = |e: Option<&Entry>| e.is_some_and(|e| !e.allow && e.cidr == host_cidr(l.ip));
+        let cidr = host_cidr(l.ip);
         (
-            is_ours(self.at(l.number, false)),
-            is_ours(self.at(l.number, true)),
+            self.denies_at(l.number, false, cidr),
+            self.denies_at(l.number, true, cidr),
         )
+    }
+
+    /// Whether a deny of exactly `cidr` stands at the number in that direction.
+    pub(crate) fn denies_at(&self, number: i32, egress: bool, cidr: IpNet) -> bool {
+        self.at(number, egress)
+            .is_some_and(|e| !e.allow && e.cidr == cidr)
     }
 
     /// Ledger entries inside the band whose deny is in place in at least one direction:
@@ -551,10 +557,9 @@ pub fn lost_tags(nacl: &Nacl, written: &[Op]) -> Vec<Op> {
         .filter(|op| match op {
             Op::PutTag { number, ip, .. } => {
                 !nacl.ledger.contains_key(&(*number, *ip))
-                    && [false, true].into_iter().any(|egress| {
-                        nacl.at(*number, egress)
-                            .is_some_and(|e| !e.allow && e.cidr == host_cidr(*ip))
-                    })
+                    && [false, true]
+                        .into_iter()
+                        .any(|egress| nacl.denies_at(*number, egress, host_cidr(*ip)))
             }
             _ => false,
         })

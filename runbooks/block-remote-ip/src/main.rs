@@ -225,6 +225,18 @@ pub struct SweepResult {
     swept: Vec<String>,
 }
 
+impl SweepResult {
+    fn nothing_yet(dry_run: bool) -> SweepResult {
+        SweepResult {
+            dry_run,
+            removed: Vec::new(),
+            kept: 0,
+            changes: Vec::new(),
+            swept: Vec::new(),
+        }
+    }
+}
+
 /// The band the sweep may act in: `FIREBREAK_BLOCK_RULE_BAND` (`first-last`, set by the
 /// CDK app and the local account from the deployed policy), else the built-in policy's.
 /// Ledger tags outside it are never Firebreak's, so a forged tag cannot make the sweep
@@ -257,13 +269,7 @@ fn parse_band(v: &str) -> Option<RuleBand> {
 pub async fn sweep(options: SweepOptions, ec2: &Client) -> Result<SweepResult, RunbookError> {
     let now = OffsetDateTime::now_utc();
     let band = sweep_band()?;
-    let mut result = SweepResult {
-        dry_run: options.dry_run,
-        removed: Vec::new(),
-        kept: 0,
-        changes: Vec::new(),
-        swept: Vec::new(),
-    };
+    let mut result = SweepResult::nothing_yet(options.dry_run);
     for acl in nacl::all(ec2).await? {
         let Some((model, _)) = nacl::model(&acl) else {
             continue;
@@ -355,13 +361,7 @@ async fn sweep_everywhere(
         return sweep(options, home).await;
     };
     let enrolment = enrolment_now(reach).await?;
-    let mut total = SweepResult {
-        dry_run: options.dry_run,
-        removed: Vec::new(),
-        kept: 0,
-        changes: Vec::new(),
-        swept: Vec::new(),
-    };
+    let mut total = SweepResult::nothing_yet(options.dry_run);
     let mut failed = Vec::new();
     for (account, region) in sweep_places(here, &enrolment) {
         let done = if account == here.account_id && region == here.region {

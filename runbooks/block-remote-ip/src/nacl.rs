@@ -402,10 +402,10 @@ async fn deny_stands<A: NaclApi>(
     let Ok(cidr) = cidr.parse::<ipnet::IpNet>() else {
         return Ok(false);
     };
-    Ok(api.read(acl_id).await?.is_some_and(|n| {
-        n.at(number, egress)
-            .is_some_and(|e| !e.allow && e.cidr == cidr)
-    }))
+    Ok(api
+        .read(acl_id)
+        .await?
+        .is_some_and(|n| n.denies_at(number, egress, cidr)))
 }
 
 /// Reads the NACL again and puts back the tags among `written` whose deny stands
@@ -554,6 +554,25 @@ mod tests {
     }
 
     impl FakeEc2 {
+        fn new(nacl: Nacl, seed: u64) -> FakeEc2 {
+            FakeEc2 {
+                nacl: RefCell::new(nacl),
+                seed: Cell::new(seed),
+                reads_left: Cell::new(usize::MAX),
+                outbound_refusals: Cell::new(0),
+            }
+        }
+
+        fn reads_failing_after(self, reads: usize) -> FakeEc2 {
+            self.reads_left.set(reads);
+            self
+        }
+
+        fn refusing_outbound(self, refusals: usize) -> FakeEc2 {
+            self.outbound_refusals.set(refusals);
+            self
+        }
+
         async fn pause(&self) {
             let next = self
                 .seed
@@ -685,12 +704,7 @@ mod tests {
     }
 
     async fn race(seed: u64, a: &str, b: &str) -> Nacl {
-        let fake = FakeEc2 {
-            nacl: RefCell::new(default_nacl()),
-            seed: Cell::new(seed),
-            reads_left: Cell::new(usize::MAX),
-            outbound_refusals: Cell::new(0),
-        };
+        let fake = FakeEc2::new(default_nacl(), seed);
         let s = settings();
         let (ia, ib): (IpAddr, IpAddr) = (a.parse().unwrap(), b.parse().unwrap());
         let (ips_a, ips_b) = ([ia], [ib]);
@@ -741,12 +755,7 @@ mod tests {
         // EC2 has 80 taken; this run read the NACL before it was. One read succeeds:
         // whether the deny in the way is of the same IP (it is not); the read after the tag
         // is taken back fails.
-        let fake = FakeEc2 {
-            nacl: RefCell::new(taken),
-            seed: Cell::new(1),
-            reads_left: Cell::new(1),
-            outbound_refusals: Cell::new(0),
-        };
+        let fake = FakeEc2::new(taken, 1).reads_failing_after(1);
         let ips: [IpAddr; 1] = ["198.51.100.9".parse().unwrap()];
         let by = Requester::new("finding-a", 5.0);
         let err = block_in(&fake, default_nacl(), &ips, &settings(), &by, false)
@@ -796,12 +805,7 @@ mod tests {
             Requester::new("finding-b", 5.0),
         );
         for seed in 0..300 {
-            let fake = FakeEc2 {
-                nacl: RefCell::new(default_nacl()),
-                seed: Cell::new(seed),
-                reads_left: Cell::new(usize::MAX),
-                outbound_refusals: Cell::new(0),
-            };
+            let fake = FakeEc2::new(default_nacl(), seed);
             let mut older_read = default_nacl();
             for egress in [false, true] {
                 older_read.entries.push(Entry {
@@ -851,12 +855,7 @@ mod tests {
             Requester::new("finding-b", 8.0),
         );
         for seed in 0..500 {
-            let fake = FakeEc2 {
-                nacl: RefCell::new(default_nacl()),
-                seed: Cell::new(seed),
-                reads_left: Cell::new(usize::MAX),
-                outbound_refusals: Cell::new(1),
-            };
+            let fake = FakeEc2::new(default_nacl(), seed).refusing_outbound(1);
             let (ra, rb) = tokio::join!(
                 block_in(&fake, default_nacl(), &ips, &s, &by_a, false),
                 block_in(&fake, default_nacl(), &ips, &s, &by_b, false),
