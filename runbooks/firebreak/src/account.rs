@@ -25,6 +25,21 @@ pub struct Contact {
     pub title: Option<String>,
 }
 
+impl Contact {
+    /// The parts given, `name email phone`, space-separated; `None` when none is.
+    pub fn reached_by(&self, with_phone: bool) -> Option<String> {
+        let phone = self.phone.as_deref().filter(|_| with_phone);
+        let who = [self.name.as_deref(), self.email.as_deref(), phone]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!who.is_empty()).then_some(who)
+    }
+}
+
 /// What AWS says about an account: cached as it is (24 h), and the shape of an entry of
 /// `firebreak plan --accounts FILE`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -116,17 +131,18 @@ impl AccountContext {
         if let Some(s) = self.org_severity {
             parts.push(format!("organisation severity {s}"));
         }
-        if let Some(c) = &self.info.security_contact {
-            let who = [c.name.as_deref(), c.email.as_deref().map(|e| e.trim())]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            if !who.is_empty() {
-                parts.push(format!("security contact {who}"));
-            }
+        if let Some(who) = self.contact() {
+            parts.push(format!("security contact {who}"));
         }
         parts.join(", ")
+    }
+
+    /// The security contact's name and e-mail, if the account has one.
+    fn contact(&self) -> Option<String> {
+        self.info
+            .security_contact
+            .as_ref()
+            .and_then(|c| c.reached_by(false))
     }
 
     /// The short form for a finding's note (Security Hub keeps 512 characters): the
@@ -145,15 +161,8 @@ impl AccountContext {
         if !what.is_empty() {
             line.push_str(&format!(" ({})", what.join(", ")));
         }
-        if let Some(c) = &self.info.security_contact {
-            let who = [c.name.as_deref(), c.email.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            if !who.is_empty() {
-                line.push_str(&format!("; security contact {who}"));
-            }
+        if let Some(who) = self.contact() {
+            line.push_str(&format!("; security contact {who}"));
         }
         line
     }

@@ -231,13 +231,11 @@ fn account_fields(plan: &firebreak::plan::Plan) -> Vec<(&'static str, String)> {
     let Some(a) = &plan.account else {
         return Vec::new();
     };
-    let contact = a.info.security_contact.as_ref().map(|c| {
-        [c.name.as_deref(), c.email.as_deref(), c.phone.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ")
-    });
+    let contact = a
+        .info
+        .security_contact
+        .as_ref()
+        .and_then(|c| c.reached_by(true));
     [
         ("firebreak:account-name", a.info.name.clone()),
         ("firebreak:account-email", a.info.email.clone()),
