@@ -141,3 +141,11 @@ def plant_block(ec2, acl_id, number, ip, hours_left, key=None, ours=True):
         ec2.create_tags(Resources=[acl_id], Tags=[{"Key": key or f"firebreak:block:{number}:{ip}", "Value": value}])
     for egress in (False, True):
         ec2.create_network_acl_entry(NetworkAclId=acl_id, RuleNumber=number, Protocol="-1", RuleAction="deny", Egress=egress, CidrBlock=f"{ip}/32")
+
+
+def run_sweep(acct):
+    """Starts the sweep machine by hand and returns its `sweep` result (it must succeed)."""
+    run = acct.client("stepfunctions").start_execution(stateMachineArn=acct.deployed["stateMachines"]["sweep-ip-blocks"], input="{}")
+    out = acct.wait_for_execution("sweep-ip-blocks")
+    assert out["executionArn"] == run["executionArn"] and out["status"] == "SUCCEEDED", out
+    return json.loads(out["output"])["sweep"]

@@ -6,7 +6,7 @@ not enrolled."""
 
 import json
 
-from conftest import assert_calls_declared, execution_records, finding, member_calls, plant_block, put, SSH_SAMPLE
+from conftest import assert_calls_declared, execution_records, finding, member_calls, plant_block, put, run_sweep, SSH_SAMPLE
 from firebreak_localaws import provision
 from samples import FIXTURES, as_event, findings_of
 MEMBER, OTHER_MEMBER = provision.MEMBERS
@@ -145,11 +145,7 @@ def test_the_sweep_removes_expired_blocks_in_the_enrolled_accounts_and_regions_t
     acl_id = acl["NetworkAclId"]
     plant_block(ec2, acl_id, 91, "203.0.113.21", -2)
     plant_block(ec2, acl_id, 92, "203.0.113.22", 0, ours=False)
-    sfn = account.client("stepfunctions")
-    run = sfn.start_execution(stateMachineArn=account.deployed["stateMachines"]["sweep-ip-blocks"], input="{}")
-    out = account.wait_for_execution("sweep-ip-blocks")
-    assert out["executionArn"] == run["executionArn"] and out["status"] == "SUCCEEDED", out
-    swept = json.loads(out["output"])["sweep"]
+    swept = run_sweep(account)
     places = {f"{a}/{r}" for a in [provision.ACCOUNT, *provision.MEMBERS] for r in (provision.REGION, provision.SECOND_REGION)}
     assert set(swept["swept"]) == places, swept["swept"]
     assert [(r["accountId"], r["region"], r["ruleNumber"], r["ip"]) for r in swept["removed"]] == [(MEMBER, demo["region"], 91, "203.0.113.21")]

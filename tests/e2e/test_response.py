@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from conftest import ROOT, assert_calls_declared, audit_records, calls_by, execution_records, finding, plant_block, put, set_policy, ssh_brute_force
+from conftest import ROOT, assert_calls_declared, audit_records, calls_by, execution_records, finding, plant_block, put, run_sweep, set_policy, ssh_brute_force
 from firebreak_localaws import provision
 from samples import FIXTURES, as_event, finding_bearing, findings_of, import_findings
 
@@ -226,11 +226,7 @@ def test_the_sweep_removes_only_expired_entries_of_ours(account):
     # one-tag-per-number key), and a rule of someone else's.
     plant_block(ec2, acl, 85, "203.0.113.8", -2, key="firebreak:block:85")
     plant_block(ec2, acl, 86, "203.0.113.9", 0, ours=False)
-    sfn = account.client("stepfunctions")
-    run = sfn.start_execution(stateMachineArn=account.deployed["stateMachines"]["sweep-ip-blocks"], input="{}")
-    out = account.wait_for_execution("sweep-ip-blocks")
-    assert out["executionArn"] == run["executionArn"] and out["status"] == "SUCCEEDED", out
-    swept = json.loads(out["output"])["sweep"]
+    swept = run_sweep(account)
     assert [(r["ruleNumber"], r["ip"]) for r in swept["removed"]] == [(85, "203.0.113.8")]
     assert swept["kept"] == 1
     _, entries, tags = nacl_entries(account)

@@ -104,21 +104,31 @@ def _chaos(service: str, operation: str, principal_role: str | None) -> Fault | 
     return Fault(service=service, operation=operation, code=code, status=status, remaining=0, message=f"chaos: {kind}")
 
 
+# Session key -> its role's name: a session's role never changes, and every request asks.
+_ROLE_OF: dict[str, str] = {}
+
+
 def _role_of(access_key: str) -> str | None:
     """The role name behind an assumed-role session key, if it is one."""
     from moto.sts.models import sts_backends
 
     if not access_key.startswith("ASIA"):
         return None
+    known = _ROLE_OF.get(access_key)
+    if known is not None:
+        return known
     for account in list(sts_backends.keys()):
         for role in sts_backends[account]["aws"].assumed_roles:
             if role.access_key_id == access_key:
-                return role.role_arn.split("/")[-1]
+                name = role.role_arn.split("/")[-1]
+                _ROLE_OF[access_key] = name
+                return name
     return None
 
 
 def clear() -> None:
     with _LOCK:
+        _ROLE_OF.clear()
         FAULTS.clear()
         REQUEST_LOG.clear()
         CHAOS.update(rate=0.0, kinds=[], roles=[])
