@@ -266,7 +266,8 @@ fn run_plan(
             Err(e) => return fail(exit::POLICY, &e.to_string()),
         },
         Some(path) => {
-            let text = match read(path, MAX_POLICY_BYTES).map(String::from_utf8) {
+            // The file may be indented; the limit applies to the policy without whitespace.
+            let text = match read(path, MAX_POLICY_BYTES * 8).map(String::from_utf8) {
                 Ok(Ok(t)) => t,
                 Ok(Err(_)) => return fail(exit::POLICY, &format!("{}: not UTF-8", path.display())),
                 Err(e) => return fail(exit::INPUT, &e),

@@ -12,6 +12,12 @@ pub fn input_header(input: &ParsedInput) -> String {
         InputKind::SecurityHubCustomActionEvent => "Security Hub Findings - Custom Action event",
         InputKind::GuardDutyFinding => "GuardDuty finding",
         InputKind::AsffFinding => "Security Hub (ASFF) finding",
+        InputKind::SecurityHubV2ImportedEvent => "Security Hub Findings Imported V2 event (OCSF)",
+        InputKind::OcsfFinding => "Security Hub (OCSF) finding",
+        InputKind::FindingArray => "array of findings",
+        InputKind::GuardDutyGetFindings => "GuardDuty GetFindings output",
+        InputKind::SecurityHubGetFindings => "Security Hub GetFindings output (ASFF)",
+        InputKind::SecurityHubGetFindingsV2 => "Security Hub GetFindingsV2 output (OCSF)",
     };
     let mut s = format!("Input     {kind}");
     if input.drill {
@@ -60,6 +66,8 @@ fn skip_label(r: SkipReason) -> &'static str {
         SkipReason::NotSelected => "not in this drill",
         SkipReason::InvalidTarget => "invalid target",
         SkipReason::OutsideDeployment => "outside this deployment",
+        SkipReason::NotifyOnly => "left to a person",
+        SkipReason::OverCap => "over the attack-sequence cap",
     }
 }
 

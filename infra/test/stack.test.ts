@@ -320,7 +320,7 @@ test('the Security Hub action target, the policy parameter and the audit log gro
   assert.ok(target.Properties.Name.length <= 20);
   assert.equal(target.Properties.Id, repo.names.actionTargetId);
   const [, param] = resources(template, 'AWS::SSM::Parameter')[0];
-  assert.equal(param.Properties.Value, repo.defaultPolicy);
+  assert.equal(param.Properties.Value, JSON.stringify(JSON.parse(repo.defaultPolicy)));
   assert.equal(param.Properties.Name, repo.names.policyParameter);
   assert.equal(param.Properties.Tier, repo.defaultPolicy.length > 4096 ? 'Advanced' : 'Standard');
   const audit = resources(template, 'AWS::Logs::LogGroup').filter(([, g]) => g.Properties.LogGroupName === repo.names.auditLogGroup);

@@ -121,7 +121,7 @@ def set_policy(acct, change):
     organisation enrolled) in the policy parameter."""
     policy = provision.local_policy(ROOT)
     change(policy)
-    acct.client("ssm").put_parameter(Name=provision.POLICY_PARAMETER, Value=json.dumps(policy), Type="String", Tier="Advanced", Overwrite=True)
+    acct.client("ssm").put_parameter(Name=provision.POLICY_PARAMETER, Value=json.dumps(policy, separators=(",", ":")), Type="String", Tier="Advanced", Overwrite=True)
 
 
 def pytest_configure(config):

@@ -13,20 +13,42 @@ pub const MAX_TEXT: usize = 2048;
 pub struct Node<'a> {
     pub value: &'a Value,
     path: &'a str,
+    /// Keys are looked up with their first letter upper-cased: the same document as the
+    /// SDK and CLI print it (`Resource.InstanceDetails`), read by the camelCase parser.
+    pascal: bool,
 }
 
 /// Owned path + borrowed value: the path of a child is built when the child is made.
 pub struct Child<'a> {
     pub value: &'a Value,
     pub path: String,
+    pascal: bool,
 }
 
 impl<'a> Child<'a> {
+    /// This child and everything under it read with PascalCase keys.
+    pub fn pascal(self) -> Self {
+        Child {
+            pascal: true,
+            ..self
+        }
+    }
+
     pub fn node(&self) -> Node<'_> {
         Node {
             value: self.value,
             path: &self.path,
+            pascal: self.pascal,
         }
+    }
+}
+
+/// `instanceDetails` → `InstanceDetails`.
+fn capitalised(key: &str) -> String {
+    let mut chars = key.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+        None => String::new(),
     }
 }
 
@@ -51,11 +73,36 @@ fn join(path: &str, key: &str) -> String {
 
 impl<'a> Node<'a> {
     pub fn root(value: &'a Value, path: &'a str) -> Self {
-        Node { value, path }
+        Node {
+            value,
+            path,
+            pascal: false,
+        }
+    }
+
+    /// This node and everything under it read with PascalCase keys.
+    pub fn pascal(self) -> Self {
+        Node {
+            pascal: true,
+            ..self
+        }
+    }
+
+    /// The key as the document spells it.
+    fn spelt<'k>(&self, key: &'k str) -> std::borrow::Cow<'k, str> {
+        if self.pascal {
+            std::borrow::Cow::Owned(capitalised(key))
+        } else {
+            std::borrow::Cow::Borrowed(key)
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        self.path
     }
 
     pub fn child_path(&self, key: &str) -> String {
-        join(self.path, key)
+        join(self.path, &self.spelt(key))
     }
 
     fn wrong(&self, expected: &'static str) -> InputError {
@@ -68,7 +115,7 @@ impl<'a> Node<'a> {
 
     pub fn invalid(&self, key: &str, reason: impl Into<String>) -> InputError {
         InputError::InvalidValue {
-            path: join(self.path, key),
+            path: self.child_path(key),
             reason: reason.into(),
         }
     }
@@ -82,23 +129,27 @@ impl<'a> Node<'a> {
     }
 
     pub fn has(&self, key: &str) -> bool {
-        self.value.get(key).is_some_and(|v| !v.is_null())
+        self.value
+            .get(self.spelt(key).as_ref())
+            .is_some_and(|v| !v.is_null())
     }
 
     /// The field, or `None` when absent or null.
     pub fn get(&self, key: &str) -> Option<Child<'a>> {
-        match self.value.get(key) {
+        let key = self.spelt(key);
+        match self.value.get(key.as_ref()) {
             None | Some(Value::Null) => None,
             Some(value) => Some(Child {
                 value,
-                path: join(self.path, key),
+                path: join(self.path, &key),
+                pascal: self.pascal,
             }),
         }
     }
 
     pub fn req(&self, key: &str) -> Result<Child<'a>, InputError> {
         self.get(key).ok_or_else(|| InputError::MissingField {
-            path: join(self.path, key),
+            path: self.child_path(key),
         })
     }
 
@@ -108,6 +159,22 @@ impl<'a> Node<'a> {
             None => Ok(None),
             Some(c) if c.value.is_object() => Ok(Some(c)),
             Some(c) => Err(c.node().wrong("an object")),
+        }
+    }
+
+    /// This node's own items, when it is an array.
+    pub fn items(&self) -> Result<Vec<Child<'a>>, InputError> {
+        match self.value {
+            Value::Array(items) => Ok(items
+                .iter()
+                .enumerate()
+                .map(|(i, value)| Child {
+                    value,
+                    path: format!("{}[{i}]", self.path),
+                    pascal: self.pascal,
+                })
+                .collect()),
+            _ => Err(self.wrong("an array")),
         }
     }
 
@@ -121,6 +188,7 @@ impl<'a> Node<'a> {
                     .map(|(i, value)| Child {
                         value,
                         path: format!("{}[{i}]", c.path),
+                        pascal: self.pascal,
                     })
                     .collect()),
                 _ => Err(c.node().wrong("an array")),
@@ -141,7 +209,7 @@ impl<'a> Node<'a> {
 
     pub fn req_str(&self, key: &str) -> Result<&'a str, InputError> {
         self.str(key)?.ok_or_else(|| InputError::MissingField {
-            path: join(self.path, key),
+            path: self.child_path(key),
         })
     }
 
@@ -158,6 +226,7 @@ impl<'a> Node<'a> {
             Some(Child {
                 value: Value::Number(n),
                 path,
+                ..
             }) => n
                 .as_f64()
                 .filter(|f| f.is_finite())

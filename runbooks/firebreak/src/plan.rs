@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::finding::{Finding, InstanceTarget, NetworkInterface, RoleTarget, UserType};
+use crate::finding::{
+    AccessKeyTarget, Finding, InstanceTarget, NetworkInterface, RoleTarget, UserType,
+};
 use crate::ids::*;
 use crate::policy::{glob_match, ActionKind, Enrolment, IpBlocking, Policy, PolicyRef};
 
@@ -23,6 +25,13 @@ pub enum Enrichment {
         instance_id: InstanceId,
     },
     Instance(InstanceFacts),
+    /// The instances an attack sequence names, as EC2 has them, and the ids it has not.
+    #[serde(rename_all = "camelCase")]
+    Instances {
+        found: Vec<InstanceFacts>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        missing: Vec<InstanceId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -153,6 +162,12 @@ pub enum SkipReason {
     /// in, and acting there is not set up: acting here would touch a same-named resource
     /// of the wrong account.
     OutsideDeployment,
+    /// The policy knows the type and leaves it to a person (no containment runbook for
+    /// it, or acting on it alone would do harm): NOTIFIED with the reason.
+    NotifyOnly,
+    /// An attack sequence names more targets than the policy's cap: nothing is done and
+    /// a person decides.
+    OverCap,
 }
 
 impl SkipReason {
@@ -162,7 +177,11 @@ impl SkipReason {
     pub fn leaves_gap(self) -> bool {
         matches!(
             self,
-            SkipReason::NotSelected | SkipReason::InvalidTarget | SkipReason::OutsideDeployment
+            SkipReason::NotSelected
+                | SkipReason::InvalidTarget
+                | SkipReason::OutsideDeployment
+                | SkipReason::NotifyOnly
+                | SkipReason::OverCap
         )
     }
 }
@@ -553,7 +572,14 @@ pub fn plan_in(
         }
     }
     if wanted.is_empty() && below.is_empty() {
-        if finding.finding_type.parsed.is_none() {
+        if let Some(n) = policy.notify_only_for(type_name) {
+            p.skip(
+                None,
+                None,
+                SkipReason::NotifyOnly,
+                format!("{type_name} is left to a person ({}): {}", n.name, n.reason),
+            );
+        } else if finding.finding_type.parsed.is_none() {
             p.skip(
                 None,
                 None,
@@ -587,7 +613,7 @@ pub fn plan_in(
             instance_missing = Some(instance_id.clone());
             instance = None;
         }
-        Enrichment::Offline | Enrichment::NotNeeded => {}
+        Enrichment::Offline | Enrichment::NotNeeded | Enrichment::Instances { .. } => {}
     }
     let context = instance
         .as_ref()
@@ -602,10 +628,13 @@ pub fn plan_in(
         .filter(|i| i.tags.get(&tag.key) == Some(&tag.value))
         .map(|i| i.instance_id.clone());
 
-    for (&kind, _) in wanted
-        .iter()
-        .filter(|(k, _)| **k != ActionKind::MarkResolved)
-    {
+    let kinds: Vec<ActionKind> = wanted
+        .keys()
+        .copied()
+        .filter(|k| *k != ActionKind::MarkResolved)
+        .collect();
+    let sequence = finding.targets.sequence.as_ref();
+    for &kind in kinds.iter().filter(|_| sequence.is_none()) {
         if let Some((reason, detail)) = &block {
             p.skip(Some(kind), None, *reason, detail.clone());
             continue;
@@ -633,7 +662,9 @@ pub fn plan_in(
                 &enrichment,
                 &mut actions,
             ),
-            ActionKind::DisableAccessKey => plan_key(&mut p, &mut actions),
+            ActionKind::DisableAccessKey => {
+                plan_key(&mut p, finding.targets.access_key.as_ref(), &mut actions)
+            }
             ActionKind::BlockRemoteIps => plan_block(
                 &mut p,
                 instance.as_ref(),
@@ -641,6 +672,23 @@ pub fn plan_in(
                 &mut actions,
             ),
             ActionKind::MarkResolved => {}
+        }
+    }
+    if let Some(seq) = sequence {
+        match &block {
+            Some((reason, detail)) => {
+                for &kind in &kinds {
+                    p.skip(Some(kind), None, *reason, detail.clone());
+                }
+            }
+            None => plan_sequence(&mut p, seq, &enrichment, &kinds, &mut actions),
+        }
+    }
+    // A runtime finding on a container, a Lambda or S3 finding a rule matched: nothing
+    // here can contain it, which the note must say rather than stay silent.
+    if actions.is_empty() && block.is_none() && !kinds.is_empty() {
+        if let Some(why) = uncontainable(finding.resource_type.as_deref()) {
+            p.skip(None, None, SkipReason::NotifyOnly, why);
         }
     }
     if wanted.contains_key(&ActionKind::MarkResolved) {
@@ -808,6 +856,12 @@ fn plan_revocation(
         }
         return;
     }
+    push_roles(p, roles, out);
+}
+
+/// One revocation per role, each checked: the finding's account, not protected.
+fn push_roles(p: &mut Planner<'_>, roles: Vec<(RoleTarget, String)>, out: &mut Vec<PlannedAction>) {
+    let kind = ActionKind::RevokeRoleSessions;
     for (role, via) in roles {
         if let Some(arn) = role
             .role_arn
@@ -846,9 +900,9 @@ fn plan_revocation(
     }
 }
 
-fn plan_key(p: &mut Planner<'_>, out: &mut Vec<PlannedAction>) {
+fn plan_key(p: &mut Planner<'_>, key: Option<&AccessKeyTarget>, out: &mut Vec<PlannedAction>) {
     let kind = ActionKind::DisableAccessKey;
-    let Some(key) = &p.finding.targets.access_key else {
+    let Some(key) = key else {
         p.skip(
             Some(kind),
             None,
@@ -926,8 +980,34 @@ fn plan_block(
         );
         return;
     }
+    let own: Vec<IpAddr> = instance
+        .map(|i| {
+            i.network_interfaces
+                .iter()
+                .flat_map(|e| {
+                    e.private_ips
+                        .iter()
+                        .chain(e.ipv6_addresses.iter())
+                        .chain(e.public_ip.iter())
+                        .copied()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let mut ips = Vec::new();
     for remote in &p.finding.targets.remote_ips {
+        if own.contains(&remote.ip) {
+            p.skip(
+                Some(kind),
+                Some(remote.ip.to_string()),
+                SkipReason::AllowListedIp,
+                format!(
+                    "{} is an address of the instance itself, which is never blocked",
+                    remote.ip
+                ),
+            );
+            continue;
+        }
         match p.policy.never_block_entry(remote.ip) {
             Some(entry) => {
                 let detail = format!(
@@ -967,6 +1047,190 @@ fn plan_block(
         subnet_ids: subnets,
         settings: p.policy.ip_blocking,
     });
+}
+
+/// Resource types Firebreak has no runbook for, with what a person should do.
+fn uncontainable(resource_type: Option<&str>) -> Option<String> {
+    let t = resource_type?;
+    let what = match t {
+        "EKSCluster" | "AwsEksCluster" | "AWS::EKS::Cluster" | "KubernetesCluster" => {
+            "an EKS cluster: cordon the node and isolate the pod"
+        }
+        "ECSCluster" | "AwsEcsCluster" | "AWS::ECS::Cluster" | "Container" | "AwsEcsTask" => {
+            "an ECS task or container: stop the task and keep its image"
+        }
+        "Lambda" | "AwsLambdaFunction" | "AWS::Lambda::Function" => {
+            "a Lambda function: set its reserved concurrency to 0 and revoke its role's sessions"
+        }
+        "S3Bucket" | "S3Object" | "AwsS3Bucket" | "AwsS3Object" | "AWS::S3::Bucket" => {
+            "an S3 bucket: block its public access and review the principal"
+        }
+        "RDSDBInstance" | "RDSLimitlessDB" | "AwsRdsDbInstance" => {
+            "an RDS database: rotate the database user's password"
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "the affected resource ({t}) is {what}; Firebreak has no runbook for it yet, so a person acts"
+    ))
+}
+
+/// An attack sequence: one action per target it names (instances isolated, roles'
+/// sessions revoked, users' keys deactivated, endpoints blocked at every named
+/// instance's subnets), each checked as for a single finding, within the policy's cap.
+fn plan_sequence(
+    p: &mut Planner<'_>,
+    seq: &crate::finding::SequenceTargets,
+    enrichment: &Enrichment,
+    kinds: &[ActionKind],
+    out: &mut Vec<PlannedAction>,
+) {
+    let ips = p.finding.targets.remote_ips.len();
+    let total = seq.count(ips);
+    let cap = usize::from(p.policy.attack_sequences.max_targets);
+    if total > cap {
+        let detail = format!(
+            "the attack sequence names {total} targets ({} instances, {} roles, {} access keys, {ips} addresses), more than attackSequences.maxTargets ({cap}); nothing was changed: a person must decide what to contain",
+            seq.instances.len(),
+            seq.roles.len(),
+            seq.access_keys.len()
+        );
+        for &kind in kinds {
+            p.skip(Some(kind), None, SkipReason::OverCap, detail.clone());
+        }
+        return;
+    }
+    // The instances as triage read them from EC2 (tags, interfaces, role), else as the
+    // sequence reports them (an offline plan).
+    let mut instances: Vec<(InstanceTarget, Option<RoleTarget>)> = Vec::new();
+    let mut missing: Vec<InstanceId> = Vec::new();
+    match enrichment {
+        Enrichment::Instances { found, missing: m } => {
+            for f in found {
+                instances.push((
+                    InstanceTarget {
+                        instance_id: f.instance_id.clone(),
+                        network_interfaces: f.network_interfaces.clone(),
+                        instance_profile_arn: f.instance_profile_arn.clone(),
+                        tags: f.tags.clone(),
+                    },
+                    f.role.clone(),
+                ));
+            }
+            missing = m.clone();
+        }
+        _ => instances = seq.instances.iter().map(|i| (i.clone(), None)).collect(),
+    }
+    let tag = &p.policy.exemptions.resource_tag;
+    let (exempt, acting): (Vec<_>, Vec<_>) = instances
+        .into_iter()
+        .partition(|(i, _)| i.tags.get(&tag.key) == Some(&tag.value));
+    for &kind in kinds {
+        for (i, _) in &exempt {
+            p.skip(
+                Some(kind),
+                Some(i.instance_id.to_string()),
+                SkipReason::ExemptTag,
+                format!(
+                    "instance {} is tagged {}={}: nothing is done to it or with it",
+                    i.instance_id, tag.key, tag.value
+                ),
+            );
+        }
+        match kind {
+            ActionKind::IsolateInstance => {
+                for id in &missing {
+                    not_found(p, kind, id);
+                }
+                for (i, _) in &acting {
+                    plan_isolation(p, Some(i), None, out);
+                }
+                if acting.is_empty() && missing.is_empty() && exempt.is_empty() {
+                    p.skip(
+                        Some(kind),
+                        None,
+                        SkipReason::NoTarget,
+                        "the attack sequence names no instance".into(),
+                    );
+                }
+            }
+            ActionKind::RevokeRoleSessions => {
+                let mut roles: Vec<(RoleTarget, String)> = seq
+                    .roles
+                    .iter()
+                    .map(|r| (r.clone(), "an actor of the attack sequence".to_owned()))
+                    .collect();
+                for (i, role) in &acting {
+                    if let Some(role) = role {
+                        roles.push((
+                            role.clone(),
+                            format!("the instance profile of {}", i.instance_id),
+                        ));
+                    }
+                }
+                let mut seen = BTreeSet::new();
+                roles.retain(|(r, _)| seen.insert(r.role_name.clone()));
+                if roles.is_empty() {
+                    p.skip(
+                        Some(kind),
+                        None,
+                        SkipReason::NoTarget,
+                        "the attack sequence names no role".into(),
+                    );
+                } else {
+                    push_roles(p, roles, out);
+                }
+            }
+            ActionKind::DisableAccessKey => {
+                if seq.access_keys.is_empty() {
+                    p.skip(
+                        Some(kind),
+                        None,
+                        SkipReason::NoTarget,
+                        "the attack sequence names no IAM user's access key".into(),
+                    );
+                }
+                for key in &seq.access_keys {
+                    plan_key(p, Some(key), out);
+                }
+            }
+            ActionKind::BlockRemoteIps => {
+                // Every acting instance's subnets guard against the endpoints.
+                let combined = InstanceTarget {
+                    instance_id: match acting.first() {
+                        Some((i, _)) => i.instance_id.clone(),
+                        None => match seq.instances.first() {
+                            Some(i) => i.instance_id.clone(),
+                            None => {
+                                plan_block(p, None, None, out);
+                                continue;
+                            }
+                        },
+                    },
+                    network_interfaces: acting
+                        .iter()
+                        .flat_map(|(i, _)| i.network_interfaces.iter().cloned())
+                        .collect(),
+                    instance_profile_arn: None,
+                    tags: BTreeMap::new(),
+                };
+                let target = (!acting.is_empty()).then_some(&combined);
+                plan_block(p, target, None, out);
+            }
+            ActionKind::MarkResolved => {}
+        }
+    }
+    if !seq.other_resources.is_empty() {
+        p.skip(
+            None,
+            Some(seq.other_resources.join(", ")),
+            SkipReason::NotifyOnly,
+            format!(
+                "the attack sequence also names {}, for which Firebreak has no runbook; a person reviews them",
+                seq.other_resources.join(", ")
+            ),
+        );
+    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,11 @@ use crate::ids::{parse_cidr, AccountId, Arn};
 
 /// The built-in policy, compiled into every binary.
 pub const DEFAULT_POLICY_JSON: &str = include_str!("../policy/default-policy.json");
-/// Policies are SSM parameters (advanced tier: 8 KiB); a larger one is refused.
+/// Policies are SSM parameters (advanced tier: 8 KiB), stored without whitespace; a
+/// policy larger than that in its compact form is refused.
 pub const MAX_POLICY_BYTES: usize = 8 * 1024;
+/// A policy file is read only up to this size (indentation and all).
+const MAX_POLICY_FILE_BYTES: usize = 64 * 1024;
 
 #[derive(
     Debug,
@@ -296,6 +299,36 @@ pub struct Policy {
     pub account_tags: AccountTags,
     #[serde(default)]
     pub organisation_severity: Vec<OrgSeverityRow>,
+    /// Finding types Firebreak recognises but has no containment for: the finding is
+    /// NOTIFIED with the reason, so a person looks at it.
+    #[serde(default)]
+    pub notify_only: Vec<NotifyOnly>,
+    #[serde(default)]
+    pub attack_sequences: AttackSequences,
+}
+
+/// Types that are known and deliberately left to a person, with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotifyOnly {
+    pub name: String,
+    pub finding_types: Vec<String>,
+    pub reason: String,
+}
+
+/// GuardDuty attack sequences name many resources and principals at once; the response
+/// fans out to each, up to a cap beyond which a person decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttackSequences {
+    /// The most targets (instances, principals, keys, addresses) one sequence may act on.
+    pub max_targets: u16,
+}
+
+impl Default for AttackSequences {
+    fn default() -> Self {
+        AttackSequences { max_targets: 10 }
+    }
 }
 
 /// Where Firebreak may act beside its own account and region. A finding from anywhere
@@ -321,6 +354,13 @@ pub struct PolicyRef {
 }
 
 impl Policy {
+    /// The first notify-only entry covering `type_name`.
+    pub fn notify_only_for(&self, type_name: &str) -> Option<&NotifyOnly> {
+        self.notify_only
+            .iter()
+            .find(|n| n.finding_types.iter().any(|p| glob_match(p, type_name)))
+    }
+
     pub fn built_in() -> Result<Policy, PolicyError> {
         Policy::from_json(DEFAULT_POLICY_JSON, "built-in")
     }
@@ -347,11 +387,26 @@ impl Policy {
             path,
             reason,
         };
-        if text.len() > MAX_POLICY_BYTES {
+        if text.len() > MAX_POLICY_FILE_BYTES {
             return Err(err(
                 "$".into(),
-                format!("{} bytes; the limit is {MAX_POLICY_BYTES}", text.len()),
+                format!(
+                    "{} bytes; the limit is {MAX_POLICY_BYTES} without whitespace",
+                    text.len()
+                ),
             ));
+        }
+        if text.len() > MAX_POLICY_BYTES {
+            let compact = serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| serde_json::to_string(&v).ok())
+                .map_or(text.len(), |c| c.len());
+            if compact > MAX_POLICY_BYTES {
+                return Err(err(
+                    "$".into(),
+                    format!("{compact} bytes without whitespace; the limit is {MAX_POLICY_BYTES} (SSM's advanced tier)"),
+                ));
+            }
         }
         let de = &mut serde_json::Deserializer::from_str(text);
         let policy: Policy = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -399,6 +454,31 @@ impl Policy {
             if rule.actions.is_empty() {
                 return Err((at("actions"), "must list at least one action".into()));
             }
+        }
+        for (i, n) in self.notify_only.iter().enumerate() {
+            let at = |field: &str| format!("$.notifyOnly[{i}].{field}");
+            if n.name.trim().is_empty() {
+                return Err((at("name"), "must not be empty".into()));
+            }
+            if n.reason.trim().is_empty() {
+                return Err((
+                    at("reason"),
+                    "say why these types are left to a person".into(),
+                ));
+            }
+            if n.finding_types.is_empty() {
+                return Err((at("findingTypes"), "must list at least one pattern".into()));
+            }
+            for (j, p) in n.finding_types.iter().enumerate() {
+                check_pattern(p)
+                    .map_err(|r| (format!("$.notifyOnly[{i}].findingTypes[{j}]"), r))?;
+            }
+        }
+        if !(1..=100).contains(&self.attack_sequences.max_targets) {
+            return Err((
+                "$.attackSequences.maxTargets".into(),
+                format!("{} is outside 1 to 100", self.attack_sequences.max_targets),
+            ));
         }
         for (i, e) in self.exemptions.organisation.iter().enumerate() {
             let at = |f: &str| format!("$.exemptions.organisation[{i}].{f}");
@@ -682,5 +762,17 @@ mod tests {
         assert!(e.reason.contains("EOF"), "{e}");
         let e = Policy::from_json(&" ".repeat(MAX_POLICY_BYTES + 1), "test").unwrap_err();
         assert!(e.reason.contains("limit"), "{e}");
+        // The limit is SSM's, on the stored (compact) form: indentation does not count.
+        let v: serde_json::Value = serde_json::from_str(DEFAULT_POLICY_JSON).unwrap();
+        let mut wide = Vec::new();
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"        ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut wide, fmt);
+        serde::Serialize::serialize(&v, &mut ser).unwrap();
+        assert!(wide.len() > MAX_POLICY_BYTES, "{}", wide.len());
+        Policy::from_json(std::str::from_utf8(&wide).unwrap(), "test").unwrap();
+        let mut big = v.clone();
+        big["description"] = "x".repeat(MAX_POLICY_BYTES).into();
+        let e = Policy::from_json(&big.to_string(), "test").unwrap_err();
+        assert!(e.reason.contains("without whitespace"), "{e}");
     }
 }

@@ -345,6 +345,7 @@ fn every_sample_is_parsed_or_refused_with_a_reason() {
             "guardduty-detail__Canary_EC2_Stateless.IntegTest__aws-samples-automated-response.json",
             "guardduty-detail__PenTest_S3_ParrotLinux__aws-samples-automated-response.json",
             "guardduty-detail__Recon_IAMUser_MaliciousIPCaller.Custom__aws-samples-automated-response.json",
+            "guardduty-GetFindings-cli-output__Recon_IAMUser_UserPermissions__awscli-example.json",
             "securityhub-custom-action__custodian-event-securityhub-cloudtrail-finding-action.json",
             "securityhub-custom-action__custodian-event-securityhub-iamkey-finding-action.json",
             "securityhub-custom-action__custodian-event-securityhub-lambda-cross.json",
@@ -484,10 +485,7 @@ fn samples_that_are_refused_say_why() {
             "\"Security Hub Insight Results\" from \"aws.securityhub\" carries no finding"
         )
     );
-    assert!(reason(
-        "guardduty-GetFindings-cli-output__Recon_IAMUser_UserPermissions__awscli-example.json"
-    )
-    .contains("GuardDuty API output"));
+
     assert!(reason(
         "guardduty-event-partial__UnauthorizedAccess_EC2_SSHBruteForce__aws-samples-waf-acl.json"
     )
@@ -832,8 +830,11 @@ fn refusals_that_are_not_about_one_field() {
     let v = with("/detail/title", json!("x".repeat(100_000)));
     let f = parse_input(&v).unwrap().findings.remove(0);
     assert_eq!(f.title.unwrap().len(), 2048);
+    // An array of findings whose items are not findings: refused with the first item's error.
     let e = parse_input(&json!([1, 2, 3])).unwrap_err();
-    assert_eq!(e.path(), Some("$"));
+    assert_eq!(e.path(), Some("$[0]"));
+    let e = parse_input(&json!([])).unwrap_err();
+    assert_eq!(e.path(), Some("$[0]"));
     let e = parse_input(&json!({"hello": "world"})).unwrap_err();
     assert_eq!(e.error_type(), "NotAFinding");
     let e = parse_input(&json!({"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": {}})).unwrap_err();
@@ -983,4 +984,181 @@ fn a_drill_playbooks_filter_names_known_playbooks() {
         assert_eq!(err.path(), Some(path), "{err}");
         assert!(err.to_string().contains(message), "{err}");
     }
+}
+
+/// `aws guardduty get-findings` output (the SDK's PascalCase shape) is read as the
+/// EventBridge detail would be, and errors name the field as the user's file spells it.
+#[test]
+fn guardduty_get_findings_output_is_a_batch_of_findings() {
+    let input = sample(
+        "guardduty-GetFindings-cli-output__Recon_IAMUser_UserPermissions__awscli-example.json",
+    )
+    .unwrap();
+    assert_eq!(input.kind, InputKind::GuardDutyGetFindings);
+    let f = &input.findings[0];
+    assert_eq!(f.finding_type.name, "Recon:IAMUser/UserPermissions");
+    assert_eq!(f.account_id.as_str(), "111122223333");
+    assert_eq!(f.severity.score, 5.0);
+    assert_eq!(f.count, 5);
+    let key = f.targets.access_key.as_ref().unwrap();
+    assert_eq!(key.user_name.as_ref().unwrap().as_str(), "testuser");
+    assert_eq!(
+        key.access_key_id.as_ref().unwrap().as_str(),
+        "ASIASZ4SI7REEEXAMPLE"
+    );
+    assert_eq!(
+        f.targets.remote_ips[0].ip.to_string(),
+        "52.94.36.7",
+        "{:?}",
+        f.targets.remote_ips
+    );
+
+    let mut raw: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(samples_dir().join(
+            "guardduty-GetFindings-cli-output__Recon_IAMUser_UserPermissions__awscli-example.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    raw["Findings"][0]["AccountId"] = json!("12345");
+    let e = parse_input(&raw).unwrap_err();
+    assert_eq!(e.path(), Some("$.Findings[0].AccountId"), "{e}");
+
+    // The API carries `sample` inside AdditionalInfo.Value (JSON text): still a sample.
+    raw["Findings"][0]["AccountId"] = json!("111122223333");
+    raw["Findings"][0]["Service"]["AdditionalInfo"] =
+        json!({"Value": "{\"sample\":true}", "Type": "default"});
+    let f = parse_input(&raw).unwrap().findings.remove(0);
+    assert!(f.sample);
+}
+
+/// Security Hub's GetFindings output and a bare array of findings: each finding is read,
+/// one that cannot be refuses only itself.
+#[test]
+fn hub_get_findings_output_and_arrays() {
+    // The user guide's example prints `arn:aws::securityhub` with an extra colon: mended.
+    let text = std::fs::read_to_string(samples_dir().join(
+        "asff-finding__guardduty_UnauthorizedAccess_EC2_SSHBruteForce__awsdocs-guardduty-ug.json",
+    ))
+    .unwrap()
+    .replace("arn:aws::", "arn:aws:");
+    let asff: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let out = parse_input(&json!({"Findings": [asff.clone(), asff.clone()]})).unwrap();
+    assert_eq!(out.kind, InputKind::SecurityHubGetFindings);
+    assert_eq!(out.findings.len(), 2);
+    assert_eq!(
+        out.findings[0].finding_type.name,
+        "UnauthorizedAccess:EC2/SSHBruteForce"
+    );
+    let mut broken = asff.clone();
+    broken.as_object_mut().unwrap().remove("Id");
+    let out = parse_input(&json!([asff, broken])).unwrap();
+    assert_eq!(out.kind, InputKind::FindingArray);
+    assert_eq!(out.findings.len(), 1);
+    assert_eq!(out.refused[0].path, "$[1]");
+    assert!(
+        out.refused[0].error.contains("$[1].Id"),
+        "{:?}",
+        out.refused
+    );
+    let e = parse_input(&json!({"Findings": []})).unwrap_err();
+    assert_eq!(e.path(), Some("$.Findings[0]"));
+}
+
+/// The new Security Hub's `Findings Imported V2` event: OCSF, addressed by metadata.uid.
+#[test]
+fn ocsf_findings_from_the_new_security_hub() {
+    let input = fixture("securityhub-v2-ocsf-ssh-brute-force.json");
+    assert_eq!(input.kind, InputKind::SecurityHubV2ImportedEvent);
+    assert!(input.kind.is_event());
+    let f = &input.findings[0];
+    assert_eq!(f.security_hub.format, HubFormat::Ocsf);
+    assert_eq!(
+        f.security_hub.id.as_str(),
+        "b8f3c2a1d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f"
+    );
+    assert_eq!(f.product, Product::GuardDuty);
+    assert_eq!(f.finding_type.name, "UnauthorizedAccess:EC2/SSHBruteForce");
+    assert_eq!(f.severity.band, SeverityBand::High);
+    assert_eq!(f.account_id.as_str(), "111122223333");
+    assert_eq!(f.region.as_str(), "us-east-1");
+    let i = f.targets.instance.as_ref().unwrap();
+    assert_eq!(i.instance_id.as_str(), "i-0a1b2c3d4e5f60718");
+    assert_eq!(i.tags.get("Name").map(String::as_str), Some("web-1"));
+    let ips: Vec<String> = f
+        .targets
+        .remote_ips
+        .iter()
+        .map(|r| r.ip.to_string())
+        .collect();
+    assert_eq!(ips, vec!["203.0.113.45", "10.20.1.15"]);
+
+    // Bare, in an array and as GetFindingsV2 output.
+    let doc = fixture_json("securityhub-v2-ocsf-ssh-brute-force.json");
+    let bare = doc["detail"]["findings"][0].clone();
+    assert_eq!(parse_input(&bare).unwrap().kind, InputKind::OcsfFinding);
+    let out = parse_input(&json!({"Findings": [bare.clone()]})).unwrap();
+    assert_eq!(out.kind, InputKind::SecurityHubGetFindingsV2);
+    assert_eq!(out.findings[0], *f);
+    assert_eq!(
+        parse_input(&json!([bare.clone()])).unwrap().kind,
+        InputKind::FindingArray
+    );
+
+    // Errors name the OCSF field.
+    let mut broken = bare.clone();
+    broken["cloud"]["account"]["uid"] = json!("1234");
+    assert_eq!(
+        parse_input(&broken).unwrap_err().path(),
+        Some("$.cloud.account.uid")
+    );
+    let mut broken = bare.clone();
+    broken["severity_id"] = json!(42);
+    assert_eq!(
+        parse_input(&broken).unwrap_err().path(),
+        Some("$.severity_id")
+    );
+    // A resource of another account is never acted on.
+    let mut foreign = bare;
+    foreign["resources"][0]["owner"]["account"]["uid"] = json!("999988887777");
+    let f = parse_input(&foreign).unwrap().findings.remove(0);
+    assert!(f.targets.instance.is_none());
+    assert!(f.ignored_fields.iter().any(|i| i.needed));
+}
+
+/// GuardDuty Extended Threat Detection: every resource, actor and endpoint the sequence
+/// names, once each; a resource of another account is dropped as an invalid target.
+#[test]
+fn attack_sequences_name_every_target() {
+    let f = fixture("attack-sequence-ec2-instance-group.json")
+        .findings
+        .remove(0);
+    assert_eq!(f.severity.band, SeverityBand::Critical);
+    let seq = f.targets.sequence.as_ref().unwrap();
+    let ids: Vec<&str> = seq
+        .instances
+        .iter()
+        .map(|i| i.instance_id.as_str())
+        .collect();
+    assert_eq!(ids, vec!["i-0a1b2c3d4e5f60718", "i-0b2c3d4e5f6071829"]);
+    assert_eq!(seq.roles[0].role_name.as_str(), "web-instance-role");
+    assert!(seq.access_keys.is_empty());
+    assert_eq!(f.targets.remote_ips[0].ip.to_string(), "198.51.100.77");
+    assert_eq!(
+        f.targets.remote_ips[0].sources,
+        vec![IpSource::AttackSequence]
+    );
+    assert_eq!(seq.other_resources.len(), 1, "{:?}", seq.other_resources);
+    assert_eq!(seq.count(f.targets.remote_ips.len()), 4);
+
+    let mut doc = fixture_json("attack-sequence-ec2-instance-group.json");
+    doc["detail"]["service"]["detection"]["sequence"]["resources"][1]["accountId"] =
+        json!("999988887777");
+    let f = parse_input(&doc).unwrap().findings.remove(0);
+    let seq = f.targets.sequence.as_ref().unwrap();
+    assert_eq!(seq.instances.len(), 1);
+    assert!(f
+        .ignored_fields
+        .iter()
+        .any(|i| i.needed && i.path.ends_with("resources[1].accountId")));
 }

@@ -94,7 +94,7 @@ fn ec2_compromise_isolates_blocks_and_resolves() {
     assert_eq!(p.context.owner.as_deref(), Some("alice@example.com"));
     assert_eq!(p.context.team.as_deref(), Some("payments"));
     assert_eq!(p.context.environment.as_deref(), Some("production"));
-    assert_eq!(p.policy.version, "2026-11-29.1");
+    assert_eq!(p.policy.version, "2026-12-02.1");
 }
 
 #[test]
@@ -238,15 +238,253 @@ fn root_is_never_touched() {
 }
 
 #[test]
-fn types_without_a_rule_plan_nothing_and_say_so() {
-    for name in [
-        "s3-malicious-ip-caller.json",
-        "eks-kubernetes-malicious-caller.json",
+fn types_left_to_a_person_plan_nothing_and_say_why() {
+    for (name, why) in [
+        ("s3-malicious-ip-caller.json", "no S3 containment runbook"),
+        (
+            "eks-kubernetes-malicious-caller.json",
+            "no EKS or ECS containment runbook",
+        ),
     ] {
         let p = offline(name);
         assert!(p.actions.is_empty(), "{name}");
-        assert_eq!(skips(&p), vec![(None, SkipReason::NoPolicyRule)], "{name}");
+        assert_eq!(skips(&p), vec![(None, SkipReason::NotifyOnly)], "{name}");
+        assert!(p.skipped[0].detail.contains(why), "{:?}", p.skipped);
+        // Left to a person means NOTIFIED, never silently kept.
+        assert!(SkipReason::NotifyOnly.leaves_gap());
     }
+}
+
+/// Every GuardDuty type in AWS's published list (tests/fixtures/guardduty-finding-types.json,
+/// its source inside) is known to the built-in policy: a rule plans for it, or the policy
+/// leaves it to a person with a reason. None falls through as "no policy rule".
+#[test]
+fn every_published_guardduty_type_is_planned_or_left_to_a_person() {
+    let list: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo_root().join("tests/fixtures/guardduty-finding-types.json")).unwrap(),
+    )
+    .unwrap();
+    let policy = Policy::built_in().unwrap();
+    let template = fixture_json("ec2-network-backdoor.json");
+    let mut planned = 0;
+    let mut left = 0;
+    for t in list["types"].as_array().unwrap() {
+        let name = t["type"].as_str().unwrap();
+        let mut doc = template.clone();
+        doc["detail"]["type"] = json!(name);
+        doc["detail"]["severity"] = json!(8.0);
+        let f = firebreak::finding::parse_input(&doc)
+            .unwrap()
+            .findings
+            .remove(0);
+        let p = plan(&f, &policy, "built-in", Enrichment::Offline, false);
+        let unknown = p.skipped.iter().find(|s| {
+            matches!(
+                s.reason,
+                SkipReason::NoPolicyRule | SkipReason::UnknownFindingType
+            )
+        });
+        assert!(unknown.is_none(), "{name}: {unknown:?}");
+        if p.matched_rules.is_empty() {
+            let why = p
+                .skipped
+                .iter()
+                .find(|s| s.reason == SkipReason::NotifyOnly)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{name}: neither planned nor left to a person: {:?}",
+                        p.skipped
+                    )
+                });
+            assert!(why.detail.len() > 40, "{name}: {}", why.detail);
+            left += 1;
+        } else {
+            planned += 1;
+        }
+    }
+    assert!(
+        planned >= 100 && left >= 60,
+        "planned {planned}, left {left}"
+    );
+}
+
+fn sequence_facts(id: &str, subnet: &str, tags: &[(&str, &str)]) -> InstanceFacts {
+    InstanceFacts {
+        instance_id: InstanceId::parse(id).unwrap(),
+        state: Some("running".into()),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        network_interfaces: vec![firebreak::finding::NetworkInterface {
+            network_interface_id: Some(
+                NetworkInterfaceId::parse(&format!("eni-{}", &id[2..])).unwrap(),
+            ),
+            subnet_id: Some(SubnetId::parse(subnet).unwrap()),
+            vpc_id: Some(VpcId::parse("vpc-0a1b2c3d4e5f60731").unwrap()),
+            ..Default::default()
+        }],
+        instance_profile_arn: None,
+        role: Some(RoleTarget {
+            role_name: IamName::parse("web-instance-role").unwrap(),
+            role_arn: None,
+        }),
+    }
+}
+
+fn sequence_plan(policy: &Policy, exempt_second: bool) -> Plan {
+    let f = finding("attack-sequence-ec2-instance-group.json");
+    let second_tags: &[(&str, &str)] = if exempt_second {
+        &[("firebreak:exempt", "true")]
+    } else {
+        &[("Name", "web-2")]
+    };
+    let enrichment = Enrichment::Instances {
+        found: vec![
+            sequence_facts(
+                "i-0a1b2c3d4e5f60718",
+                "subnet-0a1b2c3d4e5f60721",
+                &[("Name", "web-1")],
+            ),
+            sequence_facts(
+                "i-0b2c3d4e5f6071829",
+                "subnet-0a1b2c3d4e5f60722",
+                second_tags,
+            ),
+        ],
+        missing: vec![],
+    };
+    plan(&f, policy, "built-in", enrichment, false)
+}
+
+#[test]
+fn an_attack_sequence_fans_out_to_every_target_it_names() {
+    let p = sequence_plan(&Policy::built_in().unwrap(), false);
+    assert_eq!(p.matched_rules, vec!["attack-sequence"]);
+    let targets: Vec<String> = p.actions.iter().map(|a| a.target()).collect();
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ActionKind::IsolateInstance,
+            ActionKind::IsolateInstance,
+            ActionKind::RevokeRoleSessions,
+            ActionKind::BlockRemoteIps,
+            ActionKind::MarkResolved
+        ],
+        "{targets:?}"
+    );
+    assert!(targets[0].starts_with("i-0a1b2c3d4e5f60718"), "{targets:?}");
+    assert!(targets[1].starts_with("i-0b2c3d4e5f6071829"), "{targets:?}");
+    // The actor and both instance profiles are one role: revoked once.
+    assert_eq!(
+        targets[2],
+        "role web-instance-role (from an actor of the attack sequence)"
+    );
+    match &p.actions[3] {
+        PlannedAction::BlockRemoteIps {
+            ips, subnet_ids, ..
+        } => {
+            assert_eq!(ips.len(), 1);
+            assert_eq!(subnet_ids.len(), 2, "both instances' subnets guard");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The instance profile the sequence names has no runbook: left to a person, said.
+    assert_eq!(
+        skips(&p),
+        vec![
+            (Some(ActionKind::DisableAccessKey), SkipReason::NoTarget),
+            (None, SkipReason::NotifyOnly)
+        ]
+    );
+    assert!(p.skipped[1]
+        .detail
+        .contains("IAM_INSTANCE_PROFILE web-instance-profile"));
+}
+
+#[test]
+fn an_exempt_instance_of_a_sequence_is_left_alone_and_the_rest_contained() {
+    let p = sequence_plan(&Policy::built_in().unwrap(), true);
+    let isolated: Vec<String> = p
+        .actions_of(ActionKind::IsolateInstance)
+        .map(|a| a.target())
+        .collect();
+    assert_eq!(isolated.len(), 1);
+    assert!(isolated[0].starts_with("i-0a1b2c3d4e5f60718"));
+    assert!(p
+        .skipped
+        .iter()
+        .any(|s| s.reason == SkipReason::ExemptTag
+            && s.target.as_deref() == Some("i-0b2c3d4e5f6071829")));
+    match p.action(ActionKind::BlockRemoteIps) {
+        Some(PlannedAction::BlockRemoteIps { subnet_ids, .. }) => {
+            assert_eq!(
+                subnet_ids.len(),
+                1,
+                "the exempt instance's subnet is not touched"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_sequence_over_the_cap_changes_nothing_and_asks_a_person() {
+    let policy = policy_with(|v| v["attackSequences"]["maxTargets"] = json!(3));
+    let p = sequence_plan(&policy, false);
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    let over: Vec<_> = p
+        .skipped
+        .iter()
+        .filter(|s| s.reason == SkipReason::OverCap)
+        .collect();
+    assert_eq!(over.len(), 4, "{:?}", p.skipped);
+    assert!(
+        over[0].detail.contains("names 4 targets"),
+        "{}",
+        over[0].detail
+    );
+    assert!(over[0].detail.contains("a person must decide"));
+    assert!(SkipReason::OverCap.leaves_gap());
+    let e = Policy::from_json(
+        &{
+            let mut v: serde_json::Value = serde_json::from_str(DEFAULT_POLICY_JSON).unwrap();
+            v["attackSequences"]["maxTargets"] = json!(0);
+            v.to_string()
+        },
+        "test",
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "$.attackSequences.maxTargets");
+}
+
+#[test]
+fn an_instance_is_never_blocked_from_its_own_address() {
+    // The OCSF finding's evidence names both ends; one is the instance's private address.
+    let f = finding("securityhub-v2-ocsf-ssh-brute-force.json");
+    let mut facts = sequence_facts("i-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60721", &[]);
+    facts.network_interfaces[0].private_ips = vec!["10.20.1.15".parse().unwrap()];
+    facts.role = None;
+    let p = plan(
+        &f,
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::Instance(facts),
+        false,
+    );
+    match p.action(ActionKind::BlockRemoteIps) {
+        Some(PlannedAction::BlockRemoteIps { ips, .. }) => {
+            assert_eq!(
+                ips.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+                vec!["203.0.113.45"]
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(p
+        .skipped
+        .iter()
+        .any(|s| s.detail.contains("an address of the instance itself")));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::Client;
 use firebreak::error::RunbookError;
-use firebreak::ids::{SecurityGroupId, VpcId};
+use firebreak::ids::{InstanceId, SecurityGroupId, VpcId};
 use firebreak::outcome::{ActionOutcome, ActionRequest, OutcomeStatus, RunbookOutput};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::ActionKind;
@@ -17,21 +17,55 @@ use isolate::Run;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Every isolation the plan holds (an attack sequence names several instances), one
+/// outcome each, in the plan's order. A failure carries the changes already made.
+pub async fn isolate_planned(
+    req: &ActionRequest,
+    ec2: &Client,
+) -> Result<RunbookOutput, RunbookError> {
+    let mut outcomes: Vec<ActionOutcome> = Vec::new();
+    for action in req.plan.actions_of(ActionKind::IsolateInstance) {
+        let PlannedAction::IsolateInstance { instance_id, .. } = action else {
+            continue;
+        };
+        match isolate_one(req, instance_id, ec2).await {
+            Ok(o) => outcomes.push(o),
+            Err(e) if outcomes.is_empty() => return Err(e),
+            Err(e) => {
+                let made: Vec<_> = outcomes
+                    .iter()
+                    .flat_map(|o| o.changes.iter().cloned())
+                    .collect();
+                return Err(e.after_changes(&made));
+            }
+        }
+    }
+    if outcomes.is_empty() {
+        outcomes.push(ActionOutcome::not_planned(
+            ActionKind::IsolateInstance,
+            "the plan has no isolate-instance action",
+        ));
+    }
+    Ok(RunbookOutput { outcomes })
+}
+
+/// The plan's first isolation (a single finding has one).
 pub async fn isolate_instance(
     req: ActionRequest,
+    ec2: &Client,
+) -> Result<ActionOutcome, RunbookError> {
+    let mut out = isolate_planned(&req, ec2).await?;
+    Ok(out.outcomes.remove(0))
+}
+
+async fn isolate_one(
+    req: &ActionRequest,
+    instance_id: &InstanceId,
     ec2: &Client,
 ) -> Result<ActionOutcome, RunbookError> {
     let started_at = OffsetDateTime::now_utc();
     let plan = &req.plan;
     let finding_id = plan.finding.security_hub.id.as_str();
-    let Some(PlannedAction::IsolateInstance { instance_id, .. }) =
-        plan.action(ActionKind::IsolateInstance)
-    else {
-        return Ok(ActionOutcome::not_planned(
-            ActionKind::IsolateInstance,
-            "the plan has no isolate-instance action",
-        ));
-    };
     let Some(view) = isolate::describe(ec2, instance_id).await? else {
         return Err(RunbookError::TargetGone {
             error_type: "InstanceNotFound",
@@ -94,14 +128,15 @@ pub async fn isolate_instance(
 async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
     let reach = Reach::from_env(sdk, "isolate-instance");
-    firebreak::runtime::serve("isolate-instance", |req: ActionRequest| async {
+    let reach = &reach;
+    firebreak::runtime::serve("isolate-instance", |req: ActionRequest| async move {
         // In the finding's account and region.
         let ec2 = Client::new(
             &reach
                 .for_plan(&req.plan, req.execution_id.as_deref())
                 .await?,
         );
-        isolate_instance(req, &ec2).await.map(RunbookOutput::one)
+        isolate_planned(&req, &ec2).await
     })
     .await
 }

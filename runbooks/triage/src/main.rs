@@ -138,8 +138,50 @@ pub async fn triage(
         // (a same-named resource of this account would be read), and every action is
         // held with the reason.
         let outside = config.refuses(finding, &policy.enrolment);
+        let over_cap = finding.targets.sequence.as_ref().is_some_and(|seq| {
+            seq.count(finding.targets.remote_ips.len())
+                > usize::from(policy.attack_sequences.max_targets)
+        });
         let enrichment = match &finding.targets.instance {
-            _ if outside.is_some() => Enrichment::NotNeeded,
+            _ if outside.is_some() || over_cap => Enrichment::NotNeeded,
+            // An attack sequence: each instance it names, read where the finding is.
+            _ if finding.targets.sequence.is_some() => {
+                let mut found = Vec::new();
+                let mut missing = Vec::new();
+                let named = finding
+                    .targets
+                    .sequence
+                    .iter()
+                    .flat_map(|s| s.instances.iter());
+                for target in named {
+                    let key = (
+                        finding.account_id.clone(),
+                        finding.region.clone(),
+                        target.instance_id.clone(),
+                    );
+                    let read = match seen.get(&key) {
+                        Some(known) => known.clone(),
+                        None => {
+                            let (ec2, iam) = clients
+                                .where_found(
+                                    finding,
+                                    config,
+                                    execution_id.as_deref(),
+                                    &mut elsewhere,
+                                )
+                                .await?;
+                            let read = enrich::instance(&ec2, &iam, &target.instance_id).await?;
+                            seen.insert(key, read.clone());
+                            read
+                        }
+                    };
+                    match read {
+                        Enrichment::Instance(facts) => found.push(facts),
+                        _ => missing.push(target.instance_id.clone()),
+                    }
+                }
+                Enrichment::Instances { found, missing }
+            }
             Some(target) => {
                 let key = (
                     finding.account_id.clone(),

@@ -222,7 +222,7 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
         Name=POLICY_PARAMETER,
         Type="String",
         Tier="Advanced",
-        Value=json.dumps(local_policy(root), indent=2),
+        Value=json.dumps(local_policy(root), separators=(",", ":")),
     )
     hub.enable_security_hub(EnableDefaultStandards=False)
     # As the CDK app: the 24-hour cache of whose account a finding is in.

@@ -102,7 +102,11 @@ pub(crate) fn parse(node: Node<'_>) -> Result<Finding, InputError> {
 
     let mut finding = Finding {
         product,
-        security_hub: SecurityHubRef { id, product_arn },
+        security_hub: SecurityHubRef {
+            id,
+            product_arn,
+            format: HubFormat::Asff,
+        },
         account_id,
         region,
         partition,
@@ -138,6 +142,21 @@ pub(crate) fn parse(node: Node<'_>) -> Result<Finding, InputError> {
         }
     }
 
+    // An attack sequence (ASFF `Detection.Sequence`): its actors and endpoints; the
+    // instances it names are the finding's Resources.
+    if let Some(detection) = node.object("Detection")? {
+        if let Some(seq) = detection.node().object("Sequence")? {
+            let pascal = seq.pascal();
+            finding.targets.sequence = Some(super::guardduty::sequence(
+                &pascal,
+                &finding.account_id,
+                &finding.region,
+                &mut ctx,
+                &mut finding.targets.remote_ips,
+                &mut finding.targets.s3_buckets,
+            )?);
+        }
+    }
     let resources = node.array("Resources")?;
     for res in &resources {
         resource(res, &mut ctx, &mut finding)?;
@@ -287,7 +306,18 @@ fn resource(res: &Child<'_>, ctx: &mut Ctx, finding: &mut Finding) -> Result<(),
                     });
                 }
             }
-            finding.targets.instance = Some(target);
+            match finding.targets.sequence.as_mut() {
+                Some(seq) => {
+                    if seq
+                        .instances
+                        .iter()
+                        .all(|i| i.instance_id != target.instance_id)
+                    {
+                        seq.instances.push(target);
+                    }
+                }
+                None => finding.targets.instance = Some(target),
+            }
         }
         "AwsIamAccessKey" => {
             let mut key = AccessKeyTarget {

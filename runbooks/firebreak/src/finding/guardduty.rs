@@ -22,7 +22,7 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
         None => None,
     };
     let sample = match &additional {
-        Some(a) => a.node().bool("sample")?.unwrap_or(false),
+        Some(a) => is_sample(&a.node())?,
         None => false,
     };
     let mut ctx = Ctx {
@@ -74,7 +74,11 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
 
     let mut finding = Finding {
         product: Product::GuardDuty,
-        security_hub: SecurityHubRef { id, product_arn },
+        security_hub: SecurityHubRef {
+            id,
+            product_arn,
+            format: HubFormat::Asff,
+        },
         account_id,
         region,
         partition,
@@ -107,6 +111,18 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
         if let Some(action) = s.object("action")? {
             remote_ips(&action, &mut ctx, &mut finding.targets.remote_ips)?;
         }
+        if let Some(detection) = s.object("detection")? {
+            if let Some(seq) = detection.node().object("sequence")? {
+                finding.targets.sequence = Some(sequence(
+                    &seq,
+                    &finding.account_id,
+                    &finding.region,
+                    &mut ctx,
+                    &mut finding.targets.remote_ips,
+                    &mut finding.targets.s3_buckets,
+                )?);
+            }
+        }
     }
 
     let resource = node.req("resource")?;
@@ -135,6 +151,188 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
     finding.resource_type = resource_type;
     finding.ignored_fields = ctx.ignored;
     Ok(finding)
+}
+
+/// `additionalInfo.sample` as EventBridge carries it, or inside `additionalInfo.value`, the
+/// JSON text the API (`GetFindings`) returns: a sample misread as real would be acted on.
+fn is_sample(additional: &Node<'_>) -> Result<bool, InputError> {
+    if let Some(sample) = additional.bool("sample")? {
+        return Ok(sample);
+    }
+    let Some(text) = additional.str("value")? else {
+        return Ok(false);
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => Ok(v.get("sample").and_then(serde_json::Value::as_bool) == Some(true)),
+        // Not JSON: nothing in it says sample; the text is only shown.
+        Err(_) => Ok(text.contains("\"sample\":true")),
+    }
+}
+
+/// An attack sequence: its resources, actors and endpoints. Anything in another account
+/// or region than the finding's is dropped as an invalid target (never acted on there).
+pub(crate) fn sequence(
+    seq: &Child<'_>,
+    account: &AccountId,
+    region: &Region,
+    ctx: &mut Ctx,
+    remote: &mut Vec<RemoteIp>,
+    buckets: &mut Vec<BucketName>,
+) -> Result<SequenceTargets, InputError> {
+    let s = seq.node();
+    let mut out = SequenceTargets {
+        uid: s.text("uid")?.unwrap_or_default(),
+        ..Default::default()
+    };
+    for res in s.array("resources")? {
+        let r = res.node();
+        r.expect_object()?;
+        if !same_place(&r, account, region, ctx)? {
+            continue;
+        }
+        let kind = r.str("resourceType")?.unwrap_or("unknown");
+        let uid = r.str("uid")?;
+        let name = r.str("name")?;
+        match kind {
+            "EC2_INSTANCE" => {
+                let id = uid
+                    .map(|u| u.rsplit('/').next().unwrap_or(u))
+                    .map(InstanceId::parse)
+                    .transpose()
+                    .map_err(|reason| r.invalid("uid", reason));
+                if let Some(instance_id) = ctx.target(id)? {
+                    if out.instances.iter().all(|i| i.instance_id != instance_id) {
+                        out.instances.push(InstanceTarget {
+                            instance_id,
+                            network_interfaces: Vec::new(),
+                            instance_profile_arn: None,
+                            tags: tags(&r)?,
+                        });
+                    }
+                }
+            }
+            "S3_BUCKET" => {
+                let bucket = name
+                    .or(uid)
+                    .map(|b| b.rsplit(':').next().unwrap_or(b))
+                    .map(BucketName::parse)
+                    .transpose()
+                    .map_err(|reason| r.invalid("name", reason));
+                if let Some(b) = ctx.target(bucket)? {
+                    if !buckets.contains(&b) {
+                        out.other_resources.push(format!("S3_BUCKET {b}"));
+                        buckets.push(b);
+                    }
+                }
+            }
+            // The key's user acts as an actor too; the actor carries what deactivation needs.
+            "ACCESS_KEY" => {}
+            other => {
+                let what = name.or(uid).unwrap_or("(unnamed)");
+                out.other_resources.push(format!(
+                    "{other} {}",
+                    what.chars().take(200).collect::<String>()
+                ));
+            }
+        }
+    }
+    for actor in s.array("actors")? {
+        let a = actor.node();
+        a.expect_object()?;
+        let Some(user) = a.object("user")? else {
+            continue;
+        };
+        let u = user.node();
+        if let Some(acct) = u.object("account")? {
+            if let Some(uid) = acct.node().str("uid")? {
+                if uid != account.as_str() {
+                    ctx.target::<()>(Err(acct.node().invalid(
+                        "uid",
+                        format!(
+                            "the actor is in account {uid}, not the finding's account {account}"
+                        ),
+                    )))?;
+                    continue;
+                }
+            }
+        }
+        let user_type = ctx.target(u.parsed("type", UserType::parse))?;
+        let user_name = ctx.target(u.parsed("name", IamName::parse))?;
+        match (user_type, user_name) {
+            (Some(UserType::AssumedRole), Some(role_name))
+                if out.roles.iter().all(|r| r.role_name != role_name) =>
+            {
+                out.roles.push(RoleTarget {
+                    role_name,
+                    role_arn: None,
+                });
+            }
+            (Some(t @ (UserType::IamUser | UserType::Root)), name) => {
+                let key = ctx.target(u.parsed("credentialUid", AccessKeyId::parse))?;
+                let known = out
+                    .access_keys
+                    .iter()
+                    .any(|k| k.access_key_id.is_some() && k.access_key_id == key);
+                if !known {
+                    out.access_keys.push(AccessKeyTarget {
+                        access_key_id: key,
+                        principal_id: ctx.target(u.parsed("uid", PrincipalId::parse))?,
+                        user_name: name,
+                        user_type: Some(t),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    for endpoint in s.array("endpoints")? {
+        let e = endpoint.node();
+        if let Some(ip) = ctx.target(e.parsed("ip", crate::ids::parse_ip))? {
+            add_remote_ip(remote, ip, IpSource::AttackSequence);
+        }
+    }
+    Ok(out)
+}
+
+/// A sequence's resource in the finding's account and region; one elsewhere is recorded
+/// as an invalid target and left alone.
+fn same_place(
+    r: &Node<'_>,
+    account: &AccountId,
+    region: &Region,
+    ctx: &mut Ctx,
+) -> Result<bool, InputError> {
+    if let Some(a) = r.str("accountId")? {
+        if a != account.as_str() {
+            ctx.target::<()>(Err(r.invalid(
+                "accountId",
+                format!("the resource is in account {a}, not the finding's account {account}"),
+            )))?;
+            return Ok(false);
+        }
+    }
+    if let Some(g) = r.str("region")? {
+        if g != region.as_str() {
+            ctx.target::<()>(Err(r.invalid(
+                "region",
+                format!("the resource is in {g}, not the finding's region {region}"),
+            )))?;
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn tags(node: &Node<'_>) -> Result<BTreeMap<String, String>, InputError> {
+    let mut tags = BTreeMap::new();
+    for tag in node.array("tags")? {
+        let t = tag.node();
+        let key = t.req_str("key")?;
+        let value = t.str("value")?.unwrap_or("");
+        check_tag(key, value).map_err(|r| t.invalid("key", r))?;
+        tags.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(tags)
 }
 
 fn instance(details: &Child<'_>, ctx: &mut Ctx) -> Result<Option<InstanceTarget>, InputError> {
@@ -192,19 +390,11 @@ fn instance(details: &Child<'_>, ctx: &mut Ctx) -> Result<Option<InstanceTarget>
         }
         network_interfaces.push(iface);
     }
-    let mut tags = BTreeMap::new();
-    for tag in d.array("tags")? {
-        let t = tag.node();
-        let key = t.req_str("key")?;
-        let value = t.str("value")?.unwrap_or("");
-        check_tag(key, value).map_err(|r| t.invalid("key", r))?;
-        tags.insert(key.to_owned(), value.to_owned());
-    }
     Ok(Some(InstanceTarget {
         instance_id,
         network_interfaces,
         instance_profile_arn,
-        tags,
+        tags: tags(&d)?,
     }))
 }
 

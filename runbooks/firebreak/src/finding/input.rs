@@ -5,8 +5,12 @@
 //! | EventBridge `GuardDuty Finding` event | `detail-type` = `GuardDuty Finding` |
 //! | `Security Hub Findings - Imported` / `- Custom Action` event | `detail-type`, findings in `detail.findings[]` |
 //! | drill input | an object with `finding` or `event` (and optional `dryRun`, `reason`, `playbooks`) |
+//! | `Findings Imported V2` event (the new Security Hub, OCSF) | `detail-type`, OCSF findings in `detail.findings[]` |
 //! | bare GuardDuty finding | camelCase `arn`, `type`, `resource` |
 //! | bare ASFF finding | PascalCase `Id`, `ProductArn` |
+//! | bare OCSF finding | `metadata`, `finding_info` |
+//! | an array of findings | a JSON array of any of the bare findings |
+//! | `GetFindings` output (GuardDuty, Security Hub) and `GetFindingsV2` | `{"Findings": [...]}` |
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,7 +20,7 @@ use crate::ids::Arn;
 use crate::json::Node;
 use crate::plan::Playbook;
 
-use super::{asff, guardduty, Finding};
+use super::{asff, guardduty, ocsf, Finding};
 
 /// EventBridge events and Step Functions payloads are both capped at 256 KiB; anything
 /// larger did not come from either and is refused before it is parsed.
@@ -27,6 +31,7 @@ pub const MAX_FINDINGS: usize = 100;
 const GUARDDUTY_EVENT: &str = "GuardDuty Finding";
 const HUB_IMPORTED: &str = "Security Hub Findings - Imported";
 const HUB_CUSTOM_ACTION: &str = "Security Hub Findings - Custom Action";
+const HUB_V2_IMPORTED: &str = "Findings Imported V2";
 /// A drill through EventBridge: AWS refuses `aws.*` sources from callers, so a drill
 /// puts its drill input (with its `dryRun`) as the detail of an event of its own, which
 /// the response's rules also match.
@@ -40,8 +45,19 @@ pub enum InputKind {
     GuardDutyEvent,
     SecurityHubImportedEvent,
     SecurityHubCustomActionEvent,
+    /// The new Security Hub's event: OCSF findings.
+    SecurityHubV2ImportedEvent,
     GuardDutyFinding,
     AsffFinding,
+    OcsfFinding,
+    /// A JSON array of bare findings.
+    FindingArray,
+    /// `aws guardduty get-findings` output: PascalCase GuardDuty findings in `Findings`.
+    GuardDutyGetFindings,
+    /// `aws securityhub get-findings` output: ASFF findings in `Findings`.
+    SecurityHubGetFindings,
+    /// `aws securityhub get-findings-v2` output: OCSF findings in `Findings`.
+    SecurityHubGetFindingsV2,
 }
 
 impl InputKind {
@@ -52,6 +68,7 @@ impl InputKind {
             InputKind::GuardDutyEvent
                 | InputKind::SecurityHubImportedEvent
                 | InputKind::SecurityHubCustomActionEvent
+                | InputKind::SecurityHubV2ImportedEvent
         )
     }
 }
@@ -139,6 +156,9 @@ fn serialized_len(value: &Value) -> usize {
 /// The shape dispatch, once the size is known to be within the limit.
 fn parse_value(value: &Value) -> Result<ParsedInput, InputError> {
     let root = Node::root(value, "$");
+    if value.is_array() {
+        return inner(&root);
+    }
     root.expect_object()?;
     if is_drill(&root) {
         return drill(&root);
@@ -253,7 +273,9 @@ fn drill(root: &Node<'_>) -> Result<ParsedInput, InputError> {
         }
     };
     let node = body.node();
-    node.expect_object()?;
+    if !node.value.is_array() {
+        node.expect_object()?;
+    }
     if is_drill(&node) || is_drill_event(&node) {
         return Err(InputError::InvalidValue {
             path: body.path.clone(),
@@ -319,44 +341,17 @@ fn inner(node: &Node<'_>) -> Result<ParsedInput, InputError> {
                     out.kind = InputKind::SecurityHubImportedEvent;
                 }
                 let findings = detail.node().array("findings")?;
-                if findings.is_empty() {
-                    return Err(InputError::MissingField {
-                        path: detail.node().child_path("findings[0]"),
-                    });
-                }
-                if findings.len() > MAX_FINDINGS {
-                    return Err(InputError::InvalidValue {
-                        path: detail.node().child_path("findings"),
-                        reason: format!(
-                            "{} findings; at most {MAX_FINDINGS} are handled in one response",
-                            findings.len()
-                        ),
-                    });
-                }
-                // One unreadable finding refuses only itself; if none can be read, the
-                // input is refused with the first finding's error.
-                let mut first_error = None;
-                for f in &findings {
-                    match asff::parse(f.node()) {
-                        Ok(finding) => out.findings.push(finding),
-                        Err(e) => {
-                            out.refused.push(RefusedFinding {
-                                path: f.path.clone(),
-                                error_type: e.error_type().to_owned(),
-                                error: e.to_string(),
-                            });
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                }
-                if let (true, Some(e)) = (out.findings.is_empty(), first_error) {
-                    return Err(e);
-                }
+                batch(&mut out, &detail.node(), "findings", &findings, asff::parse)?;
+            }
+            ("aws.securityhub", HUB_V2_IMPORTED) => {
+                out.kind = InputKind::SecurityHubV2ImportedEvent;
+                let findings = detail.node().array("findings")?;
+                batch(&mut out, &detail.node(), "findings", &findings, ocsf::parse)?;
             }
             _ => {
                 return Err(InputError::NotAFinding {
                     reason: format!(
-                        "event {} from {} carries no finding; accepted are {GUARDDUTY_EVENT:?}, {HUB_IMPORTED:?} and {HUB_CUSTOM_ACTION:?}",
+                        "event {} from {} carries no finding; accepted are {GUARDDUTY_EVENT:?}, {HUB_IMPORTED:?}, {HUB_CUSTOM_ACTION:?} and {HUB_V2_IMPORTED:?}",
                         Shown(detail_type),
                         Shown(source)
                     ),
@@ -365,21 +360,26 @@ fn inner(node: &Node<'_>) -> Result<ParsedInput, InputError> {
         }
         return Ok(out);
     }
-    if node.has("ProductArn") || node.has("SchemaVersion") {
-        out.kind = InputKind::AsffFinding;
-        out.findings.push(asff::parse(*node)?);
-        return Ok(out);
-    }
-    if node.has("arn") || (node.has("type") && node.has("resource")) {
-        out.kind = InputKind::GuardDutyFinding;
-        out.findings
-            .push(guardduty::parse(*node, &guardduty::Envelope::default())?);
+    if node.value.is_array() {
+        out.kind = InputKind::FindingArray;
+        let items = node.items()?;
+        batch(&mut out, node, "", &items, bare)?;
         return Ok(out);
     }
     if node.has("Findings") {
-        return Err(InputError::NotAFinding {
-            reason: "this is GuardDuty API output (PascalCase `Findings[]`, the SDK shape); pass the EventBridge event or its camelCase `detail` instead".into(),
-        });
+        let items = node.array("Findings")?;
+        out.kind = match items.first().map(|c| c.node()) {
+            Some(n) if ocsf::looks_like(&n) => InputKind::SecurityHubGetFindingsV2,
+            Some(n) if n.has("ProductArn") => InputKind::SecurityHubGetFindings,
+            _ => InputKind::GuardDutyGetFindings,
+        };
+        batch(&mut out, node, "Findings", &items, bare)?;
+        return Ok(out);
+    }
+    if let Some(kind) = bare_kind(node) {
+        out.kind = kind;
+        out.findings.push(bare(*node)?);
+        return Ok(out);
     }
     if node.has("detail") {
         return Err(InputError::NotAFinding {
@@ -389,6 +389,89 @@ fn inner(node: &Node<'_>) -> Result<ParsedInput, InputError> {
         });
     }
     Err(InputError::NotAFinding {
-        reason: "unrecognised input: expected a GuardDuty or Security Hub event, a GuardDuty or ASFF finding, or a drill input {\"finding\"|\"event\": …, \"dryRun\": true}".into(),
+        reason: "unrecognised input: expected a GuardDuty or Security Hub event, a GuardDuty, ASFF or OCSF finding, an array of findings, GetFindings output, or a drill input {\"finding\"|\"event\": …, \"dryRun\": true}".into(),
     })
+}
+
+/// Which bare finding a node is, if any.
+fn bare_kind(node: &Node<'_>) -> Option<InputKind> {
+    if ocsf::looks_like(node) {
+        Some(InputKind::OcsfFinding)
+    } else if node.has("ProductArn") {
+        Some(InputKind::AsffFinding)
+    } else if node.has("arn") || (node.has("type") && node.has("resource")) {
+        Some(InputKind::GuardDutyFinding)
+    } else if node.value.get("Arn").is_some() && node.value.get("Type").is_some() {
+        // GuardDuty's API shape, as the SDK and CLI print it.
+        Some(InputKind::GuardDutyGetFindings)
+    } else if node.has("SchemaVersion") {
+        Some(InputKind::AsffFinding)
+    } else {
+        None
+    }
+}
+
+/// One bare finding of whichever shape it has.
+fn bare(node: Node<'_>) -> Result<Finding, InputError> {
+    node.expect_object()?;
+    match bare_kind(&node) {
+        Some(InputKind::OcsfFinding) => ocsf::parse(node),
+        Some(InputKind::AsffFinding) => asff::parse(node),
+        Some(InputKind::GuardDutyGetFindings) => {
+            guardduty::parse(node.pascal(), &guardduty::Envelope::default())
+        }
+        Some(_) => guardduty::parse(node, &guardduty::Envelope::default()),
+        None => Err(InputError::NotAFinding {
+            reason: "not a GuardDuty, ASFF or OCSF finding (no arn, ProductArn or metadata + finding_info)".into(),
+        }),
+    }
+}
+
+/// Findings of a batch (an event's, an array's, GetFindings'): at least one and at most
+/// [`MAX_FINDINGS`]. One unreadable finding refuses only itself; if none can be read, the
+/// input is refused with the first finding's error.
+fn batch(
+    out: &mut ParsedInput,
+    parent: &Node<'_>,
+    key: &str,
+    items: &[crate::json::Child<'_>],
+    parse_one: impl Fn(Node<'_>) -> Result<Finding, InputError>,
+) -> Result<(), InputError> {
+    let base = if key.is_empty() {
+        parent.path().to_owned()
+    } else {
+        parent.child_path(key)
+    };
+    if items.is_empty() {
+        return Err(InputError::MissingField {
+            path: format!("{base}[0]"),
+        });
+    }
+    if items.len() > MAX_FINDINGS {
+        return Err(InputError::InvalidValue {
+            path: base,
+            reason: format!(
+                "{} findings; at most {MAX_FINDINGS} are handled in one response",
+                items.len()
+            ),
+        });
+    }
+    let mut first_error = None;
+    for f in items {
+        match parse_one(f.node()) {
+            Ok(finding) => out.findings.push(finding),
+            Err(e) => {
+                out.refused.push(RefusedFinding {
+                    path: f.path.clone(),
+                    error_type: e.error_type().to_owned(),
+                    error: e.to_string(),
+                });
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let (true, Some(e)) = (out.findings.is_empty(), first_error) {
+        return Err(e);
+    }
+    Ok(())
 }

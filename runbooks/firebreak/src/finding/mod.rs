@@ -6,6 +6,7 @@
 mod asff;
 mod guardduty;
 mod input;
+mod ocsf;
 mod severity;
 mod types;
 
@@ -34,12 +35,34 @@ pub enum Product {
     Other,
 }
 
-/// What `BatchUpdateFindings` needs to address the finding.
+/// What Security Hub needs to address the finding: `BatchUpdateFindings` takes the ASFF
+/// id and product ARN, `BatchUpdateFindingsV2` the OCSF `metadata.uid`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SecurityHubRef {
+    /// The ASFF `Id`, or the OCSF `metadata.uid`.
     pub id: FindingId,
     pub product_arn: Arn,
+    #[serde(default, skip_serializing_if = "HubFormat::is_asff")]
+    pub format: HubFormat,
+}
+
+/// Which Security Hub holds the finding: the earlier one (Security Hub CSPM, ASFF) or the
+/// new one (OCSF).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum HubFormat {
+    #[default]
+    Asff,
+    Ocsf,
+}
+
+impl HubFormat {
+    pub fn is_asff(&self) -> bool {
+        *self == HubFormat::Asff
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -106,6 +129,36 @@ pub struct Targets {
     pub s3_buckets: Vec<BucketName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eks_cluster: Option<ClusterName>,
+    /// An attack sequence (GuardDuty Extended Threat Detection): every resource and
+    /// principal it names. Its endpoints are in `remote_ips`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<SequenceTargets>,
+}
+
+/// What an attack sequence names, each once, in the order GuardDuty lists them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SequenceTargets {
+    pub uid: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<InstanceTarget>,
+    /// Roles whose sessions acted in the sequence (assumed-role actors).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<RoleTarget>,
+    /// IAM users' long-term keys that acted in the sequence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_keys: Vec<AccessKeyTarget>,
+    /// Resources Firebreak has no runbook for (`EKS_CLUSTER prod`, `S3_BUCKET logs`):
+    /// named in the note, left to a person.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_resources: Vec<String>,
+}
+
+impl SequenceTargets {
+    /// Every target the response could act on: instances, roles, keys and the addresses.
+    pub fn count(&self, remote_ips: usize) -> usize {
+        self.instances.len() + self.roles.len() + self.access_keys.len() + remote_ips
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -233,6 +286,8 @@ pub enum IpSource {
     AwsApiCallAction,
     PortProbeAction,
     KubernetesApiCallAction,
+    /// A network endpoint of an attack sequence.
+    AttackSequence,
 }
 
 impl IpSource {

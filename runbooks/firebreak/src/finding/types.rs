@@ -32,6 +32,33 @@ pub struct ParsedType {
 
 const MAX_TYPE_LEN: usize = 256;
 
+/// ASFF names that the grammar rule below cannot turn back into the GuardDuty type (a
+/// missing purpose, an `AnomalousBehavior` moved into the path, words split by dashes), as
+/// AWS publishes them beside their GuardDuty types; a test walks that published list.
+const IRREGULAR_ASFF_NAMES: [(&str, &str); 21] = [
+    ("TTPs/Credential Access/IAMUser-AnomalousBehavior", "CredentialAccess:IAMUser/AnomalousBehavior"),
+    ("TTPs/AnomalousBehavior/CredentialAccess:Kubernetes-SecretsAccessed", "CredentialAccess:Kubernetes/AnomalousBehavior.SecretsAccessed"),
+    ("TTPs/DefenseEvasion/EC2:Unusual-DNS-Resolver", "DefenseEvasion:EC2/UnusualDNSResolver"),
+    ("TTPs/DefenseEvasion/EC2:Unusual-DoH-Activity", "DefenseEvasion:EC2/UnusualDoHActivity"),
+    ("TTPs/DefenseEvasion/EC2:Unusual-DoT-Activity", "DefenseEvasion:EC2/UnusualDoTActivity"),
+    ("TTPs/Defense Evasion/IAMUser-AnomalousBehavior", "DefenseEvasion:IAMUser/AnomalousBehavior"),
+    ("TTPs/Discovery/IAMUser-AnomalousBehavior", "Discovery:IAMUser/AnomalousBehavior"),
+    ("TTPs/AnomalousBehavior/Discovery:Kubernetes-PermissionChecked", "Discovery:Kubernetes/AnomalousBehavior.PermissionChecked"),
+    ("TTPs/Discovery/RDS-MaliciousIPCaller", "Discovery:RDS/MaliciousIPCaller"),
+    ("TTPs/Discovery/RDS-TorIPCaller", "Discovery:RDS/TorIPCaller"),
+    ("TTPs/AnomalousBehavior/Execution:Kubernetes-ExecInPod", "Execution:Kubernetes/AnomalousBehavior.ExecInPod"),
+    ("TTPs/AnomalousBehavior/Execution:Kubernetes-WorkloadDeployed", "Execution:Kubernetes/AnomalousBehavior.WorkloadDeployed"),
+    ("TTPs/Exfiltration/IAMUser-AnomalousBehavior", "Exfiltration:IAMUser/AnomalousBehavior"),
+    ("TTPs/Impact/IAMUser-AnomalousBehavior", "Impact:IAMUser/AnomalousBehavior"),
+    ("TTPs/Initial Access/IAMUser-AnomalousBehavior", "InitialAccess:IAMUser/AnomalousBehavior"),
+    ("TTPs/Persistence/IAMUser-AnomalousBehavior", "Persistence:IAMUser/AnomalousBehavior"),
+    ("TTPs/AnomalousBehavior/Persistence:Kubernetes-WorkloadDeployed!ContainerWithSensitiveMount", "Persistence:Kubernetes/AnomalousBehavior.WorkloadDeployed!ContainerWithSensitiveMount"),
+    ("TTPs/Privilege Escalation/IAMUser-AnomalousBehavior", "PrivilegeEscalation:IAMUser/AnomalousBehavior"),
+    ("TTPs/AnomalousBehavior/PrivilegeEscalation:Kubernetes-RoleBindingCreated", "PrivilegeEscalation:Kubernetes/AnomalousBehavior.RoleBindingCreated"),
+    ("TTPs/AnomalousBehavior/PrivilegeEscalation:Kubernetes-RoleCreated", "PrivilegeEscalation:Kubernetes/AnomalousBehavior.RoleCreated"),
+    ("TTPs/AnomalousBehavior/PrivilegeEscalation:Kubernetes-WorkloadDeployed!PrivilegedContainer", "PrivilegeEscalation:Kubernetes/AnomalousBehavior.WorkloadDeployed!PrivilegedContainer"),
+];
+
 fn word_ok(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -63,6 +90,9 @@ impl FindingType {
     /// becomes `UnauthorizedAccess:EC2/SSHBruteForce`; `TTPs/PenTest:IAMUser/KaliLinux`
     /// keeps its slash. `None` when no part names a `Purpose:Resource`.
     pub fn guardduty_name_from_asff(asff_type: &str) -> Option<String> {
+        if let Some((_, gd)) = IRREGULAR_ASFF_NAMES.iter().find(|(a, _)| *a == asff_type) {
+            return Some((*gd).to_owned());
+        }
         let segments: Vec<&str> = asff_type.split('/').collect();
         let start = segments.iter().position(|s| s.contains(':'))?;
         let rest = segments[start..].join("/");
@@ -169,6 +199,30 @@ mod tests {
             ),
             None
         );
+    }
+
+    /// Every GuardDuty type in AWS's published list (tests/fixtures, with its source)
+    /// follows the grammar, and its ASFF name as Security Hub shows it leads back to it.
+    #[test]
+    fn every_published_type_parses_and_round_trips_from_asff() {
+        let list: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../tests/fixtures/guardduty-finding-types.json"
+        ))
+        .unwrap();
+        let types = list["types"].as_array().unwrap();
+        assert!(types.len() >= 200, "{}", types.len());
+        for t in types {
+            let name = t["type"].as_str().unwrap();
+            let parsed = FindingType::parse(name).unwrap();
+            assert!(parsed.parsed.is_some(), "{name} does not fit the grammar");
+            if let Some(asff) = t["asff"].as_str() {
+                assert_eq!(
+                    FindingType::guardduty_name_from_asff(asff).as_deref(),
+                    Some(name),
+                    "{asff}"
+                );
+            }
+        }
     }
 
     #[test]
