@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "localaws"))
 
 from firebreak_localaws import provision  # noqa: E402
+from firebreak_localaws.iam_enforcement import IAM_ACTIONS  # noqa: E402
 from firebreak_localaws.local_account import LocalAccount  # noqa: E402
 from samples import bin_dir  # noqa: E402,F401  (the tests import it from here)
 
@@ -84,6 +85,13 @@ def calls_by(acct, function, operations=None):
 SERVICE_PREFIX = {"ec2": "ec2", "iam": "iam", "ssm": "ssm", "securityhub": "securityhub", "logs": "logs"}
 
 
+def iam_action(call):
+    """The IAM action that authorises a logged call (BatchUpdateFindingsV2 is authorised
+    as securityhub:BatchUpdateFindings, as in AWS)."""
+    action = f"{SERVICE_PREFIX.get(call['service'], call['service'])}:{call['operation']}"
+    return IAM_ACTIONS.get(action, action)
+
+
 def member_calls(acct, function=None):
     """The calls made with a member role (of one runbook, when named), from the request log."""
     prefix = provision.MEMBER_ROLE_PREFIX
@@ -106,11 +114,11 @@ def assert_calls_declared(acct, functions=None):
         in_members = {a for s in permissions["statements"] if not s.get("securityAccountOnly") for a in s["actions"]}
         calls = calls_by(acct, fn)
         for call in calls:
-            action = f"{SERVICE_PREFIX.get(call['service'], call['service'])}:{call['operation']}"
+            action = iam_action(call)
             assert action in own, f"{fn} called {action}, which runbooks/{fn}/permissions.json does not declare"
         elsewhere = member_calls(acct, fn)
         for call in elsewhere:
-            action = f"{SERVICE_PREFIX.get(call['service'], call['service'])}:{call['operation']}"
+            action = iam_action(call)
             assert action in in_members, f"{fn}'s member role called {action} in {call['account']}, which runbooks/{fn}/permissions.json does not declare for member accounts"
         checked[fn] = len(calls) + len(elsewhere)
     return checked

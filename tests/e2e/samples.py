@@ -52,15 +52,20 @@ def input_kind(doc: dict[str, Any]) -> str | None:
     return json.loads(p.stdout)["inputKind"] if p.returncode == 0 else None
 
 
+# What EventBridge carries (or a bare finding it would carry): the shapes `as_event` wraps.
+EVENT_SHAPES = {"guardDutyEvent", "securityHubImportedEvent", "securityHubCustomActionEvent", "guardDutyFinding", "asffFinding"}
+
+
 def finding_bearing() -> list[Path]:
-    """Every sample that carries findings Firebreak reads (the others are API requests,
-    API output in the SDK's shape, a policy, Insight results or a cut envelope: the
-    library refuses them, each with its reason). The AWS user guide's ASFF example prints
-    `arn:aws::` with an extra colon; it is read with that typo mended, as `rewrite` does."""
+    """Every sample that carries findings Firebreak reads as an event (the others are API
+    requests, a policy, Insight results or a cut envelope: the library refuses them, each
+    with its reason; GetFindings output is started by hand, in test_shapes). The AWS user
+    guide's ASFF example prints `arn:aws::` with an extra colon; it is read with that typo
+    mended, as `rewrite` does."""
     return [
         path
         for path in sorted(SAMPLES.glob("*.json"))
-        if input_kind(json.loads(path.read_text().replace("arn:aws::", "arn:aws:"))) is not None
+        if input_kind(json.loads(path.read_text().replace("arn:aws::", "arn:aws:"))) in EVENT_SHAPES
     ]
 
 

@@ -18,6 +18,16 @@ fn pascal(snake: &str) -> String {
         .collect()
 }
 
+/// The IAM action that authorises an API operation: mostly `service:Operation`, but AWS
+/// authorises `BatchUpdateFindingsV2` as `securityhub:BatchUpdateFindings` ("both use
+/// securityhub:BatchUpdateFindings in the Action element of an IAM policy statement").
+pub fn iam_action(service: &str, operation: &str) -> String {
+    match (service, operation) {
+        ("securityhub", "BatchUpdateFindingsV2") => "securityhub:BatchUpdateFindings".into(),
+        _ => format!("{service}:{operation}"),
+    }
+}
+
 /// The actions a `permissions.json` declares.
 pub fn declared_actions(permissions_json: &str) -> Result<BTreeSet<String>, String> {
     let v: serde_json::Value = serde_json::from_str(permissions_json).map_err(|e| e.to_string())?;

@@ -1148,15 +1148,21 @@ fn attack_sequences_name_every_target() {
         f.targets.remote_ips[0].sources,
         vec![IpSource::AttackSequence]
     );
-    assert_eq!(seq.other_resources.len(), 1, "{:?}", seq.other_resources);
+    // The instance profile is context (its role is revoked through the instances).
+    assert!(seq.other_resources.is_empty(), "{:?}", seq.other_resources);
     assert_eq!(seq.count(f.targets.remote_ips.len()), 4);
 
     let mut doc = fixture_json("attack-sequence-ec2-instance-group.json");
     doc["detail"]["service"]["detection"]["sequence"]["resources"][1]["accountId"] =
         json!("999988887777");
+    doc["detail"]["service"]["detection"]["sequence"]["resources"][2] = json!({
+        "uid": "arn:aws:eks:us-east-1:111122223333:cluster/prod", "name": "prod",
+        "resourceType": "EKS_CLUSTER", "accountId": "111122223333", "region": "us-east-1"
+    });
     let f = parse_input(&doc).unwrap().findings.remove(0);
     let seq = f.targets.sequence.as_ref().unwrap();
     assert_eq!(seq.instances.len(), 1);
+    assert_eq!(seq.other_resources, vec!["EKS_CLUSTER prod"]);
     assert!(f
         .ignored_fields
         .iter()

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use firebreak::permissions::{declared_actions, sdk_calls_in_source};
+use firebreak::permissions::{declared_actions, iam_action, sdk_calls_in_source};
 
 /// The client variable names the runbooks use, and the IAM service prefix of each.
 const CLIENTS: [(&str, &str); 8] = [
@@ -37,7 +37,7 @@ fn every_runbook_declares_exactly_the_calls_its_code_makes() {
             .map(|call| {
                 let (var, op) = call.split_once(':').unwrap();
                 let service = CLIENTS.iter().find(|(v, _)| *v == var).unwrap().1;
-                format!("{service}:{op}")
+                iam_action(service, op)
             })
             .collect();
         assert!(!used.is_empty(), "{name}: no SDK call found in its source");

@@ -389,17 +389,34 @@ fn an_attack_sequence_fans_out_to_every_target_it_names() {
         }
         other => panic!("{other:?}"),
     }
-    // The instance profile the sequence names has no runbook: left to a person, said.
     assert_eq!(
         skips(&p),
-        vec![
-            (Some(ActionKind::DisableAccessKey), SkipReason::NoTarget),
-            (None, SkipReason::NotifyOnly)
-        ]
+        vec![(Some(ActionKind::DisableAccessKey), SkipReason::NoTarget)]
     );
-    assert!(p.skipped[1]
-        .detail
-        .contains("IAM_INSTANCE_PROFILE web-instance-profile"));
+    // A resource with no runbook (an EKS cluster) is left to a person, said, and the
+    // finding cannot be RESOLVED.
+    let mut f = finding("attack-sequence-ec2-instance-group.json");
+    if let Some(seq) = f.targets.sequence.as_mut() {
+        seq.other_resources.push("EKS_CLUSTER prod".into());
+    }
+    let p = plan(
+        &f,
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::Offline,
+        false,
+    );
+    let left: Vec<_> = p
+        .skipped
+        .iter()
+        .filter(|s| s.reason == SkipReason::NotifyOnly)
+        .collect();
+    assert_eq!(left.len(), 1);
+    assert!(
+        left[0].detail.contains("EKS_CLUSTER prod"),
+        "{}",
+        left[0].detail
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! there was nothing to do. A dry run writes nothing and returns the note it would write.
 
 mod note;
+mod ocsf;
 
 use aws_sdk_securityhub::types::{
     AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
@@ -11,6 +12,7 @@ use aws_sdk_securityhub::types::{
 use aws_sdk_securityhub::Client;
 use firebreak::aws::aws_error;
 use firebreak::error::RunbookError;
+use firebreak::finding::HubFormat;
 #[cfg(test)]
 use firebreak::outcome::Failure;
 use firebreak::outcome::{
@@ -32,7 +34,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(30);
 
 /// The pauses while a finding has not reached Security Hub yet: `FIRST_PAUSE` doubling to
 /// `MAX_PAUSE`, never past the budget.
-struct ImportWait {
+pub(crate) struct ImportWait {
     since: Instant,
     pause: Duration,
     budget: Duration,
@@ -48,11 +50,11 @@ impl ImportWait {
     }
 
     /// The next pause, or `None` when taking it would pass the budget.
-    fn next(&self) -> Option<Duration> {
+    pub(crate) fn next(&self) -> Option<Duration> {
         (self.since.elapsed() + self.pause <= self.budget).then_some(self.pause)
     }
 
-    async fn take(&mut self) {
+    pub(crate) async fn take(&mut self) {
         tokio::time::sleep(self.pause).await;
         self.pause = (self.pause * 2).min(MAX_PAUSE);
     }
@@ -95,6 +97,32 @@ pub async fn mark(
 
     let status = if req.plan.dry_run {
         OutcomeStatus::DryRun
+    } else if finding.format == HubFormat::Ocsf {
+        // The new Security Hub: status and comment by metadata.uid.
+        let mut wait = ImportWait::new(finding_wait);
+        let refused = ocsf::update(
+            hub,
+            &[finding.id.to_string()],
+            &text,
+            workflow.map(ocsf::status_id),
+            &mut wait,
+        )
+        .await?;
+        if let Some((_, code)) = refused.first() {
+            return Err(RunbookError::TargetGone {
+                error_type: if code == "ResourceNotFoundException" {
+                    "FindingNotImported"
+                } else {
+                    "FindingNotUpdated"
+                },
+                message: format!(
+                    "Security Hub did not update OCSF finding {} ({code}) within {:.0} s; no comment or status could be written",
+                    finding.id,
+                    finding_wait.as_secs_f64()
+                ),
+            });
+        }
+        OutcomeStatus::Done
     } else {
         let mut call = hub
             .batch_update_findings()
@@ -321,11 +349,30 @@ pub async fn notify_triage_failure(
     }
     // GuardDuty's copy may not be in Security Hub yet: the ones not found are tried again,
     // with growing pauses, within the same budget the close waits.
-    let mut pending: Vec<&firebreak::finding::SecurityHubRef> =
-        parsed.findings.iter().map(|f| &f.security_hub).collect();
+    let (ocsf_findings, mut pending): (Vec<_>, Vec<_>) = parsed
+        .findings
+        .iter()
+        .map(|f| &f.security_hub)
+        .partition(|f| f.format == HubFormat::Ocsf);
     let mut wait = ImportWait::new(finding_wait);
     // Findings Security Hub refused for good (not merely "not there yet"), with the code.
     let mut missing: Vec<String> = Vec::new();
+    if !ocsf_findings.is_empty() {
+        let uids: Vec<String> = ocsf_findings.iter().map(|f| f.id.to_string()).collect();
+        let refused = ocsf::update(
+            hub,
+            &uids,
+            &text,
+            Some(ocsf::status_id(Workflow::Notified)),
+            &mut wait,
+        )
+        .await?;
+        missing.extend(
+            refused
+                .into_iter()
+                .map(|(uid, code)| format!("{uid} ({code})")),
+        );
+    }
     while !pending.is_empty() {
         let mut call = hub
             .batch_update_findings()
@@ -453,6 +500,54 @@ mod tests {
         assert_eq!(out.outcome.status, OutcomeStatus::Done);
         assert_eq!(out.outcome.summary, "finding marked RESOLVED");
         assert_eq!(update.num_calls(), 1);
+    }
+
+    /// The new Security Hub's finding: status and comment through BatchUpdateFindingsV2,
+    /// by metadata.uid, the CSPM call never made; a finding not there yet is waited for.
+    #[tokio::test]
+    async fn an_ocsf_finding_is_closed_with_batch_update_findings_v2() {
+        use aws_sdk_securityhub::operation::batch_update_findings_v2::BatchUpdateFindingsV2Output;
+        use aws_sdk_securityhub::types::{
+            BatchUpdateFindingsV2UnprocessedFinding,
+            BatchUpdateFindingsV2UnprocessedFindingErrorCode,
+        };
+        let mut req = request(false, None);
+        req.plan =
+            firebreak::fixtures::fixture_plan("securityhub-v2-ocsf-ssh-brute-force.json", false)
+                .unwrap();
+        req.results[0].outcomes = vec![];
+        let uid = "b8f3c2a1d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f";
+        let missing = mock!(Client::batch_update_findings_v2).then_output(move || {
+            BatchUpdateFindingsV2Output::builder()
+                .unprocessed_findings(
+                    BatchUpdateFindingsV2UnprocessedFinding::builder()
+                        .metadata_uid(uid)
+                        .error_code(BatchUpdateFindingsV2UnprocessedFindingErrorCode::ResourceNotFoundException)
+                        .build(),
+                )
+                .build()
+        });
+        let arrived = mock!(Client::batch_update_findings_v2)
+            .match_requests(move |r| {
+                r.metadata_uids() == [uid.to_owned()]
+                    && r.status_id() == Some(2)
+                    && r.comment().is_some_and(|c| c.starts_with("Firebreak"))
+                    && r.finding_identifiers().is_empty()
+            })
+            .then_output(|| BatchUpdateFindingsV2Output::builder().build());
+        let cspm = mock!(Client::batch_update_findings).then_output(processed);
+        let hub = mock_client!(
+            aws_sdk_securityhub,
+            RuleMode::Sequential,
+            &[&missing, &arrived, &cspm]
+        );
+        let out = mark(req, &hub, Duration::from_secs(5)).await.unwrap();
+        // Planned isolation and block did not run here: NOTIFIED, In Progress (2).
+        assert_eq!(out.outcome.summary, "finding marked NOTIFIED");
+        assert_eq!(
+            (missing.num_calls(), arrived.num_calls(), cspm.num_calls()),
+            (1, 1, 0)
+        );
     }
 
     #[tokio::test]

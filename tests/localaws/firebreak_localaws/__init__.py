@@ -25,6 +25,9 @@ Control API (beside moto's own /moto-api):
   POST   /firebreak-api/organization {"id", "managementAccount", "delegatedAdministrator",
                                   "accounts": [...]}: Organizations with these accounts, OUs,
                                   tags and security contacts (organization.py)
+  POST   /firebreak-api/securityhub-v2/findings {"account", "region", "findings": [OCSF]}:
+                                  a product's findings into the new Security Hub, as
+                                  GuardDuty's integration puts them (securityhub_v2.py)
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import aws_sources, ec2_checks, guardduty_import, events_to_sfn, faults, iam_enforcement, lambda_host, organization, securityhub
+from . import aws_sources, ec2_checks, event_patterns, guardduty_import, events_to_sfn, faults, iam_enforcement, lambda_host, organization, securityhub, securityhub_v2
 
 PREFIX = "/firebreak-api/"
 
@@ -93,6 +96,12 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
             return _respond(start_response, 200, organization.build(_body(environ)))
         except (KeyError, ValueError, TypeError) as e:
             return _respond(start_response, 400, {"error": f"bad organization: {e}"})
+    if path == PREFIX + "securityhub-v2/findings" and method == "POST":
+        try:
+            spec = _body(environ)
+            return _respond(start_response, 200, securityhub_v2.put_findings(spec["account"], spec["region"], spec["findings"]))
+        except (KeyError, ValueError, TypeError) as e:
+            return _respond(start_response, 400, {"error": f"bad securityhub-v2 findings: {e}"})
     if path == PREFIX + "chaos" and method == "GET":
         return _respond(start_response, 200, dict(faults.CHAOS_HITS))
     if path == PREFIX + "chaos" and method == "POST":
@@ -122,7 +131,9 @@ def install() -> None:
     faults.install()
     iam_enforcement.install()
     aws_sources.install()
+    event_patterns.install()
     securityhub.install()
+    securityhub_v2.install()
     events_to_sfn.install()
     lambda_host.install()
     ec2_checks.install()

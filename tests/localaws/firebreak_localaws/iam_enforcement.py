@@ -443,12 +443,17 @@ def _boundary(access_key: Any) -> Any:
     return next(v.document for v in policy.versions if v.is_default)
 
 
-# Where IAM's action name is not the API operation's.
-_IAM_ACTIONS = {"lambda:Invoke": "lambda:InvokeFunction"}
+# Where IAM's action name is not the API operation's. BatchUpdateFindingsV2 is authorised
+# as securityhub:BatchUpdateFindings (AWS: "BatchUpdateFindings and BatchUpdateFindingsV2
+# both use securityhub:BatchUpdateFindings in the Action element").
+IAM_ACTIONS = {
+    "lambda:Invoke": "lambda:InvokeFunction",
+    "securityhub:BatchUpdateFindingsV2": "securityhub:BatchUpdateFindings",
+}
 
 
 def check_action_permitted(self: IAMRequestBase, resource: str) -> None:
-    action = _IAM_ACTIONS.get(self._action, self._action)
+    action = IAM_ACTIONS.get(self._action, self._action)
     if action == "sts:GetCallerIdentity":  # AWS answers it whatever the policies say
         return
     service, operation = action.split(":", 1)

@@ -358,7 +358,8 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
 
 def seed_demo(client: Callable[..., Any], region: str = REGION) -> dict[str, Any]:
     """A VPC with two subnets, a web instance with an instance-profile role, owner/team
-    tags and an interface in each subnet, an instance tagged exempt, an IAM user with a key
+    tags and an interface in each subnet, a second web instance in the second subnet, an
+    instance tagged exempt, an IAM user with a key
     (in the account and region `client` signs for)."""
     ec2, iam = client("ec2"), client("iam")
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
@@ -375,13 +376,13 @@ def seed_demo(client: Callable[..., Any], region: str = REGION) -> dict[str, Any
     profile = iam.create_instance_profile(InstanceProfileName="web-instance-profile")["InstanceProfile"]["Arn"]
     iam.add_role_to_instance_profile(InstanceProfileName="web-instance-profile", RoleName="web-instance-role")
 
-    def instance(tags: dict[str, str], groups: list[str]) -> str:
+    def instance(tags: dict[str, str], groups: list[str], subnet: int = 0) -> str:
         return ec2.run_instances(
             ImageId="ami-12c6146b",
             MinCount=1,
             MaxCount=1,
             InstanceType="t3.micro",
-            SubnetId=subnets[0],
+            SubnetId=subnets[subnet],
             SecurityGroupIds=groups,
             IamInstanceProfile={"Arn": profile},
             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
@@ -392,6 +393,9 @@ def seed_demo(client: Callable[..., Any], region: str = REGION) -> dict[str, Any
     second_eni = ec2.create_network_interface(SubnetId=subnets[1], Groups=[web_sg, admin_sg])["NetworkInterface"]["NetworkInterfaceId"]
     ec2.attach_network_interface(NetworkInterfaceId=second_eni, InstanceId=web, DeviceIndex=1)
     exempt = instance({"Name": "research-1", "owner": "bob@example.com", "firebreak:exempt": "true"}, [web_sg])
+    # A second web server in the other subnet, same role: what an attack sequence over an
+    # instance group names.
+    web2 = instance({"Name": "web-2", "owner": "alice@example.com", "team": "payments", "environment": "production"}, [web_sg], subnet=1)
 
     iam.create_user(UserName="ci-deployer")
     key = iam.create_access_key(UserName="ci-deployer")["AccessKey"]["AccessKeyId"]
@@ -401,6 +405,7 @@ def seed_demo(client: Callable[..., Any], region: str = REGION) -> dict[str, Any
         "groups": {"web": web_sg, "admin": admin_sg},
         "webInstance": web,
         "exemptInstance": exempt,
+        "secondWebInstance": web2,
         "instanceProfile": profile,
         "user": "ci-deployer",
         "accessKey": key,

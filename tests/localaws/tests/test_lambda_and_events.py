@@ -2,6 +2,7 @@ import io
 import json
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -163,3 +164,37 @@ def test_put_events_refuses_aws_sources_from_callers_as_eventbridge_does(aws, fu
     time.sleep(0.5)
     executions = sfn.list_executions(stateMachineArn=machine)["executions"]
     assert len(executions) == 1 and json.loads(wait(sfn, executions[0]["executionArn"])["input"])["source"] == "firebreak.drill"
+
+
+def test_rule_patterns_match_through_arrays_of_objects_as_eventbridge_does():
+    """The Security Hub rules filter on fields of `detail.findings[]`: any finding with the
+    value matches; none with it does not (moto alone never matched through arrays)."""
+    import firebreak_localaws
+    from moto.events.models import EventPattern
+
+    firebreak_localaws.install()
+    root = Path(__file__).resolve().parents[3]
+    for rule_file, fixture in (
+        ("securityhub-v2-findings.json", "securityhub-v2-ocsf-ssh-brute-force.json"),
+        ("securityhub-imported-findings.json", "securityhub-imported-guardduty-ssh.json"),
+    ):
+        rule = json.loads((root / "statemachines" / "rules" / rule_file).read_text())
+        event = json.loads((root / "tests" / "fixtures" / "findings" / fixture).read_text())
+        for f in event["detail"]["findings"]:
+            if "metadata" not in f:
+                f["ProductName"] = "GuardDuty"  # Security Hub's events carry it; the fixture does not
+        pattern = EventPattern.load(json.dumps(rule["eventPattern"]))
+        assert pattern.matches_event(event), rule_file
+        other = json.loads(json.dumps(event))
+        for f in other["detail"]["findings"]:
+            if "metadata" in f:
+                f["metadata"]["product"]["name"] = "Inspector"
+            else:
+                f["ProductName"] = "Inspector"
+        assert not pattern.matches_event(other), rule_file
+        both = json.loads(json.dumps(event))
+        both["detail"]["findings"] = other["detail"]["findings"] + event["detail"]["findings"]
+        assert pattern.matches_event(both), rule_file
+    # Scalars and plain lists as before.
+    assert EventPattern.load(json.dumps({"source": ["aws.guardduty"]})).matches_event({"source": "aws.guardduty"})
+    assert EventPattern.load(json.dumps({"resources": [{"prefix": "arn:aws:securityhub"}]})).matches_event({"resources": ["arn:aws:securityhub:x"]})

@@ -227,6 +227,15 @@ pub(crate) fn sequence(
             }
             // The key's user acts as an actor too; the actor carries what deactivation needs.
             "ACCESS_KEY" => {}
+            // Context, not a threat in itself: the role behind a profile is revoked through
+            // the instances, and a VPC, image, template or stack is not contained.
+            "IAM_INSTANCE_PROFILE"
+            | "EC2_VPC"
+            | "EC2_IMAGE"
+            | "LAUNCH_TEMPLATE"
+            | "CLOUDFORMATION_STACK"
+            | "EC2_NETWORK_INTERFACE"
+            | "AUTOSCALING_AUTO_SCALING_GROUP" => {}
             other => {
                 let what = name.or(uid).unwrap_or("(unnamed)");
                 out.other_resources.push(format!(
