@@ -130,8 +130,8 @@ fn run_samples() -> ExitCode {
         return fail(exit::POLICY, "the built-in policy does not parse");
     };
     println!(
-        "{:<34} {:<46} {:<40} FROM",
-        "NAME", "FINDING", "OFFLINE PLAN (built-in policy)"
+        "{:<36} {:<28} {:<46} {:<40} FROM",
+        "NAME", "SHAPE", "FINDING", "OFFLINE PLAN (built-in policy)"
     );
     for s in samples::SAMPLES {
         let Ok(input) = parse_input_bytes(s.text.as_bytes()) else {
@@ -151,7 +151,14 @@ fn run_samples() -> ExitCode {
                 actions.join(", ")
             };
             let kind = format!("{} ({})", f.finding_type.name, f.severity.band);
-            println!("{:<34} {:<46} {what:<40} {}", s.name, kind, s.origin);
+            let shape = serde_json::to_value(input.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            println!(
+                "{:<36} {shape:<28} {:<46} {what:<40} {}",
+                s.name, kind, s.origin
+            );
         }
     }
     println!(

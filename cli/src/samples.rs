@@ -13,6 +13,46 @@ pub struct Sample {
 
 pub const SAMPLES: &[Sample] = &[
     Sample {
+        name: "attack-sequence-ec2-instance-group",
+        origin: "firebreak fixture",
+        text: include_str!("../../tests/fixtures/findings/attack-sequence-ec2-instance-group.json"),
+    },
+    Sample {
+        name: "securityhub-v2-ocsf-ssh-brute-force",
+        origin: "firebreak fixture",
+        text: include_str!("../../tests/fixtures/findings/securityhub-v2-ocsf-ssh-brute-force.json"),
+    },
+    Sample {
+        name: "asff-finding-ssh-brute-force",
+        origin: "firebreak fixture",
+        text: include_str!("../../tests/fixtures/findings/asff-finding-ssh-brute-force.json"),
+    },
+    Sample {
+        name: "ocsf-finding-ssh-brute-force",
+        origin: "firebreak fixture",
+        text: include_str!("../../tests/fixtures/findings/ocsf-finding-ssh-brute-force.json"),
+    },
+    Sample {
+        name: "finding-array-guardduty-and-asff",
+        origin: "firebreak fixture",
+        text: include_str!("../../tests/fixtures/findings/finding-array-guardduty-and-asff.json"),
+    },
+    Sample {
+        name: "securityhub-get-findings-output",
+        origin: "firebreak fixture",
+        text: include_str!("../../tests/fixtures/findings/securityhub-get-findings-output.json"),
+    },
+    Sample {
+        name: "securityhub-get-findings-v2-output",
+        origin: "firebreak fixture",
+        text: include_str!("../../tests/fixtures/findings/securityhub-get-findings-v2-output.json"),
+    },
+    Sample {
+        name: "sample-guardduty-get-findings",
+        origin: "public sample (awscli example: guardduty get-findings)",
+        text: include_str!("../../tests/fixtures/samples/guardduty-GetFindings-cli-output__Recon_IAMUser_UserPermissions__awscli-example.json"),
+    },
+    Sample {
         name: "assumed-role-credential-exfiltration",
         origin: "firebreak fixture",
         text: include_str!("../../tests/fixtures/findings/assumed-role-credential-exfiltration.json"),
@@ -128,5 +168,34 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), SAMPLES.len(), "names are unique");
         assert!(find("ec2-network-backdoor").is_some());
+    }
+
+    /// One sample of every input shape the library reads.
+    #[test]
+    fn every_input_shape_has_a_sample() {
+        use firebreak::finding::InputKind::*;
+        let kinds: std::collections::BTreeSet<String> = SAMPLES
+            .iter()
+            .filter_map(|s| firebreak::finding::parse_input_bytes(s.text.as_bytes()).ok())
+            .map(|i| format!("{:?}", i.kind))
+            .collect();
+        for k in [
+            GuardDutyEvent,
+            SecurityHubImportedEvent,
+            SecurityHubCustomActionEvent,
+            SecurityHubV2ImportedEvent,
+            GuardDutyFinding,
+            AsffFinding,
+            OcsfFinding,
+            FindingArray,
+            GuardDutyGetFindings,
+            SecurityHubGetFindings,
+            SecurityHubGetFindingsV2,
+        ] {
+            assert!(
+                kinds.contains(&format!("{k:?}")),
+                "no sample of {k:?}: {kinds:?}"
+            );
+        }
     }
 }
