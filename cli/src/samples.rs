@@ -18,6 +18,11 @@ pub const SAMPLES: &[Sample] = &[
         text: include_str!("../../tests/fixtures/findings/attack-sequence-ec2-instance-group.json"),
     },
     Sample {
+        name: "lambda-backdoor-c2",
+        origin: "firebreak fixture",
+        text: include_str!("../../tests/fixtures/findings/lambda-backdoor-c2.json"),
+    },
+    Sample {
         name: "securityhub-v2-ocsf-ssh-brute-force",
         origin: "firebreak fixture",
         text: include_str!("../../tests/fixtures/findings/securityhub-v2-ocsf-ssh-brute-force.json"),

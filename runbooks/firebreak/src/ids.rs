@@ -292,6 +292,24 @@ validated_string!(
     FindingId, check_finding_id);
 validated_string!(BucketName, check_bucket_name);
 validated_string!(ClusterName, check_cluster_name);
+validated_string!(
+    /// A Lambda function's name (the name, not its ARN): 1 to 64 letters, digits, `-`, `_`.
+    FunctionName, check_function_name);
+
+fn check_function_name(v: &str) -> Result<(), String> {
+    if !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid Lambda function name {}: expected 1 to 64 letters, digits, - or _",
+            Shown(v)
+        ))
+    }
+}
 
 impl Arn {
     fn part(&self, index: usize) -> &str {

@@ -32,6 +32,23 @@ pub enum Enrichment {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         missing: Vec<InstanceId>,
     },
+    /// The Lambda function as Lambda has it: its tags and execution role.
+    Function(FunctionFacts),
+    /// Lambda has no such function (deleted, or a placeholder).
+    FunctionNotFound {
+        function_name: FunctionName,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionFacts {
+    pub function_name: FunctionName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_arn: Option<Arn>,
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleTarget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -81,6 +98,14 @@ pub enum PlannedAction {
         #[serde(default)]
         settings: IpBlocking,
     },
+    /// Reserved concurrency 0: the function stops running; the prior setting is kept on a
+    /// tag so that a release can put it back.
+    #[serde(rename = "throttle-function", rename_all = "camelCase")]
+    ThrottleFunction {
+        function_name: FunctionName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        function_arn: Option<Arn>,
+    },
     #[serde(rename = "mark-resolved", rename_all = "camelCase")]
     MarkResolved {
         finding_id: FindingId,
@@ -95,6 +120,7 @@ impl PlannedAction {
             PlannedAction::RevokeRoleSessions { .. } => ActionKind::RevokeRoleSessions,
             PlannedAction::DisableAccessKey { .. } => ActionKind::DisableAccessKey,
             PlannedAction::BlockRemoteIps { .. } => ActionKind::BlockRemoteIps,
+            PlannedAction::ThrottleFunction { .. } => ActionKind::ThrottleFunction,
             PlannedAction::MarkResolved { .. } => ActionKind::MarkResolved,
         }
     }
@@ -131,6 +157,9 @@ impl PlannedAction {
                     ips.join(", "),
                     subnets.join(", ")
                 )
+            }
+            PlannedAction::ThrottleFunction { function_name, .. } => {
+                format!("Lambda function {function_name}")
             }
             PlannedAction::MarkResolved { finding_id, .. } => format!("finding {finding_id}"),
         }
@@ -219,13 +248,15 @@ pub enum Playbook {
     Ec2Compromise,
     CredentialCompromise,
     MaliciousRemoteIp,
+    FunctionCompromise,
 }
 
 impl Playbook {
-    pub const ALL: [Playbook; 3] = [
+    pub const ALL: [Playbook; 4] = [
         Playbook::Ec2Compromise,
         Playbook::CredentialCompromise,
         Playbook::MaliciousRemoteIp,
+        Playbook::FunctionCompromise,
     ];
 
     pub fn parse(name: &str) -> Option<Playbook> {
@@ -240,6 +271,7 @@ impl Playbook {
                 Some(Playbook::CredentialCompromise)
             }
             ActionKind::BlockRemoteIps => Some(Playbook::MaliciousRemoteIp),
+            ActionKind::ThrottleFunction => Some(Playbook::FunctionCompromise),
             ActionKind::MarkResolved => None,
         }
     }
@@ -249,6 +281,7 @@ impl Playbook {
             Playbook::Ec2Compromise => "ec2-compromise",
             Playbook::CredentialCompromise => "credential-compromise",
             Playbook::MaliciousRemoteIp => "malicious-remote-ip",
+            Playbook::FunctionCompromise => "function-compromise",
         }
     }
 }
@@ -613,7 +646,32 @@ pub fn plan_in(
             instance_missing = Some(instance_id.clone());
             instance = None;
         }
-        Enrichment::Offline | Enrichment::NotNeeded | Enrichment::Instances { .. } => {}
+        Enrichment::Offline
+        | Enrichment::NotNeeded
+        | Enrichment::Instances { .. }
+        | Enrichment::Function(_)
+        | Enrichment::FunctionNotFound { .. } => {}
+    }
+    // The function as triage read it from Lambda, else as the finding reports it.
+    let mut function = finding.targets.function.clone();
+    let mut function_role: Option<RoleTarget> = function
+        .as_ref()
+        .and_then(|f| f.role_arn.as_ref())
+        .and_then(role_of_arn);
+    let mut function_missing = None;
+    match &enrichment {
+        Enrichment::Function(facts) => {
+            if let Some(f) = function.as_mut() {
+                f.tags = facts.tags.clone();
+                f.function_arn = facts.function_arn.clone().or(f.function_arn.take());
+            }
+            function_role = facts.role.clone().or(function_role);
+        }
+        Enrichment::FunctionNotFound { function_name } => {
+            function_missing = Some(function_name.clone());
+            function = None;
+        }
+        _ => {}
     }
     let context = instance
         .as_ref()
@@ -623,10 +681,27 @@ pub fn plan_in(
     let mut actions = Vec::new();
     let block = p.finding_level_block();
     let tag = &policy.exemptions.resource_tag;
-    let exempt_tag = instance
+    // The exempt resource: (its id, what it is).
+    let exempt_tag: Option<(String, String)> = instance
         .as_ref()
         .filter(|i| i.tags.get(&tag.key) == Some(&tag.value))
-        .map(|i| i.instance_id.clone());
+        .map(|i| {
+            (
+                i.instance_id.to_string(),
+                format!("instance {}", i.instance_id),
+            )
+        })
+        .or_else(|| {
+            function
+                .as_ref()
+                .filter(|f| f.tags.get(&tag.key) == Some(&tag.value))
+                .map(|f| {
+                    (
+                        f.function_name.to_string(),
+                        format!("Lambda function {}", f.function_name),
+                    )
+                })
+        });
 
     let kinds: Vec<ActionKind> = wanted
         .keys()
@@ -639,12 +714,12 @@ pub fn plan_in(
             p.skip(Some(kind), None, *reason, detail.clone());
             continue;
         }
-        if let Some(id) = &exempt_tag {
+        if let Some((id, what)) = &exempt_tag {
             p.skip(
                 Some(kind),
-                Some(id.to_string()),
+                Some(id.clone()),
                 SkipReason::ExemptTag,
-                format!("instance {id} is tagged {}={}", tag.key, tag.value),
+                format!("{what} is tagged {}={}", tag.key, tag.value),
             );
             continue;
         }
@@ -659,7 +734,14 @@ pub fn plan_in(
                 &mut p,
                 instance.as_ref(),
                 instance_role.as_ref(),
+                function_role.as_ref(),
                 &enrichment,
+                &mut actions,
+            ),
+            ActionKind::ThrottleFunction => plan_throttle(
+                &mut p,
+                function.as_ref(),
+                function_missing.as_ref(),
                 &mut actions,
             ),
             ActionKind::DisableAccessKey => {
@@ -809,6 +891,7 @@ fn plan_revocation(
     p: &mut Planner<'_>,
     instance: Option<&InstanceTarget>,
     instance_role: Option<&RoleTarget>,
+    function_role: Option<&RoleTarget>,
     enrichment: &Enrichment,
     out: &mut Vec<PlannedAction>,
 ) {
@@ -844,6 +927,19 @@ fn plan_revocation(
             .map(|a| a.to_string())
             .unwrap_or_else(|| "the instance profile".into());
         roles.push((role.clone(), format!("instance profile {profile}")));
+    }
+    if let Some(role) = function_role {
+        let name = p
+            .finding
+            .targets
+            .function
+            .as_ref()
+            .map(|f| f.function_name.to_string())
+            .unwrap_or_default();
+        roles.push((
+            role.clone(),
+            format!("the execution role of function {name}"),
+        ));
     }
     roles.dedup_by(|a, b| a.0.role_name == b.0.role_name);
     if roles.is_empty() {
@@ -1049,6 +1145,74 @@ fn plan_block(
     });
 }
 
+/// `arn:aws:iam::111122223333:role/path/name` → the role `name`, with its ARN.
+fn role_of_arn(arn: &Arn) -> Option<RoleTarget> {
+    let name = arn.resource().strip_prefix("role/")?.rsplit('/').next()?;
+    Some(RoleTarget {
+        role_name: IamName::parse(name).ok()?,
+        role_arn: Some(arn.clone()),
+    })
+}
+
+fn plan_throttle(
+    p: &mut Planner<'_>,
+    function: Option<&crate::finding::FunctionTarget>,
+    missing: Option<&FunctionName>,
+    out: &mut Vec<PlannedAction>,
+) {
+    let kind = ActionKind::ThrottleFunction;
+    let Some(f) = function else {
+        match missing {
+            Some(name) => p.skip(
+                Some(kind),
+                Some(name.to_string()),
+                SkipReason::TargetNotFound,
+                format!("Lambda has no function {name} in this account and region"),
+            ),
+            None => p.skip(
+                Some(kind),
+                None,
+                SkipReason::NoTarget,
+                "the finding names no Lambda function".into(),
+            ),
+        }
+        return;
+    };
+    if f.function_arn
+        .as_ref()
+        .is_some_and(|a| a.account() != p.finding.account_id.as_str())
+    {
+        p.skip(
+            Some(kind),
+            Some(f.function_name.to_string()),
+            SkipReason::InvalidTarget,
+            format!(
+                "function {}'s ARN names another account than the finding's {}: never acted on",
+                f.function_name, p.finding.account_id
+            ),
+        );
+        return;
+    }
+    // Firebreak's own functions are never throttled by a finding about them.
+    if f.function_name.as_str().starts_with(crate::names::STACK) {
+        p.skip(
+            Some(kind),
+            Some(f.function_name.to_string()),
+            SkipReason::ProtectedPrincipal,
+            format!(
+                "function {} is one of Firebreak's own ({}*): a person decides",
+                f.function_name,
+                crate::names::STACK
+            ),
+        );
+        return;
+    }
+    out.push(PlannedAction::ThrottleFunction {
+        function_name: f.function_name.clone(),
+        function_arn: f.function_arn.clone(),
+    });
+}
+
 /// Resource types Firebreak has no runbook for, with what a person should do.
 fn uncontainable(resource_type: Option<&str>) -> Option<String> {
     let t = resource_type?;
@@ -1058,9 +1222,6 @@ fn uncontainable(resource_type: Option<&str>) -> Option<String> {
         }
         "ECSCluster" | "AwsEcsCluster" | "AWS::ECS::Cluster" | "Container" | "AwsEcsTask" => {
             "an ECS task or container: stop the task and keep its image"
-        }
-        "Lambda" | "AwsLambdaFunction" | "AWS::Lambda::Function" => {
-            "a Lambda function: set its reserved concurrency to 0 and revoke its role's sessions"
         }
         "S3Bucket" | "S3Object" | "AwsS3Bucket" | "AwsS3Object" | "AWS::S3::Bucket" => {
             "an S3 bucket: block its public access and review the principal"
@@ -1194,6 +1355,8 @@ fn plan_sequence(
                     plan_key(p, Some(key), out);
                 }
             }
+            // Sequences name no Lambda function (GuardDuty's resource types have none).
+            ActionKind::ThrottleFunction => {}
             ActionKind::BlockRemoteIps => {
                 // Every acting instance's subnets guard against the endpoints.
                 let combined = InstanceTarget {

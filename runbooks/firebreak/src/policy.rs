@@ -41,15 +41,17 @@ pub enum ActionKind {
     RevokeRoleSessions,
     DisableAccessKey,
     BlockRemoteIps,
+    ThrottleFunction,
     MarkResolved,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 5] = [
+    pub const ALL: [ActionKind; 6] = [
         ActionKind::IsolateInstance,
         ActionKind::RevokeRoleSessions,
         ActionKind::DisableAccessKey,
         ActionKind::BlockRemoteIps,
+        ActionKind::ThrottleFunction,
         ActionKind::MarkResolved,
     ];
 
@@ -59,6 +61,7 @@ impl ActionKind {
             ActionKind::RevokeRoleSessions => "revoke-role-sessions",
             ActionKind::DisableAccessKey => "disable-access-key",
             ActionKind::BlockRemoteIps => "block-remote-ips",
+            ActionKind::ThrottleFunction => "throttle-function",
             ActionKind::MarkResolved => "mark-resolved",
         }
     }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use firebreak::permissions::{declared_actions, iam_action, sdk_calls_in_source};
 
 /// The client variable names the runbooks use, and the IAM service prefix of each.
-const CLIENTS: [(&str, &str); 8] = [
+const CLIENTS: [(&str, &str); 9] = [
     ("ec2", "ec2"),
     ("iam", "iam"),
     ("ssm", "ssm"),
@@ -18,6 +18,7 @@ const CLIENTS: [(&str, &str); 8] = [
     ("organizations", "organizations"),
     ("contacts", "account"),
     ("dynamodb", "dynamodb"),
+    ("lambda", "lambda"),
 ];
 
 #[test]
@@ -57,6 +58,7 @@ fn every_runbook_declares_exactly_the_calls_its_code_makes() {
             "isolate-instance",
             "mark-resolved",
             "revoke-role-sessions",
+            "throttle-function",
             "triage"
         ]
     );

@@ -817,3 +817,82 @@ fn a_plan_survives_a_round_trip_through_json() {
     let tampered = text.replace("i-0a1b2c3d4e5f60718", "i-0a1b;reboot");
     assert!(serde_json::from_str::<Plan>(&tampered).is_err());
 }
+
+#[test]
+fn a_lambda_finding_throttles_the_function_and_revokes_its_execution_role() {
+    let p = offline("lambda-backdoor-c2.json");
+    assert_eq!(p.matched_rules, vec!["function-compromise"]);
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ActionKind::RevokeRoleSessions,
+            ActionKind::ThrottleFunction,
+            ActionKind::MarkResolved
+        ]
+    );
+    assert_eq!(
+        p.playbooks,
+        vec![Playbook::CredentialCompromise, Playbook::FunctionCompromise]
+    );
+    assert_eq!(
+        p.actions[0].target(),
+        "role report-generator-role (from the execution role of function report-generator)"
+    );
+    assert_eq!(p.actions[1].target(), "Lambda function report-generator");
+
+    // Exempt by tag (as triage read it from Lambda): nothing at all.
+    let f = finding("lambda-backdoor-c2.json");
+    let facts = FunctionFacts {
+        function_name: FunctionName::parse("report-generator").unwrap(),
+        function_arn: None,
+        tags: [("firebreak:exempt".to_owned(), "true".to_owned())].into(),
+        role: None,
+    };
+    let p = plan(
+        &f,
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::Function(facts),
+        false,
+    );
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    assert!(
+        p.skipped
+            .iter()
+            .all(|s| s.reason == SkipReason::ExemptTag || s.reason == SkipReason::NothingContained),
+        "{:?}",
+        p.skipped
+    );
+
+    // Gone from Lambda: not found, said; and Firebreak's own functions are protected.
+    let p = plan(
+        &f,
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::FunctionNotFound {
+            function_name: FunctionName::parse("report-generator").unwrap(),
+        },
+        false,
+    );
+    assert!(p
+        .skipped
+        .iter()
+        .any(|s| s.reason == SkipReason::TargetNotFound));
+    let mut own = fixture_json("lambda-backdoor-c2.json");
+    own["detail"]["resource"]["lambdaDetails"]["functionName"] = json!("Firebreak-triage");
+    let f = firebreak::finding::parse_input(&own)
+        .unwrap()
+        .findings
+        .remove(0);
+    let p = plan(
+        &f,
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::Offline,
+        false,
+    );
+    assert!(p.action(ActionKind::ThrottleFunction).is_none());
+    assert!(p.skipped.iter().any(
+        |s| s.reason == SkipReason::ProtectedPrincipal && s.detail.contains("Firebreak's own")
+    ));
+}

@@ -11,7 +11,7 @@ use firebreak::aws::{aws_error, error_code};
 use firebreak::error::RunbookError;
 use firebreak::finding::{NetworkInterface, RoleTarget};
 use firebreak::ids::*;
-use firebreak::plan::{Enrichment, InstanceFacts};
+use firebreak::plan::{Enrichment, FunctionFacts, InstanceFacts};
 use firebreak::policy::Policy;
 
 pub async fn policy_from_ssm(
@@ -162,4 +162,53 @@ async fn profile_role(iam: &IamClient, arn: &Arn) -> Result<Option<RoleTarget>, 
                 role_arn: checked("roleArn", Some(r.arn()), Arn::parse),
             })
         }))
+}
+
+/// The Lambda function of a Lambda Protection finding: its tags (the exemption tag is
+/// honoured on functions too) and its execution role, as Lambda has them.
+pub async fn function(
+    lambda: &aws_sdk_lambda::Client,
+    name: &FunctionName,
+) -> Result<Enrichment, RunbookError> {
+    let out = match lambda
+        .get_function()
+        .function_name(name.as_str())
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
+            return Ok(Enrichment::FunctionNotFound {
+                function_name: name.clone(),
+            })
+        }
+        Err(e) => return Err(aws_error("lambda:GetFunction", e)),
+    };
+    let config = out.configuration();
+    let role = checked(
+        "Configuration.Role",
+        config.and_then(|c| c.role()),
+        Arn::parse,
+    )
+    .and_then(|arn| {
+        let role_name = arn.resource().strip_prefix("role/")?.rsplit('/').next()?;
+        Some(RoleTarget {
+            role_name: IamName::parse(role_name).ok()?,
+            role_arn: Some(arn.clone()),
+        })
+    });
+    let tags: BTreeMap<String, String> = out
+        .tags()
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    Ok(Enrichment::Function(FunctionFacts {
+        function_name: name.clone(),
+        function_arn: checked(
+            "Configuration.FunctionArn",
+            config.and_then(|c| c.function_arn()),
+            Arn::parse,
+        ),
+        tags,
+        role,
+    }))
 }

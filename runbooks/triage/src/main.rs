@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::Client as Ec2Client;
 use aws_sdk_iam::Client as IamClient;
+use aws_sdk_lambda::Client as LambdaClient;
 use aws_sdk_ssm::Client as SsmClient;
 use firebreak::error::RunbookError;
 #[cfg(test)]
@@ -76,6 +77,7 @@ impl Config {
 pub struct Clients {
     pub ec2: Ec2Client,
     pub iam: IamClient,
+    pub lambda: LambdaClient,
     pub ssm: SsmClient,
     /// How triage reads a member account or another region (through the member role
     /// there). `None` in the unit tests, whose mocked clients answer for every account.
@@ -85,8 +87,10 @@ pub struct Clients {
     pub accounts: Option<accounts::AccountLookup>,
 }
 
-/// EC2 and IAM clients of the accounts and regions one invocation has read.
-type Elsewhere = BTreeMap<(AccountId, Region), (Ec2Client, IamClient)>;
+/// The readers of one account and region: EC2, IAM and Lambda.
+type Readers = (Ec2Client, IamClient, LambdaClient);
+/// The readers of the accounts and regions one invocation has read.
+type Elsewhere = BTreeMap<(AccountId, Region), Readers>;
 
 impl Clients {
     /// EC2 and IAM where the finding is: Firebreak's own, or the member role's in the
@@ -97,9 +101,9 @@ impl Clients {
         config: &Config,
         execution_id: Option<&str>,
         elsewhere: &mut Elsewhere,
-    ) -> Result<(Ec2Client, IamClient), RunbookError> {
+    ) -> Result<Readers, RunbookError> {
         let Some(reach) = self.reach.as_ref().filter(|_| !config.is_home(finding)) else {
-            return Ok((self.ec2.clone(), self.iam.clone()));
+            return Ok((self.ec2.clone(), self.iam.clone(), self.lambda.clone()));
         };
         let key = (finding.account_id.clone(), finding.region.clone());
         if let Some(found) = elsewhere.get(&key) {
@@ -108,7 +112,11 @@ impl Clients {
         let conf = reach
             .config_for(&finding.account_id, &finding.region, execution_id)
             .await?;
-        let found = (Ec2Client::new(&conf), IamClient::new(&conf));
+        let found = (
+            Ec2Client::new(&conf),
+            IamClient::new(&conf),
+            LambdaClient::new(&conf),
+        );
         elsewhere.insert(key, found.clone());
         Ok(found)
     }
@@ -162,7 +170,7 @@ pub async fn triage(
                     let read = match seen.get(&key) {
                         Some(known) => known.clone(),
                         None => {
-                            let (ec2, iam) = clients
+                            let (ec2, iam, _) = clients
                                 .where_found(
                                     finding,
                                     config,
@@ -182,6 +190,16 @@ pub async fn triage(
                 }
                 Enrichment::Instances { found, missing }
             }
+            // A Lambda Protection finding: the function's tags (exemption) and role.
+            None if finding.targets.function.is_some() => {
+                let (_, _, lambda) = clients
+                    .where_found(finding, config, execution_id.as_deref(), &mut elsewhere)
+                    .await?;
+                match &finding.targets.function {
+                    Some(f) => enrich::function(&lambda, &f.function_name).await?,
+                    None => Enrichment::NotNeeded,
+                }
+            }
             Some(target) => {
                 let key = (
                     finding.account_id.clone(),
@@ -191,7 +209,7 @@ pub async fn triage(
                 match seen.get(&key) {
                     Some(known) => known.clone(),
                     None => {
-                        let (ec2, iam) = clients
+                        let (ec2, iam, _) = clients
                             .where_found(finding, config, execution_id.as_deref(), &mut elsewhere)
                             .await?;
                         let read = enrich::instance(&ec2, &iam, &target.instance_id).await?;
@@ -264,6 +282,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = Clients {
         ec2: Ec2Client::new(&sdk),
         iam: IamClient::new(&sdk),
+        lambda: LambdaClient::new(&sdk),
         ssm: SsmClient::new(&sdk),
         reach: Some(Reach::from_env(sdk.clone(), "triage")),
         accounts: Some(accounts::AccountLookup {
@@ -408,6 +427,7 @@ mod tests {
         Clients {
             ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, ec2),
             iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam),
+            lambda: mock_client!(aws_sdk_lambda, RuleMode::MatchAny, &[]),
             ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm),
             reach: None,
             accounts: None,

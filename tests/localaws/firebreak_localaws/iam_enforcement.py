@@ -380,6 +380,9 @@ def resources(service: str, operation: str, params: dict[str, Any], account: str
         for param in ("stateMachineArn", "executionArn"):
             if param in params:
                 return [(str(params[param]), {})]
+    if service == "lambda" and "/tags/" in path:
+        # TagResource, UntagResource, ListTags: the function's ARN is the path.
+        return [(unquote(path.split("/tags/", 1)[1].split("?", 1)[0]), {})]
     if service == "lambda" and "/functions/" in path:
         name = unquote(path.split("/functions/", 1)[1].split("/", 1)[0].split("?", 1)[0])
         return [(name if name.startswith("arn:") else f"arn:{PARTITION}:lambda:{region}:{account}:function:{name}", {})]

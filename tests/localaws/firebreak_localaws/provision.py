@@ -356,6 +356,17 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
     return out
 
 
+def _victim_zip() -> bytes:
+    """A function body for the demo's Lambda function (it is never invoked)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("index.py", "def handler(event, context):\n    return {}\n")
+    return buf.getvalue()
+
+
 def seed_demo(client: Callable[..., Any], region: str = REGION) -> dict[str, Any]:
     """A VPC with two subnets, a web instance with an instance-profile role, owner/team
     tags and an interface in each subnet, a second web instance in the second subnet, an
@@ -397,6 +408,16 @@ def seed_demo(client: Callable[..., Any], region: str = REGION) -> dict[str, Any
     # instance group names.
     web2 = instance({"Name": "web-2", "owner": "alice@example.com", "team": "payments", "environment": "production"}, [web_sg], subnet=1)
 
+    # A Lambda function with its own execution role: what a Lambda Protection finding names.
+    fn_role = iam.create_role(RoleName="report-generator-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }))["Role"]["Arn"]
+    function = client("lambda").create_function(
+        FunctionName="report-generator", Runtime="python3.12", Role=fn_role, Handler="index.handler",
+        Code={"ZipFile": _victim_zip()}, Tags={"team": "reporting"},
+    )["FunctionArn"]
+
     iam.create_user(UserName="ci-deployer")
     key = iam.create_access_key(UserName="ci-deployer")["AccessKey"]["AccessKeyId"]
     return {
@@ -406,6 +427,9 @@ def seed_demo(client: Callable[..., Any], region: str = REGION) -> dict[str, Any
         "webInstance": web,
         "exemptInstance": exempt,
         "secondWebInstance": web2,
+        "function": "report-generator",
+        "functionArn": function,
+        "functionRole": "report-generator-role",
         "instanceProfile": profile,
         "user": "ci-deployer",
         "accessKey": key,

@@ -146,15 +146,7 @@ pub(crate) fn parse(node: Node<'_>) -> Result<Finding, InputError> {
     // instances it names are the finding's Resources.
     if let Some(detection) = node.object("Detection")? {
         if let Some(seq) = detection.node().object("Sequence")? {
-            let pascal = seq.pascal();
-            finding.targets.sequence = Some(super::guardduty::sequence(
-                &pascal,
-                &finding.account_id,
-                &finding.region,
-                &mut ctx,
-                &mut finding.targets.remote_ips,
-                &mut finding.targets.s3_buckets,
-            )?);
+            super::guardduty::sequence_into(&seq.pascal(), &mut finding, &mut ctx)?;
         }
     }
     let resources = node.array("Resources")?;

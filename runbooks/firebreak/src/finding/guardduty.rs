@@ -113,14 +113,7 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
         }
         if let Some(detection) = s.object("detection")? {
             if let Some(seq) = detection.node().object("sequence")? {
-                finding.targets.sequence = Some(sequence(
-                    &seq,
-                    &finding.account_id,
-                    &finding.region,
-                    &mut ctx,
-                    &mut finding.targets.remote_ips,
-                    &mut finding.targets.s3_buckets,
-                )?);
+                sequence_into(&seq, &mut finding, &mut ctx)?;
             }
         }
     }
@@ -143,6 +136,17 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
         let b = bucket.node();
         if let Some(name) = ctx.target(b.parsed("name", BucketName::parse))? {
             finding.targets.s3_buckets.push(name);
+        }
+    }
+    if let Some(details) = r.object("lambdaDetails")? {
+        let d = details.node();
+        if let Some(function_name) = ctx.target(d.parsed("functionName", FunctionName::parse))? {
+            finding.targets.function = Some(FunctionTarget {
+                function_name,
+                function_arn: ctx.target(d.parsed("functionArn", Arn::parse))?,
+                role_arn: ctx.target(d.parsed("role", Arn::parse))?,
+                tags: tags(&d)?,
+            });
         }
     }
     if let Some(eks) = r.object("eksClusterDetails")? {
@@ -169,9 +173,28 @@ fn is_sample(additional: &Node<'_>) -> Result<bool, InputError> {
     }
 }
 
+/// The finding's attack sequence, read from `seq` (GuardDuty's camelCase, or ASFF's
+/// `Detection.Sequence` in PascalCase mode); its endpoints join the remote addresses.
+pub(crate) fn sequence_into(
+    seq: &Child<'_>,
+    finding: &mut Finding,
+    ctx: &mut Ctx,
+) -> Result<(), InputError> {
+    let targets = sequence(
+        seq,
+        &finding.account_id,
+        &finding.region,
+        ctx,
+        &mut finding.targets.remote_ips,
+        &mut finding.targets.s3_buckets,
+    )?;
+    finding.targets.sequence = Some(targets);
+    Ok(())
+}
+
 /// An attack sequence: its resources, actors and endpoints. Anything in another account
 /// or region than the finding's is dropped as an invalid target (never acted on there).
-pub(crate) fn sequence(
+fn sequence(
     seq: &Child<'_>,
     account: &AccountId,
     region: &Region,
@@ -333,15 +356,7 @@ fn same_place(
 }
 
 fn tags(node: &Node<'_>) -> Result<BTreeMap<String, String>, InputError> {
-    let mut tags = BTreeMap::new();
-    for tag in node.array("tags")? {
-        let t = tag.node();
-        let key = t.req_str("key")?;
-        let value = t.str("value")?.unwrap_or("");
-        check_tag(key, value).map_err(|r| t.invalid("key", r))?;
-        tags.insert(key.to_owned(), value.to_owned());
-    }
-    Ok(tags)
+    tag_list(node, "key")
 }
 
 fn instance(details: &Child<'_>, ctx: &mut Ctx) -> Result<Option<InstanceTarget>, InputError> {

@@ -129,10 +129,27 @@ pub struct Targets {
     pub s3_buckets: Vec<BucketName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eks_cluster: Option<ClusterName>,
+    /// The Lambda function of a Lambda Protection finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionTarget>,
     /// An attack sequence (GuardDuty Extended Threat Detection): every resource and
     /// principal it names. Its endpoints are in `remote_ips`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<SequenceTargets>,
+}
+
+/// A Lambda function as the finding reports it; triage reads its tags and role again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionTarget {
+    pub function_name: FunctionName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_arn: Option<Arn>,
+    /// The execution role's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<Arn>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// What an attack sequence names, each once, in the order GuardDuty lists them.
@@ -381,6 +398,23 @@ pub(crate) fn parse_time(value: &str) -> Result<OffsetDateTime, String> {
             crate::error::Shown(value)
         )
     })
+}
+
+/// A list of tags `[{<key_field>: …, value: …}]` (GuardDuty's `key`, OCSF's `name`), each
+/// within AWS's limits.
+pub(crate) fn tag_list(
+    node: &crate::json::Node<'_>,
+    key_field: &str,
+) -> Result<BTreeMap<String, String>, InputError> {
+    let mut tags = BTreeMap::new();
+    for tag in node.array("tags")? {
+        let t = tag.node();
+        let key = t.req_str(key_field)?;
+        let value = t.str("value")?.unwrap_or("");
+        check_tag(key, value).map_err(|r| t.invalid(key_field, r))?;
+        tags.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(tags)
 }
 
 /// Tag keys and values within AWS's limits (128 and 256 characters).

@@ -2,8 +2,6 @@
 //! keys), as `Findings Imported V2` events and `GetFindingsV2` carry them. They are
 //! updated with `BatchUpdateFindingsV2`, addressed by `metadata.uid`.
 
-use std::collections::BTreeMap;
-
 use crate::error::{InputError, Shown};
 use crate::ids::*;
 use crate::json::Node;
@@ -223,19 +221,12 @@ fn resource(r: &Node<'_>, ctx: &mut Ctx, finding: &mut Finding) -> Result<(), In
                 .map_err(|reason| r.invalid("uid", reason));
             if let Some(instance_id) = ctx.target(parsed)? {
                 if finding.targets.instance.is_none() {
-                    let mut tags = BTreeMap::new();
-                    for tag in r.array("tags")? {
-                        let t = tag.node();
-                        let key = t.req_str("name")?;
-                        let value = t.str("value")?.unwrap_or("");
-                        check_tag(key, value).map_err(|e| t.invalid("name", e))?;
-                        tags.insert(key.to_owned(), value.to_owned());
-                    }
                     finding.targets.instance = Some(InstanceTarget {
                         instance_id,
                         network_interfaces: Vec::new(),
                         instance_profile_arn: None,
-                        tags,
+                        // OCSF's key_value_object: {name, value}.
+                        tags: tag_list(r, "name")?,
                     });
                 }
             }
