@@ -896,3 +896,47 @@ fn a_lambda_finding_throttles_the_function_and_revokes_its_execution_role() {
         |s| s.reason == SkipReason::ProtectedPrincipal && s.detail.contains("Firebreak's own")
     ));
 }
+
+/// Runtime Monitoring on EC2 (resourceType Instance, with runtimeDetails) runs the EC2
+/// playbook; the same finding on an ECS cluster has no runbook and is left to a person.
+#[test]
+fn runtime_monitoring_on_ec2_runs_the_ec2_playbook_and_on_a_container_is_left_to_a_person() {
+    let p = offline("runtime-reverse-shell-ec2.json");
+    assert_eq!(p.matched_rules, vec!["ec2-compromise"]);
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ActionKind::IsolateInstance,
+            ActionKind::BlockRemoteIps,
+            ActionKind::MarkResolved
+        ]
+    );
+    let mut doc = fixture_json("runtime-reverse-shell-ec2.json");
+    doc["detail"]["resource"] = json!({
+        "resourceType": "ECSCluster",
+        "ecsClusterDetails": {"name": "payments", "arn": "arn:aws:ecs:us-east-1:111122223333:cluster/payments"}
+    });
+    let f = firebreak::finding::parse_input(&doc)
+        .unwrap()
+        .findings
+        .remove(0);
+    let p = plan(
+        &f,
+        &Policy::built_in().unwrap(),
+        "built-in",
+        Enrichment::Offline,
+        false,
+    );
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    let left: Vec<_> = p
+        .skipped
+        .iter()
+        .filter(|s| s.reason == SkipReason::NotifyOnly)
+        .collect();
+    assert_eq!(left.len(), 1, "{:?}", p.skipped);
+    assert!(
+        left[0].detail.contains("an ECS task or container"),
+        "{}",
+        left[0].detail
+    );
+}
