@@ -89,6 +89,36 @@ impl RunbookOutput {
             outcomes: vec![outcome],
         }
     }
+
+    /// Runs `one` for each target in the plan's order (an attack sequence names several),
+    /// one outcome each. A failure carries every change the earlier targets made; no
+    /// target at all is a `not-planned` outcome saying `none`.
+    pub async fn each<T, F, Fut>(
+        kind: ActionKind,
+        targets: impl IntoIterator<Item = T>,
+        none: &str,
+        mut one: F,
+    ) -> Result<RunbookOutput, crate::error::RunbookError>
+    where
+        F: FnMut(T) -> Fut,
+        Fut: std::future::Future<Output = Result<ActionOutcome, crate::error::RunbookError>>,
+    {
+        let mut outcomes: Vec<ActionOutcome> = Vec::new();
+        for target in targets {
+            match one(target).await {
+                Ok(o) => outcomes.push(o),
+                Err(e) => {
+                    let made: Vec<Change> =
+                        outcomes.iter().flat_map(|o| o.changes.clone()).collect();
+                    return Err(e.after_changes(&made));
+                }
+            }
+        }
+        if outcomes.is_empty() {
+            outcomes.push(ActionOutcome::not_planned(kind, none));
+        }
+        Ok(RunbookOutput { outcomes })
+    }
 }
 
 /// One resource before and after, for the audit record and the drill report.
@@ -318,6 +348,70 @@ mod tests {
             error: "AwsCallFailed".into(),
             cause: cause.into(),
         }
+    }
+
+    /// The futures here are ready at once: polled once with a no-op waker.
+    fn ready<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("not ready"),
+        }
+    }
+
+    #[test]
+    fn each_target_gets_an_outcome_and_a_failure_carries_the_earlier_changes() {
+        let done = |n: u32| ActionOutcome {
+            action: ActionKind::IsolateInstance,
+            status: OutcomeStatus::Done,
+            target: format!("i-{n}"),
+            summary: String::new(),
+            changes: vec![Change {
+                resource: format!("i-{n}"),
+                what: "security groups".into(),
+                before: "web".into(),
+                after: "isolation".into(),
+            }],
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            finished_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let out = ready(RunbookOutput::each(
+            ActionKind::IsolateInstance,
+            [1, 2],
+            "none",
+            |n| async move { Ok(done(n)) },
+        ))
+        .unwrap();
+        assert_eq!(out.outcomes.len(), 2);
+        let err = ready(RunbookOutput::each(
+            ActionKind::IsolateInstance,
+            [1, 2, 3],
+            "none",
+            |n| async move {
+                if n == 3 {
+                    Err(crate::error::RunbookError::TargetGone {
+                        error_type: "InstanceNotFound",
+                        message: "gone".into(),
+                    })
+                } else {
+                    Ok(done(n))
+                }
+            },
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("2 made before the failure"),
+            "{err}"
+        );
+        let none = ready(RunbookOutput::each(
+            ActionKind::IsolateInstance,
+            Vec::<u32>::new(),
+            "no isolation",
+            |n| async move { Ok(done(n)) },
+        ))
+        .unwrap();
+        assert_eq!(none.outcomes[0].status, OutcomeStatus::NotPlanned);
     }
 
     #[test]

@@ -23,30 +23,20 @@ pub async fn isolate_planned(
     req: &ActionRequest,
     ec2: &Client,
 ) -> Result<RunbookOutput, RunbookError> {
-    let mut outcomes: Vec<ActionOutcome> = Vec::new();
-    for action in req.plan.actions_of(ActionKind::IsolateInstance) {
-        let PlannedAction::IsolateInstance { instance_id, .. } = action else {
-            continue;
-        };
-        match isolate_one(req, instance_id, ec2).await {
-            Ok(o) => outcomes.push(o),
-            Err(e) if outcomes.is_empty() => return Err(e),
-            Err(e) => {
-                let made: Vec<_> = outcomes
-                    .iter()
-                    .flat_map(|o| o.changes.iter().cloned())
-                    .collect();
-                return Err(e.after_changes(&made));
-            }
-        }
-    }
-    if outcomes.is_empty() {
-        outcomes.push(ActionOutcome::not_planned(
-            ActionKind::IsolateInstance,
-            "the plan has no isolate-instance action",
-        ));
-    }
-    Ok(RunbookOutput { outcomes })
+    let ids = req
+        .plan
+        .actions_of(ActionKind::IsolateInstance)
+        .filter_map(|a| match a {
+            PlannedAction::IsolateInstance { instance_id, .. } => Some(instance_id),
+            _ => None,
+        });
+    RunbookOutput::each(
+        ActionKind::IsolateInstance,
+        ids,
+        "the plan has no isolate-instance action",
+        |id| isolate_one(req, id, ec2),
+    )
+    .await
 }
 
 /// The plan's first isolation (a single finding has one).

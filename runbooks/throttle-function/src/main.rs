@@ -160,26 +160,20 @@ pub async fn throttle_planned(
     req: &ActionRequest,
     lambda: &Client,
 ) -> Result<RunbookOutput, RunbookError> {
-    let mut outcomes: Vec<ActionOutcome> = Vec::new();
-    for action in req.plan.actions_of(ActionKind::ThrottleFunction) {
-        let PlannedAction::ThrottleFunction { function_name, .. } = action else {
-            continue;
-        };
-        match throttle_one(req, function_name, lambda).await {
-            Ok(o) => outcomes.push(o),
-            Err(e) => {
-                let made: Vec<Change> = outcomes.iter().flat_map(|o| o.changes.clone()).collect();
-                return Err(e.after_changes(&made));
-            }
-        }
-    }
-    if outcomes.is_empty() {
-        outcomes.push(ActionOutcome::not_planned(
-            ActionKind::ThrottleFunction,
-            "the plan has no throttle-function action",
-        ));
-    }
-    Ok(RunbookOutput { outcomes })
+    let names = req
+        .plan
+        .actions_of(ActionKind::ThrottleFunction)
+        .filter_map(|a| match a {
+            PlannedAction::ThrottleFunction { function_name, .. } => Some(function_name),
+            _ => None,
+        });
+    RunbookOutput::each(
+        ActionKind::ThrottleFunction,
+        names,
+        "the plan has no throttle-function action",
+        |name| throttle_one(req, name, lambda),
+    )
+    .await
 }
 
 #[tokio::main(flavor = "current_thread")]
