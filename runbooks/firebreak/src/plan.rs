@@ -652,7 +652,9 @@ pub fn plan_in(
         | Enrichment::Function(_)
         | Enrichment::FunctionNotFound { .. } => {}
     }
-    // The function as triage read it from Lambda, else as the finding reports it.
+    // The function as triage read it from Lambda, else as the finding reports it (an
+    // offline plan). Once Lambda has answered, its role is the one: a role the finding
+    // names is never revoked for a function Lambda does not have, or has with another.
     let mut function = finding.targets.function.clone();
     let mut function_role: Option<RoleTarget> = function
         .as_ref()
@@ -665,11 +667,12 @@ pub fn plan_in(
                 f.tags = facts.tags.clone();
                 f.function_arn = facts.function_arn.clone().or(f.function_arn.take());
             }
-            function_role = facts.role.clone().or(function_role);
+            function_role = facts.role.clone();
         }
         Enrichment::FunctionNotFound { function_name } => {
             function_missing = Some(function_name.clone());
             function = None;
+            function_role = None;
         }
         _ => {}
     }
