@@ -276,16 +276,8 @@ fn sequence(
         };
         let u = user.node();
         if let Some(acct) = u.object("account")? {
-            if let Some(uid) = acct.node().str("uid")? {
-                if uid != account.as_str() {
-                    ctx.target::<()>(Err(acct.node().invalid(
-                        "uid",
-                        format!(
-                            "the actor is in account {uid}, not the finding's account {account}"
-                        ),
-                    )))?;
-                    continue;
-                }
+            if ctx.elsewhere(&acct.node(), "uid", "account", account.as_str())? {
+                continue;
             }
         }
         let user_type = ctx.target(u.parsed("type", UserType::parse))?;
@@ -334,25 +326,8 @@ fn same_place(
     region: &Region,
     ctx: &mut Ctx,
 ) -> Result<bool, InputError> {
-    if let Some(a) = r.str("accountId")? {
-        if a != account.as_str() {
-            ctx.target::<()>(Err(r.invalid(
-                "accountId",
-                format!("the resource is in account {a}, not the finding's account {account}"),
-            )))?;
-            return Ok(false);
-        }
-    }
-    if let Some(g) = r.str("region")? {
-        if g != region.as_str() {
-            ctx.target::<()>(Err(r.invalid(
-                "region",
-                format!("the resource is in {g}, not the finding's region {region}"),
-            )))?;
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    Ok(!ctx.elsewhere(r, "accountId", "account", account.as_str())?
+        && !ctx.elsewhere(r, "region", "region", region.as_str())?)
 }
 
 fn tags(node: &Node<'_>) -> Result<BTreeMap<String, String>, InputError> {

@@ -364,6 +364,27 @@ impl Ctx {
         self.drop_invalid(result, needed)
     }
 
+    /// A target whose `key` names another account or region (`place`) than the finding's
+    /// `expected`: recorded as an invalid target, never acted on. True when it is elsewhere.
+    pub fn elsewhere(
+        &mut self,
+        node: &crate::json::Node<'_>,
+        key: &str,
+        place: &str,
+        expected: &str,
+    ) -> Result<bool, InputError> {
+        match node.str(key)? {
+            Some(v) if v != expected => {
+                self.target::<()>(Err(node.invalid(
+                    key,
+                    format!("the target is in {place} {v}, not the finding's {place} {expected}"),
+                )))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// For fields no action depends on (timestamps): dropped and recorded.
     pub fn info<T>(
         &mut self,

@@ -200,17 +200,8 @@ fn resource(r: &Node<'_>, ctx: &mut Ctx, finding: &mut Finding) -> Result<(), In
     };
     if let Some(owner) = r.object("owner")? {
         if let Some(acct) = owner.node().object("account")? {
-            if let Some(a) = acct.node().str("uid")? {
-                if a != finding.account_id.as_str() {
-                    ctx.target::<()>(Err(acct.node().invalid(
-                        "uid",
-                        format!(
-                            "the resource is in account {a}, not the finding's account {}",
-                            finding.account_id
-                        ),
-                    )))?;
-                    return Ok(());
-                }
+            if ctx.elsewhere(&acct.node(), "uid", "account", finding.account_id.as_str())? {
+                return Ok(());
             }
         }
     }
