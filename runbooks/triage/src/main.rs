@@ -122,6 +122,38 @@ impl Clients {
     }
 }
 
+/// Instances read in one invocation, by account, region and id: several findings of one
+/// batch often name the same instance.
+type Seen = BTreeMap<(AccountId, Region, InstanceId), Enrichment>;
+
+impl Clients {
+    /// The instance as EC2 and IAM have it where the finding is, read once per invocation.
+    async fn instance_once(
+        &self,
+        finding: &Finding,
+        id: &InstanceId,
+        config: &Config,
+        execution_id: Option<&str>,
+        seen: &mut Seen,
+        elsewhere: &mut Elsewhere,
+    ) -> Result<Enrichment, RunbookError> {
+        let key = (
+            finding.account_id.clone(),
+            finding.region.clone(),
+            id.clone(),
+        );
+        if let Some(known) = seen.get(&key) {
+            return Ok(known.clone());
+        }
+        let (ec2, iam, _) = self
+            .where_found(finding, config, execution_id, elsewhere)
+            .await?;
+        let read = enrich::instance(&ec2, &iam, id).await?;
+        seen.insert(key, read.clone());
+        Ok(read)
+    }
+}
+
 pub async fn triage(
     event: Value,
     config: &Config,
@@ -136,7 +168,7 @@ pub async fn triage(
     let dry_run = parsed.dry_run || config.force_dry_run;
     let mut plans = Vec::with_capacity(parsed.findings.len());
     // Several findings of one custom action often name the same instance: read it once.
-    let mut seen: BTreeMap<(AccountId, Region, InstanceId), Enrichment> = BTreeMap::new();
+    let mut seen: Seen = BTreeMap::new();
     let mut elsewhere = Elsewhere::new();
     // One lookup per account per invocation (and, through the cache, per day).
     let mut known_accounts: BTreeMap<AccountId, Option<firebreak::account::AccountInfo>> =
@@ -150,75 +182,48 @@ pub async fn triage(
             seq.count(finding.targets.remote_ips.len())
                 > usize::from(policy.attack_sequences.max_targets)
         });
-        let enrichment = match &finding.targets.instance {
-            _ if outside.is_some() || over_cap => Enrichment::NotNeeded,
+        let enrichment = if outside.is_some() || over_cap {
+            Enrichment::NotNeeded
+        } else if let Some(seq) = &finding.targets.sequence {
             // An attack sequence: each instance it names, read where the finding is.
-            _ if finding.targets.sequence.is_some() => {
-                let mut found = Vec::new();
-                let mut missing = Vec::new();
-                let named = finding
-                    .targets
-                    .sequence
-                    .iter()
-                    .flat_map(|s| s.instances.iter());
-                for target in named {
-                    let key = (
-                        finding.account_id.clone(),
-                        finding.region.clone(),
-                        target.instance_id.clone(),
-                    );
-                    let read = match seen.get(&key) {
-                        Some(known) => known.clone(),
-                        None => {
-                            let (ec2, iam, _) = clients
-                                .where_found(
-                                    finding,
-                                    config,
-                                    execution_id.as_deref(),
-                                    &mut elsewhere,
-                                )
-                                .await?;
-                            let read = enrich::instance(&ec2, &iam, &target.instance_id).await?;
-                            seen.insert(key, read.clone());
-                            read
-                        }
-                    };
-                    match read {
-                        Enrichment::Instance(facts) => found.push(facts),
-                        _ => missing.push(target.instance_id.clone()),
-                    }
-                }
-                Enrichment::Instances { found, missing }
-            }
-            // A Lambda Protection finding: the function's tags (exemption) and role.
-            None if finding.targets.function.is_some() => {
-                let (_, _, lambda) = clients
-                    .where_found(finding, config, execution_id.as_deref(), &mut elsewhere)
+            let mut found = Vec::new();
+            let mut missing = Vec::new();
+            for target in &seq.instances {
+                let read = clients
+                    .instance_once(
+                        finding,
+                        &target.instance_id,
+                        config,
+                        execution_id.as_deref(),
+                        &mut seen,
+                        &mut elsewhere,
+                    )
                     .await?;
-                match &finding.targets.function {
-                    Some(f) => enrich::function(&lambda, &f.function_name).await?,
-                    None => Enrichment::NotNeeded,
+                match read {
+                    Enrichment::Instance(facts) => found.push(facts),
+                    _ => missing.push(target.instance_id.clone()),
                 }
             }
-            Some(target) => {
-                let key = (
-                    finding.account_id.clone(),
-                    finding.region.clone(),
-                    target.instance_id.clone(),
-                );
-                match seen.get(&key) {
-                    Some(known) => known.clone(),
-                    None => {
-                        let (ec2, iam, _) = clients
-                            .where_found(finding, config, execution_id.as_deref(), &mut elsewhere)
-                            .await?;
-                        let read = enrich::instance(&ec2, &iam, &target.instance_id).await?;
-                        seen.insert(key, read.clone());
-                        read
-                    }
-                }
-            }
-            None => Enrichment::NotNeeded,
+            Enrichment::Instances { found, missing }
+        } else if let Some(target) = &finding.targets.instance {
+            clients
+                .instance_once(
+                    finding,
+                    &target.instance_id,
+                    config,
+                    execution_id.as_deref(),
+                    &mut seen,
+                    &mut elsewhere,
+                )
+                .await?
+        } else if let Some(f) = &finding.targets.function {
+            // A Lambda Protection finding: the function's tags (exemption) and role.
+            let (_, _, lambda) = clients
+                .where_found(finding, config, execution_id.as_deref(), &mut elsewhere)
+                .await?;
+            enrich::function(&lambda, &f.function_name).await?
+        } else {
+            Enrichment::NotNeeded
         };
         let account = match (&clients.accounts, &outside) {
             (Some(lookup), None) => match known_accounts.get(&finding.account_id) {
