@@ -42,6 +42,19 @@ def ssh_brute_force(acct, instance_id=None, severity=8.0, finding_id="0123456789
     return provision.guardduty_event(sample, instance_id or acct.demo["webInstance"], acct.demo, severity, finding_id)
 
 
+def interfaces(acct, instance_id):
+    """Each of the instance's interfaces and the names of its security groups."""
+    enis = acct.client("ec2").describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
+    )["NetworkInterfaces"]
+    return {e["NetworkInterfaceId"]: sorted(g["GroupName"] for g in e["Groups"]) for e in enis}
+
+
+def revoked(acct, role):
+    """Whether the role carries the revocation policy."""
+    return "AWSRevokeOlderSessions" in acct.client("iam").list_role_policies(RoleName=role)["PolicyNames"]
+
+
 def put(acct, event):
     acct.put_event(event)
 

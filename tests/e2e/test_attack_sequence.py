@@ -4,7 +4,7 @@ changes and a person is asked."""
 
 import json
 
-from conftest import assert_calls_declared, calls_by, execution_records, finding, put, set_policy
+from conftest import assert_calls_declared, calls_by, execution_records, finding, interfaces, put, revoked, set_policy
 from firebreak_localaws import provision
 from samples import FIXTURES
 
@@ -21,19 +21,9 @@ def sequence_event(acct):
     return json.loads(text)
 
 
-def groups(acct, instance_id):
-    enis = acct.client("ec2").describe_network_interfaces(Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])["NetworkInterfaces"]
-    return {e["NetworkInterfaceId"]: sorted(g["GroupName"] for g in e["Groups"]) for e in enis}
-
-
 def denied(acct, subnet):
     acl = acct.client("ec2").describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["NetworkAcls"][0]
     return sorted((e["Egress"], e["CidrBlock"]) for e in acl["Entries"] if e["RuleAction"] == "deny" and e.get("CidrBlock") == f"{ENDPOINT}/32")
-
-
-def revocation(acct):
-    names = acct.client("iam").list_role_policies(RoleName="web-instance-role")["PolicyNames"]
-    return "AWSRevokeOlderSessions" in names
 
 
 def test_a_sequence_naming_two_instances_and_a_role_contains_all_three_in_one_note(account):
@@ -45,8 +35,8 @@ def test_a_sequence_naming_two_instances_and_a_role_contains_all_three_in_one_no
     isolation = f"firebreak-isolation-{account.demo['vpc']}"
     web, web2 = account.demo["webInstance"], account.demo["secondWebInstance"]
     for instance in (web, web2):
-        assert set(map(tuple, groups(account, instance).values())) == {(isolation,)}, instance
-    assert revocation(account)
+        assert set(map(tuple, interfaces(account, instance).values())) == {(isolation,)}, instance
+    assert revoked(account, "web-instance-role")
     # The endpoint is blocked at every subnet either instance is in, both directions.
     for subnet in account.demo["subnets"]:
         assert denied(account, subnet) == [(False, f"{ENDPOINT}/32"), (True, f"{ENDPOINT}/32")], subnet
@@ -61,19 +51,19 @@ def test_a_sequence_naming_two_instances_and_a_role_contains_all_three_in_one_no
     assert execution_records(account, run["executionArn"])[0]["resolution"] == "contained"
     assert_calls_declared(account)
     # The exempt instance, in the same VPC, was never touched.
-    assert "firebreak-isolation" not in json.dumps(groups(account, account.demo["exemptInstance"]))
+    assert "firebreak-isolation" not in json.dumps(interfaces(account, account.demo["exemptInstance"]))
 
 
 def test_a_sequence_over_the_cap_changes_nothing_and_asks_a_person(account):
     set_policy(account, lambda p: p.__setitem__("attackSequences", {"maxTargets": 3}))
-    before = {i: groups(account, i) for i in (account.demo["webInstance"], account.demo["secondWebInstance"])}
+    before = {i: interfaces(account, i) for i in (account.demo["webInstance"], account.demo["secondWebInstance"])}
     event = sequence_event(account)
     ident = provision.finding_ident(event)
     put(account, event)
     run = account.wait_for_execution("response", timeout=120)
     assert run["status"] == "SUCCEEDED", (run.get("error"), run.get("cause"))
-    assert {i: groups(account, i) for i in before} == before
-    assert not revocation(account)
+    assert {i: interfaces(account, i) for i in before} == before
+    assert not revoked(account, "web-instance-role")
     assert denied(account, account.demo["subnets"][0]) == []
     for fn in ("isolate-instance", "block-remote-ip", "revoke-role-sessions"):
         assert [c for c in calls_by(account, fn) if c["operation"] in MUTATING] == [], fn

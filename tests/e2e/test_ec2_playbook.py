@@ -4,7 +4,7 @@ API, real SDK calls over HTTP into moto."""
 
 import json
 
-from conftest import assert_calls_declared, audit_records, calls_by, execution_records, finding, put, ssh_brute_force
+from conftest import assert_calls_declared, audit_records, calls_by, execution_records, finding, interfaces, put, ssh_brute_force
 from firebreak_localaws import provision
 
 MUTATING_EC2 = {
@@ -12,13 +12,6 @@ MUTATING_EC2 = {
     "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
     "RevokeSecurityGroupEgress", "RevokeSecurityGroupIngress",
 }
-
-
-def interfaces(acct, instance_id):
-    enis = acct.client("ec2").describe_network_interfaces(
-        Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
-    )["NetworkInterfaces"]
-    return {e["NetworkInterfaceId"]: sorted(g["GroupName"] for g in e["Groups"]) for e in enis}
 
 
 def snapshots(acct, finding_id):

@@ -4,7 +4,7 @@ and a second run changes nothing; an exempt function is left alone."""
 
 import json
 
-from conftest import assert_calls_declared, audit_records, calls_by, execution_records, finding, put
+from conftest import assert_calls_declared, audit_records, calls_by, execution_records, finding, put, revoked
 from firebreak_localaws import provision
 from samples import FIXTURES
 
@@ -26,10 +26,6 @@ def tags(acct):
     return acct.client("lambda").list_tags(Resource=acct.demo["functionArn"])["Tags"]
 
 
-def revoked(acct):
-    return "AWSRevokeOlderSessions" in acct.client("iam").list_role_policies(RoleName=acct.demo["functionRole"])["PolicyNames"]
-
-
 def test_a_lambda_finding_throttles_the_function_and_revokes_its_role_then_changes_nothing(account):
     assert concurrency(account) is None
     event = lambda_event(account)
@@ -42,9 +38,9 @@ def test_a_lambda_finding_throttles_the_function_and_revokes_its_role_then_chang
     assert t["firebreak:prior-reserved-concurrency"] == "none", t
     assert t["firebreak:throttled-for"] == ident["Id"]
     assert t["team"] == "reporting", "the function's own tags are kept"
-    assert revoked(account)
+    assert revoked(account, account.demo["functionRole"])
     # The instance's role is not the function's: untouched.
-    assert "AWSRevokeOlderSessions" not in account.client("iam").list_role_policies(RoleName="web-instance-role")["PolicyNames"]
+    assert not revoked(account, "web-instance-role")
     f = finding(account, ident)
     assert f["Workflow"]["Status"] == "RESOLVED", f["Note"]
     assert "throttled Lambda function report-generator: reserved concurrency none -> 0" in f["Note"]["Text"], f["Note"]
@@ -73,7 +69,7 @@ def test_an_exempt_function_is_left_alone_and_said_so(account):
     run = account.wait_for_execution("response", timeout=120)
     assert run["status"] == "SUCCEEDED", run
     assert concurrency(account) is None
-    assert not revoked(account)
+    assert not revoked(account, account.demo["functionRole"])
     assert [c for c in calls_by(account, "throttle-function") if c["operation"] in ("PutFunctionConcurrency", "TagResource")] == []
     f = finding(account, ident)
     assert "Lambda function report-generator is tagged firebreak:exempt=true" in f["Note"]["Text"], f["Note"]

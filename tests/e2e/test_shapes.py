@@ -9,18 +9,13 @@ import re
 
 import pytest
 import requests
-from conftest import assert_calls_declared, audit_records, calls_by, execution_records, finding
+from conftest import assert_calls_declared, audit_records, calls_by, execution_records, finding, interfaces
 from firebreak_localaws import provision
 from samples import FIXTURES, SAMPLES, rewrite, security_hub_findings
 
 ACCOUNT, REGION = provision.ACCOUNT, provision.REGION
 OCSF = FIXTURES / "securityhub-v2-ocsf-ssh-brute-force.json"
 ATTACKER = "203.0.113.45"
-
-
-def groups(acct, instance_id):
-    enis = acct.client("ec2").describe_network_interfaces(Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])["NetworkInterfaces"]
-    return {e["NetworkInterfaceId"]: sorted(g["GroupName"] for g in e["Groups"]) for e in enis}
 
 
 def denies(acct, subnet):
@@ -62,7 +57,7 @@ def assert_ocsf_contained(acct, run, uid):
     Resolved with the note, closed through BatchUpdateFindingsV2 alone, audited."""
     assert run["status"] == "SUCCEEDED", (run.get("error"), run.get("cause"))
     isolation = f"firebreak-isolation-{acct.demo['vpc']}"
-    assert set(map(tuple, groups(acct, acct.demo["webInstance"]).values())) == {(isolation,)}
+    assert set(map(tuple, interfaces(acct, acct.demo["webInstance"]).values())) == {(isolation,)}
     for subnet in acct.demo["subnets"]:
         assert denies(acct, subnet) == [(False, f"{ATTACKER}/32"), (True, f"{ATTACKER}/32")], subnet
     f = v2_finding(acct, uid)
@@ -115,7 +110,7 @@ def test_security_hub_get_findings_output_is_contained_and_resolved(account):
     assert out["inputKind"] == "securityHubGetFindings"
     # MEDIUM brute force: the source blocked, the instance left running where it is.
     assert (False, f"{ip}/32") in denies(account, account.demo["subnets"][0])
-    assert "firebreak-isolation" not in json.dumps(groups(account, account.demo["webInstance"]))
+    assert "firebreak-isolation" not in json.dumps(interfaces(account, account.demo["webInstance"]))
     f = finding(account, ident)
     assert f["Workflow"]["Status"] == "RESOLVED", f["Note"]
     assert {c["operation"] for c in calls_by(account, "mark-resolved")} == {"BatchUpdateFindings"}

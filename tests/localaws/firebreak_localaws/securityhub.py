@@ -162,7 +162,8 @@ def create_action_target(self: SecurityHubBackend, name: str, description: str, 
     return arn
 
 
-def _body(response: SecurityHubResponse) -> dict[str, Any]:
+def request_body(response: SecurityHubResponse) -> dict[str, Any]:
+    """A Security Hub request's JSON body ({} when empty)."""
     raw = response.body
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8")
@@ -170,17 +171,17 @@ def _body(response: SecurityHubResponse) -> dict[str, Any]:
 
 
 def _r_batch_update_findings(self: SecurityHubResponse) -> str:
-    return json.dumps(self.securityhub_backend.batch_update_findings(_body(self)))  # type: ignore[attr-defined]
+    return json.dumps(self.securityhub_backend.batch_update_findings(request_body(self)))  # type: ignore[attr-defined]
 
 
 def _r_create_action_target(self: SecurityHubResponse) -> str:
-    p = _body(self)
+    p = request_body(self)
     arn = self.securityhub_backend.create_action_target(p.get("Name", ""), p.get("Description", ""), p.get("Id", ""))  # type: ignore[attr-defined]
     return json.dumps({"ActionTargetArn": arn})
 
 
 def _r_describe_action_targets(self: SecurityHubResponse) -> str:
-    p = _body(self)
+    p = request_body(self)
     targets = _targets(self.securityhub_backend)
     wanted = p.get("ActionTargetArns") or list(targets)
     return json.dumps({"ActionTargets": [targets[a] for a in wanted if a in targets]})

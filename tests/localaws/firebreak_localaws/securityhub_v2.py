@@ -15,6 +15,8 @@ from moto.securityhub.exceptions import _InvalidOperationException
 from moto.securityhub.models import SecurityHubBackend
 from moto.securityhub.responses import SecurityHubResponse
 
+from .securityhub import request_body as _body
+
 MAX_UPDATE = 100
 MAX_COMMENT = 512
 # OCSF Detection Finding status_id -> status.
@@ -111,13 +113,6 @@ def _matches(finding: dict[str, Any], filters: dict[str, Any]) -> bool:
     if not results:
         return True
     return all(results) if filters.get("CompositeOperator", "AND") == "AND" else any(results)
-
-
-def _body(response: SecurityHubResponse) -> dict[str, Any]:
-    raw = response.body
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
-    return json.loads(raw) if raw else {}
 
 
 def _r_batch_update_findings_v2(self: SecurityHubResponse) -> str:
