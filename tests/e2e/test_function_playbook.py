@@ -73,3 +73,17 @@ def test_an_exempt_function_is_left_alone_and_said_so(account):
     assert [c for c in calls_by(account, "throttle-function") if c["operation"] in ("PutFunctionConcurrency", "TagResource")] == []
     f = finding(account, ident)
     assert "Lambda function report-generator is tagged firebreak:exempt=true" in f["Note"]["Text"], f["Note"]
+
+
+def test_two_findings_for_one_function_at_once_throttle_it_once_and_keep_the_true_prior_setting(account):
+    """Two responses race on one function: whichever reads after the other's write sees
+    it throttled; neither records 0 as the prior setting (a release would keep it stopped)."""
+    account.client("lambda").put_function_concurrency(FunctionName=account.demo["function"], ReservedConcurrentExecutions=5)
+    events = [lambda_event(account, f"{n:032x}") for n in (0xA1, 0xB2)]
+    account.put_events(events)
+    runs = account.wait_for_executions("response", 2, timeout=120)
+    assert [r["status"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"], runs
+    assert concurrency(account) == 0
+    assert tags(account)["firebreak:prior-reserved-concurrency"] == "5"
+    for event in events:
+        assert finding(account, provision.finding_ident(event))["Workflow"]["Status"] == "RESOLVED"
