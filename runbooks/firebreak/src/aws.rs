@@ -126,3 +126,10 @@ macro_rules! mutate {
         }
     }};
 }
+
+/// S3 by path (`http://host/bucket/key`) rather than by virtual host: a local endpoint
+/// (`AWS_ENDPOINT_URL`) has no DNS name per bucket. AWS itself is addressed by virtual
+/// host, as the SDK does by default.
+pub fn s3_path_style() -> bool {
+    std::env::var_os("AWS_ENDPOINT_URL").is_some()
+}

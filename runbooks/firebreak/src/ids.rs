@@ -296,6 +296,30 @@ validated_string!(
     /// A Lambda function's name (the name, not its ARN): 1 to 64 letters, digits, `-`, `_`.
     FunctionName, check_function_name);
 
+validated_string!(
+    /// An S3 object key: 1 to 1024 bytes, no control characters (S3 allows them; a key
+    /// that carries one is left to a person rather than put in a log line or a request).
+    ObjectKey, check_object_key);
+validated_string!(
+    /// An S3 object version id: 1 to 1024 printable ASCII characters.
+    ObjectVersionId, check_object_version_id);
+
+fn check_object_key(v: &str) -> Result<(), String> {
+    if !v.is_empty() && v.len() <= 1024 && !v.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err("expected an S3 object key: 1 to 1024 bytes without control characters".into())
+    }
+}
+
+fn check_object_version_id(v: &str) -> Result<(), String> {
+    if !v.is_empty() && v.len() <= 1024 && v.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err("expected an S3 version id: 1 to 1024 printable ASCII characters".into())
+    }
+}
+
 fn check_function_name(v: &str) -> Result<(), String> {
     if !v.is_empty()
         && v.len() <= 64

@@ -38,6 +38,21 @@ pub enum Enrichment {
     FunctionNotFound {
         function_name: FunctionName,
     },
+    /// The finding's buckets as S3 has them (their tags), and those S3 has not in the
+    /// finding's account (deleted, or owned by another account).
+    #[serde(rename_all = "camelCase")]
+    Buckets {
+        found: Vec<BucketFacts>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        missing: Vec<BucketName>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketFacts {
+    pub name: BucketName,
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -106,6 +121,21 @@ pub enum PlannedAction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         function_arn: Option<Arn>,
     },
+    /// All four S3 Block Public Access settings on the bucket; the prior ones are kept on
+    /// a tag so that a release can put them back.
+    #[serde(rename = "block-bucket-public-access", rename_all = "camelCase")]
+    BlockBucketPublicAccess { bucket: BucketName },
+    /// A tag on the malicious object naming the threats, for lifecycle rules, bucket
+    /// policies and people to act on; the object itself is kept as evidence.
+    #[serde(rename = "tag-s3-object", rename_all = "camelCase")]
+    TagS3Object {
+        bucket: BucketName,
+        key: ObjectKey,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version_id: Option<ObjectVersionId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        threats: Vec<String>,
+    },
     #[serde(rename = "mark-resolved", rename_all = "camelCase")]
     MarkResolved {
         finding_id: FindingId,
@@ -121,6 +151,8 @@ impl PlannedAction {
             PlannedAction::DisableAccessKey { .. } => ActionKind::DisableAccessKey,
             PlannedAction::BlockRemoteIps { .. } => ActionKind::BlockRemoteIps,
             PlannedAction::ThrottleFunction { .. } => ActionKind::ThrottleFunction,
+            PlannedAction::BlockBucketPublicAccess { .. } => ActionKind::BlockBucketPublicAccess,
+            PlannedAction::TagS3Object { .. } => ActionKind::TagS3Object,
             PlannedAction::MarkResolved { .. } => ActionKind::MarkResolved,
         }
     }
@@ -161,6 +193,16 @@ impl PlannedAction {
             PlannedAction::ThrottleFunction { function_name, .. } => {
                 format!("Lambda function {function_name}")
             }
+            PlannedAction::BlockBucketPublicAccess { bucket } => format!("S3 bucket {bucket}"),
+            PlannedAction::TagS3Object {
+                bucket,
+                key,
+                version_id,
+                ..
+            } => match version_id {
+                Some(v) => format!("S3 object s3://{bucket}/{key} (version {v})"),
+                None => format!("S3 object s3://{bucket}/{key}"),
+            },
             PlannedAction::MarkResolved { finding_id, .. } => format!("finding {finding_id}"),
         }
     }
@@ -249,14 +291,16 @@ pub enum Playbook {
     CredentialCompromise,
     MaliciousRemoteIp,
     FunctionCompromise,
+    S3Exposure,
 }
 
 impl Playbook {
-    pub const ALL: [Playbook; 4] = [
+    pub const ALL: [Playbook; 5] = [
         Playbook::Ec2Compromise,
         Playbook::CredentialCompromise,
         Playbook::MaliciousRemoteIp,
         Playbook::FunctionCompromise,
+        Playbook::S3Exposure,
     ];
 
     pub fn parse(name: &str) -> Option<Playbook> {
@@ -272,6 +316,9 @@ impl Playbook {
             }
             ActionKind::BlockRemoteIps => Some(Playbook::MaliciousRemoteIp),
             ActionKind::ThrottleFunction => Some(Playbook::FunctionCompromise),
+            ActionKind::BlockBucketPublicAccess | ActionKind::TagS3Object => {
+                Some(Playbook::S3Exposure)
+            }
             ActionKind::MarkResolved => None,
         }
     }
@@ -282,6 +329,7 @@ impl Playbook {
             Playbook::CredentialCompromise => "credential-compromise",
             Playbook::MaliciousRemoteIp => "malicious-remote-ip",
             Playbook::FunctionCompromise => "function-compromise",
+            Playbook::S3Exposure => "s3-exposure",
         }
     }
 }
@@ -650,7 +698,8 @@ pub fn plan_in(
         | Enrichment::NotNeeded
         | Enrichment::Instances { .. }
         | Enrichment::Function(_)
-        | Enrichment::FunctionNotFound { .. } => {}
+        | Enrichment::FunctionNotFound { .. }
+        | Enrichment::Buckets { .. } => {}
     }
     // The function as triage read it from Lambda, else as the finding reports it (an
     // offline plan). Once Lambda has answered, its role is the one: a role the finding
@@ -749,6 +798,9 @@ pub fn plan_in(
             ),
             ActionKind::DisableAccessKey => {
                 plan_key(&mut p, finding.targets.access_key.as_ref(), &mut actions)
+            }
+            ActionKind::BlockBucketPublicAccess | ActionKind::TagS3Object => {
+                plan_s3(&mut p, kind, &enrichment, &mut actions)
             }
             ActionKind::BlockRemoteIps => plan_block(
                 &mut p,
@@ -1216,6 +1268,97 @@ fn plan_throttle(
     });
 }
 
+/// The finding's buckets (as S3 has them once triage has read them, else as the finding
+/// names them) and their objects: each bucket's public access blocked, each object
+/// tagged, unless the bucket carries the exemption tag. A bucket S3 does not have in the
+/// finding's account is never acted on: bucket names are global, so a finding that names
+/// another account's bucket must not reach it.
+fn plan_s3(
+    p: &mut Planner<'_>,
+    kind: ActionKind,
+    enrichment: &Enrichment,
+    out: &mut Vec<PlannedAction>,
+) {
+    let targets = &p.finding.targets;
+    let (buckets, missing): (Vec<(BucketName, BTreeMap<String, String>)>, Vec<BucketName>) =
+        match enrichment {
+            Enrichment::Buckets { found, missing } => (
+                found
+                    .iter()
+                    .map(|b| (b.name.clone(), b.tags.clone()))
+                    .collect(),
+                missing.clone(),
+            ),
+            _ => (
+                targets
+                    .s3_buckets
+                    .iter()
+                    .map(|b| (b.clone(), BTreeMap::new()))
+                    .collect(),
+                Vec::new(),
+            ),
+        };
+    let objects = targets.s3_objects.clone();
+    for b in &missing {
+        p.skip(
+            Some(kind),
+            Some(b.to_string()),
+            SkipReason::TargetNotFound,
+            format!(
+                "S3 has no bucket {b} owned by account {} (deleted, or another account's): never acted on",
+                p.finding.account_id
+            ),
+        );
+    }
+    let tag = &p.policy.exemptions.resource_tag;
+    let mut planned = 0;
+    for (bucket, tags) in &buckets {
+        if tags.get(&tag.key) == Some(&tag.value) {
+            p.skip(
+                Some(kind),
+                Some(bucket.to_string()),
+                SkipReason::ExemptTag,
+                format!("S3 bucket {bucket} is tagged {}={}", tag.key, tag.value),
+            );
+            continue;
+        }
+        match kind {
+            ActionKind::BlockBucketPublicAccess => {
+                out.push(PlannedAction::BlockBucketPublicAccess {
+                    bucket: bucket.clone(),
+                });
+                planned += 1;
+            }
+            _ => {
+                for o in objects.iter().filter(|o| &o.bucket == bucket) {
+                    out.push(PlannedAction::TagS3Object {
+                        bucket: o.bucket.clone(),
+                        key: o.key.clone(),
+                        version_id: o.version_id.clone(),
+                        threats: o.threats.clone(),
+                    });
+                    planned += 1;
+                }
+            }
+        }
+    }
+    if planned == 0 && buckets.is_empty() && missing.is_empty() {
+        p.skip(
+            Some(kind),
+            None,
+            SkipReason::NoTarget,
+            "the finding names no S3 bucket".into(),
+        );
+    } else if planned == 0 && kind == ActionKind::TagS3Object && objects.is_empty() {
+        p.skip(
+            Some(kind),
+            None,
+            SkipReason::NoTarget,
+            "the finding names no S3 object".into(),
+        );
+    }
+}
+
 /// Resource types Firebreak has no runbook for, with what a person should do.
 fn uncontainable(resource_type: Option<&str>) -> Option<String> {
     let t = resource_type?;
@@ -1225,9 +1368,6 @@ fn uncontainable(resource_type: Option<&str>) -> Option<String> {
         }
         "ECSCluster" | "AwsEcsCluster" | "AWS::ECS::Cluster" | "Container" | "AwsEcsTask" => {
             "an ECS task or container: stop the task and keep its image"
-        }
-        "S3Bucket" | "S3Object" | "AwsS3Bucket" | "AwsS3Object" | "AWS::S3::Bucket" => {
-            "an S3 bucket: block its public access and review the principal"
         }
         "RDSDBInstance" | "RDSLimitlessDB" | "AwsRdsDbInstance" => {
             "an RDS database: rotate the database user's password"
@@ -1358,8 +1498,11 @@ fn plan_sequence(
                     plan_key(p, Some(key), out);
                 }
             }
-            // Sequences name no Lambda function (GuardDuty's resource types have none).
-            ActionKind::ThrottleFunction => {}
+            // Sequences name no Lambda function (GuardDuty's resource types have none);
+            // their buckets are named in the note for a person (`other_resources`).
+            ActionKind::ThrottleFunction
+            | ActionKind::BlockBucketPublicAccess
+            | ActionKind::TagS3Object => {}
             ActionKind::BlockRemoteIps => {
                 // Every acting instance's subnets guard against the endpoints.
                 let combined = InstanceTarget {

@@ -42,16 +42,20 @@ pub enum ActionKind {
     DisableAccessKey,
     BlockRemoteIps,
     ThrottleFunction,
+    BlockBucketPublicAccess,
+    TagS3Object,
     MarkResolved,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 8] = [
         ActionKind::IsolateInstance,
         ActionKind::RevokeRoleSessions,
         ActionKind::DisableAccessKey,
         ActionKind::BlockRemoteIps,
         ActionKind::ThrottleFunction,
+        ActionKind::BlockBucketPublicAccess,
+        ActionKind::TagS3Object,
         ActionKind::MarkResolved,
     ];
 
@@ -62,6 +66,8 @@ impl ActionKind {
             ActionKind::DisableAccessKey => "disable-access-key",
             ActionKind::BlockRemoteIps => "block-remote-ips",
             ActionKind::ThrottleFunction => "throttle-function",
+            ActionKind::BlockBucketPublicAccess => "block-bucket-public-access",
+            ActionKind::TagS3Object => "tag-s3-object",
             ActionKind::MarkResolved => "mark-resolved",
         }
     }

@@ -94,7 +94,7 @@ fn ec2_compromise_isolates_blocks_and_resolves() {
     assert_eq!(p.context.owner.as_deref(), Some("alice@example.com"));
     assert_eq!(p.context.team.as_deref(), Some("payments"));
     assert_eq!(p.context.environment.as_deref(), Some("production"));
-    assert_eq!(p.policy.version, "2026-12-02.1");
+    assert_eq!(p.policy.version, "2026-12-02.2");
 }
 
 #[test]
@@ -239,14 +239,31 @@ fn root_is_never_touched() {
 
 #[test]
 fn types_left_to_a_person_plan_nothing_and_say_why() {
-    for (name, why) in [
-        ("s3-malicious-ip-caller.json", "no S3 containment runbook"),
+    let mut discovery = fixture_json("s3-malicious-ip-caller.json");
+    discovery["detail"]["type"] = json!("Discovery:S3/MaliciousIPCaller");
+    for (name, input, why) in [
+        (
+            "Discovery:S3",
+            discovery,
+            "no containment for this S3 finding",
+        ),
         (
             "eks-kubernetes-malicious-caller.json",
+            fixture_json("eks-kubernetes-malicious-caller.json"),
             "no EKS or ECS containment runbook",
         ),
     ] {
-        let p = offline(name);
+        let f = firebreak::finding::parse_input(&input)
+            .unwrap()
+            .findings
+            .remove(0);
+        let p = plan(
+            &f,
+            &Policy::built_in().unwrap(),
+            "built-in",
+            Enrichment::Offline,
+            false,
+        );
         assert!(p.actions.is_empty(), "{name}");
         assert_eq!(skips(&p), vec![(None, SkipReason::NotifyOnly)], "{name}");
         assert!(p.skipped[0].detail.contains(why), "{:?}", p.skipped);
@@ -938,5 +955,133 @@ fn runtime_monitoring_on_ec2_runs_the_ec2_playbook_and_on_a_container_is_left_to
         left[0].detail.contains("an ECS task or container"),
         "{}",
         left[0].detail
+    );
+}
+
+/// An S3 bucket opened to everyone: its public access is blocked, nothing else; a finding
+/// without an object tags none.
+#[test]
+fn a_public_bucket_gets_its_public_access_blocked() {
+    let p = offline("s3-bucket-anonymous-access.json");
+    assert_eq!(p.matched_rules, vec!["s3-exposure"]);
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ActionKind::BlockBucketPublicAccess,
+            ActionKind::MarkResolved
+        ]
+    );
+    assert_eq!(p.playbooks, vec![Playbook::S3Exposure]);
+    assert_eq!(p.actions[0].target(), "S3 bucket quarterly-reports");
+    assert_eq!(
+        skips(&p),
+        vec![(Some(ActionKind::TagS3Object), SkipReason::NoTarget)]
+    );
+}
+
+/// A malicious object, from GuardDuty's finding and from Malware Protection's own scan
+/// event alike: the object tagged (its version and threat named), the bucket's public
+/// access blocked. The scan event reaches no Security Hub.
+#[test]
+fn a_malicious_object_is_tagged_and_its_bucket_closed_whichever_shape_says_so() {
+    for name in [
+        "s3-malicious-object.json",
+        "malware-scan-result-threats-found.json",
+    ] {
+        let f = finding(name);
+        assert_eq!(f.finding_type.name, "Object:S3/MaliciousFile", "{name}");
+        let p = offline(name);
+        assert_eq!(
+            kinds(&p),
+            vec![
+                ActionKind::BlockBucketPublicAccess,
+                ActionKind::TagS3Object,
+                ActionKind::MarkResolved
+            ],
+            "{name}: {:?}",
+            p.skipped
+        );
+        assert_eq!(
+            p.actions[1],
+            PlannedAction::TagS3Object {
+                bucket: BucketName::parse("customer-uploads").unwrap(),
+                key: ObjectKey::parse("incoming/invoice-2291.pdf").unwrap(),
+                version_id: Some(ObjectVersionId::parse("3HL4kqtJvjVBH40Nrjfkd").unwrap()),
+                threats: vec!["EICAR-Test-File (not a virus)".into()],
+            },
+            "{name}"
+        );
+    }
+    let scan = finding("malware-scan-result-threats-found.json");
+    assert_eq!(
+        scan.security_hub.format,
+        firebreak::finding::HubFormat::None
+    );
+    assert_eq!(
+        scan.security_hub.id.as_str(),
+        "arn:aws:guardduty:us-east-1:111122223333:malware-scan/72c7d362-737a-6dce-fc78-9e27a0171419"
+    );
+    assert_eq!(scan.severity.band, firebreak::finding::SeverityBand::High);
+}
+
+#[test]
+fn a_scan_that_found_nothing_is_not_a_finding() {
+    for (status, result) in [
+        ("COMPLETED", "NO_THREATS_FOUND"),
+        ("SKIPPED", "THREATS_FOUND"),
+    ] {
+        let mut e = fixture_json("malware-scan-result-threats-found.json");
+        e["detail"]["scanStatus"] = json!(status);
+        e["detail"]["scanResultDetails"]["scanResultStatus"] = json!(result);
+        let err = firebreak::finding::parse_input(&e).unwrap_err();
+        assert!(
+            matches!(err, firebreak::error::InputError::NotAFinding { .. }),
+            "{status}/{result}: {err:?}"
+        );
+    }
+    let mut e = fixture_json("malware-scan-result-threats-found.json");
+    e["detail"]["s3ObjectDetails"]["objectKey"] = json!("bad\u{7}key");
+    let err = firebreak::finding::parse_input(&e).unwrap_err();
+    assert!(err.to_string().contains("objectKey"), "{err}");
+}
+
+/// S3 as triage read it: an exempt bucket is left alone, a bucket S3 has not in the
+/// finding's account is never acted on.
+#[test]
+fn exempt_and_foreign_buckets_are_left_alone() {
+    let f = finding("s3-malicious-object.json");
+    let bucket = BucketName::parse("customer-uploads").unwrap();
+    let exempt = Enrichment::Buckets {
+        found: vec![BucketFacts {
+            name: bucket.clone(),
+            tags: [("firebreak:exempt".to_owned(), "true".to_owned())].into(),
+        }],
+        missing: vec![],
+    };
+    let p = plan(&f, &Policy::built_in().unwrap(), "built-in", exempt, false);
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    assert_eq!(
+        skips(&p),
+        vec![
+            (
+                Some(ActionKind::BlockBucketPublicAccess),
+                SkipReason::ExemptTag
+            ),
+            (Some(ActionKind::TagS3Object), SkipReason::ExemptTag),
+            (Some(ActionKind::MarkResolved), SkipReason::NothingContained),
+        ]
+    );
+    let foreign = Enrichment::Buckets {
+        found: vec![],
+        missing: vec![bucket],
+    };
+    let p = plan(&f, &Policy::built_in().unwrap(), "built-in", foreign, false);
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    assert!(
+        p.skipped[0]
+            .detail
+            .contains("owned by account 111122223333"),
+        "{:?}",
+        p.skipped
     );
 }

@@ -132,9 +132,27 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
     if let Some(details) = r.object("accessKeyDetails")? {
         finding.targets.access_key = Some(access_key(&details, &mut ctx)?);
     }
+    let threats = match &service {
+        Some(s) => threat_names(&s.node())?,
+        None => Vec::new(),
+    };
     for bucket in r.array("s3BucketDetails")? {
         let b = bucket.node();
-        if let Some(name) = ctx.target(b.parsed("name", BucketName::parse))? {
+        let Some(name) = ctx.target(b.parsed("name", BucketName::parse))? else {
+            continue;
+        };
+        for object in b.array("s3ObjectDetails")? {
+            let o = object.node();
+            if let Some(key) = ctx.target(o.parsed("key", ObjectKey::parse))? {
+                finding.targets.s3_objects.push(S3ObjectTarget {
+                    bucket: name.clone(),
+                    key,
+                    version_id: ctx.target(o.parsed("versionId", ObjectVersionId::parse))?,
+                    threats: threats.clone(),
+                });
+            }
+        }
+        if !finding.targets.s3_buckets.contains(&name) {
             finding.targets.s3_buckets.push(name);
         }
     }
@@ -155,6 +173,21 @@ pub(crate) fn parse(node: Node<'_>, envelope: &Envelope<'_>) -> Result<Finding, 
     finding.resource_type = resource_type;
     finding.ignored_fields = ctx.ignored;
     Ok(finding)
+}
+
+/// The names of the threats a malware scan found (`service.malwareScanDetails.threats`).
+pub(crate) fn threat_names(service: &Node<'_>) -> Result<Vec<String>, InputError> {
+    let mut out = Vec::new();
+    if let Some(scan) = service.object("malwareScanDetails")? {
+        for t in scan.node().array("threats")? {
+            if let Some(name) = t.node().text("name")? {
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `additionalInfo.sample` as EventBridge carries it, or inside `additionalInfo.value`, the

@@ -20,7 +20,7 @@ use crate::ids::Arn;
 use crate::json::Node;
 use crate::plan::Playbook;
 
-use super::{asff, guardduty, ocsf, Finding};
+use super::{asff, guardduty, malware_scan, ocsf, Finding};
 
 /// EventBridge events and Step Functions payloads are both capped at 256 KiB; anything
 /// larger did not come from either and is refused before it is parsed.
@@ -58,6 +58,8 @@ pub enum InputKind {
     SecurityHubGetFindings,
     /// `aws securityhub get-findings-v2` output: OCSF findings in `Findings`.
     SecurityHubGetFindingsV2,
+    /// GuardDuty Malware Protection for S3's scan-result event (`THREATS_FOUND`).
+    MalwareScanResultEvent,
 }
 
 impl InputKind {
@@ -69,6 +71,7 @@ impl InputKind {
                 | InputKind::SecurityHubImportedEvent
                 | InputKind::SecurityHubCustomActionEvent
                 | InputKind::SecurityHubV2ImportedEvent
+                | InputKind::MalwareScanResultEvent
         )
     }
 }
@@ -343,6 +346,10 @@ fn inner(node: &Node<'_>) -> Result<ParsedInput, InputError> {
                 let findings = detail.node().array("findings")?;
                 batch(&mut out, &detail.node(), "findings", &findings, asff::parse)?;
             }
+            ("aws.guardduty", malware_scan::DETAIL_TYPE) => {
+                out.kind = InputKind::MalwareScanResultEvent;
+                out.findings.push(malware_scan::parse(node)?);
+            }
             ("aws.securityhub", HUB_V2_IMPORTED) => {
                 out.kind = InputKind::SecurityHubV2ImportedEvent;
                 let findings = detail.node().array("findings")?;
@@ -351,9 +358,10 @@ fn inner(node: &Node<'_>) -> Result<ParsedInput, InputError> {
             _ => {
                 return Err(InputError::NotAFinding {
                     reason: format!(
-                        "event {} from {} carries no finding; accepted are {GUARDDUTY_EVENT:?}, {HUB_IMPORTED:?}, {HUB_CUSTOM_ACTION:?} and {HUB_V2_IMPORTED:?}",
+                        "event {} from {} carries no finding; accepted are {GUARDDUTY_EVENT:?}, {:?}, {HUB_IMPORTED:?}, {HUB_CUSTOM_ACTION:?} and {HUB_V2_IMPORTED:?}",
                         Shown(detail_type),
-                        Shown(source)
+                        Shown(source),
+                        malware_scan::DETAIL_TYPE
                     ),
                 })
             }

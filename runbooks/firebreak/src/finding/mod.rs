@@ -6,6 +6,7 @@
 mod asff;
 mod guardduty;
 mod input;
+mod malware_scan;
 mod ocsf;
 mod severity;
 mod types;
@@ -47,8 +48,9 @@ pub struct SecurityHubRef {
     pub format: HubFormat,
 }
 
-/// Which Security Hub holds the finding: the earlier one (Security Hub CSPM, ASFF) or the
-/// new one (OCSF).
+/// Which Security Hub holds the finding: the earlier one (Security Hub CSPM, ASFF), the
+/// new one (OCSF), or none: a Malware Protection for S3 scan result is an event only, so
+/// its response closes nothing in Security Hub and the audit record is its trail.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]
@@ -57,6 +59,7 @@ pub enum HubFormat {
     #[default]
     Asff,
     Ocsf,
+    None,
 }
 
 impl HubFormat {
@@ -127,6 +130,9 @@ pub struct Targets {
     pub remote_ips: Vec<RemoteIp>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub s3_buckets: Vec<BucketName>,
+    /// Objects the finding names as malicious (Malware Protection for S3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub s3_objects: Vec<S3ObjectTarget>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eks_cluster: Option<ClusterName>,
     /// The Lambda function of a Lambda Protection finding.
@@ -150,6 +156,19 @@ pub struct FunctionTarget {
     pub role_arn: Option<Arn>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+}
+
+/// An S3 object a malware scan found threats in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct S3ObjectTarget {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<ObjectVersionId>,
+    /// The threats' names as the scan reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub threats: Vec<String>,
 }
 
 /// What an attack sequence names, each once, in the order GuardDuty lists them.
