@@ -18,6 +18,9 @@ pub fn input_header(input: &ParsedInput) -> String {
         InputKind::GuardDutyGetFindings => "GuardDuty GetFindings output",
         InputKind::SecurityHubGetFindings => "Security Hub GetFindings output (ASFF)",
         InputKind::SecurityHubGetFindingsV2 => "Security Hub GetFindingsV2 output (OCSF)",
+        InputKind::MalwareScanResultEvent => {
+            "GuardDuty Malware Protection Object Scan Result event (no Security Hub finding)"
+        }
     };
     let mut s = format!("Input     {kind}");
     if input.drill {

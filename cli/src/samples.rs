@@ -18,6 +18,16 @@ pub const SAMPLES: &[Sample] = &[
         text: include_str!("../../tests/fixtures/findings/attack-sequence-ec2-instance-group.json"),
     },
     Sample {
+        name: "malware-scan-result-threats-found",
+        origin: "firebreak fixture",
+        text: include_str!("../../tests/fixtures/findings/malware-scan-result-threats-found.json"),
+    },
+    Sample {
+        name: "s3-bucket-anonymous-access",
+        origin: "firebreak fixture",
+        text: include_str!("../../tests/fixtures/findings/s3-bucket-anonymous-access.json"),
+    },
+    Sample {
         name: "lambda-backdoor-c2",
         origin: "firebreak fixture",
         text: include_str!("../../tests/fixtures/findings/lambda-backdoor-c2.json"),

@@ -372,7 +372,7 @@ function synthMember(root: string) {
 test('the member stack: one role per runbook that acts in member accounts, with its declared actions only (never the security-account-only ones)', () => {
   const { template, repo } = synthMember(REPO);
   const member = repo.runbooks.filter((rb) => rb.memberRole).map((rb) => rb.name).sort();
-  assert.deepEqual(member, ['block-remote-ip', 'isolate-instance', 'revoke-role-sessions', 'throttle-function', 'triage']);
+  assert.deepEqual(member, ['block-remote-ip', 'contain-s3', 'isolate-instance', 'revoke-role-sessions', 'throttle-function', 'triage']);
   const roles = resources(template, 'AWS::IAM::Role');
   assert.deepEqual(roles.map(([, r]) => r.Properties.RoleName).sort(), member.map((n) => `${repo.names.memberRolePrefix}${n}`));
   // Nothing else in a member account: the roles and their policies.

@@ -21,10 +21,27 @@ fn pascal(snake: &str) -> String {
 /// The IAM action that authorises an API operation: mostly `service:Operation`, but AWS
 /// authorises `BatchUpdateFindingsV2` as `securityhub:BatchUpdateFindings` ("both use
 /// securityhub:BatchUpdateFindings in the Action element of an IAM policy statement").
+/// S3's Block Public Access operations are authorised as `s3:…BucketPublicAccessBlock`.
 pub fn iam_action(service: &str, operation: &str) -> String {
     match (service, operation) {
         ("securityhub", "BatchUpdateFindingsV2") => "securityhub:BatchUpdateFindings".into(),
+        ("s3", "GetPublicAccessBlock") => "s3:GetBucketPublicAccessBlock".into(),
+        ("s3", "PutPublicAccessBlock") => "s3:PutBucketPublicAccessBlock".into(),
         _ => format!("{service}:{operation}"),
+    }
+}
+
+/// Every IAM action one call may need: S3 authorises object tagging as
+/// `s3:GetObjectVersionTagging` when the request names a version, else
+/// `s3:GetObjectTagging`, so a call that may name one needs both.
+pub fn iam_actions(service: &str, operation: &str) -> Vec<String> {
+    let one = iam_action(service, operation);
+    match (service, operation) {
+        ("s3", "GetObjectTagging" | "PutObjectTagging") => {
+            let versioned = one.replace("ObjectTagging", "ObjectVersionTagging");
+            vec![one, versioned]
+        }
+        _ => vec![one],
     }
 }
 

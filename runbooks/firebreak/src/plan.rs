@@ -1280,24 +1280,22 @@ fn plan_s3(
     out: &mut Vec<PlannedAction>,
 ) {
     let targets = &p.finding.targets;
-    let (buckets, missing): (Vec<(BucketName, BTreeMap<String, String>)>, Vec<BucketName>) =
-        match enrichment {
-            Enrichment::Buckets { found, missing } => (
-                found
-                    .iter()
-                    .map(|b| (b.name.clone(), b.tags.clone()))
-                    .collect(),
-                missing.clone(),
-            ),
-            _ => (
-                targets
-                    .s3_buckets
-                    .iter()
-                    .map(|b| (b.clone(), BTreeMap::new()))
-                    .collect(),
-                Vec::new(),
-            ),
-        };
+    // Without triage's read (offline `firebreak plan`), the finding's own names stand in,
+    // untagged.
+    let (buckets, missing): (Vec<BucketFacts>, Vec<BucketName>) = match enrichment {
+        Enrichment::Buckets { found, missing } => (found.clone(), missing.clone()),
+        _ => (
+            targets
+                .s3_buckets
+                .iter()
+                .map(|b| BucketFacts {
+                    name: b.clone(),
+                    tags: BTreeMap::new(),
+                })
+                .collect(),
+            Vec::new(),
+        ),
+    };
     let objects = targets.s3_objects.clone();
     for b in &missing {
         p.skip(
@@ -1305,14 +1303,14 @@ fn plan_s3(
             Some(b.to_string()),
             SkipReason::TargetNotFound,
             format!(
-                "S3 has no bucket {b} owned by account {} (deleted, or another account's): never acted on",
+                "S3 has no bucket {b} that account {} owns and Firebreak may read (deleted, another account's, or refused): never acted on",
                 p.finding.account_id
             ),
         );
     }
     let tag = &p.policy.exemptions.resource_tag;
     let mut planned = 0;
-    for (bucket, tags) in &buckets {
+    for BucketFacts { name: bucket, tags } in &buckets {
         if tags.get(&tag.key) == Some(&tag.value) {
             p.skip(
                 Some(kind),

@@ -1080,7 +1080,7 @@ fn exempt_and_foreign_buckets_are_left_alone() {
     assert!(
         p.skipped[0]
             .detail
-            .contains("owned by account 111122223333"),
+            .contains("that account 111122223333 owns"),
         "{:?}",
         p.skipped
     );

@@ -95,7 +95,11 @@ pub async fn mark(
             .unwrap_or("(status unchanged)")
     );
 
-    let status = if req.plan.dry_run {
+    let status = if finding.format == HubFormat::None {
+        // A Malware Protection for S3 scan result reaches no Security Hub: there is
+        // nothing to mark; the audit record (and this log line) carry the note.
+        OutcomeStatus::NotPlanned
+    } else if req.plan.dry_run {
         OutcomeStatus::DryRun
     } else if finding.format == HubFormat::Ocsf {
         // The new Security Hub: status and comment by metadata.uid.
@@ -217,16 +221,24 @@ pub async fn mark(
             status,
             target: target.clone(),
             summary: match (status, workflow) {
+                (OutcomeStatus::NotPlanned, _) => format!(
+                    "no Security Hub finding to mark (a malware scan result is an event only); {}: the audit record keeps the note",
+                    workflow.map(Workflow::as_str).unwrap_or("note only")
+                ),
                 (OutcomeStatus::DryRun, _) => "dry run: would write the note".into(),
                 (_, Some(w)) => format!("finding marked {}", w.as_str()),
                 (_, None) => "note written on the finding".into(),
             },
-            changes: vec![Change {
-                resource: target,
-                what: "workflow and note".into(),
-                before: "as found".into(),
-                after,
-            }],
+            changes: if status == OutcomeStatus::NotPlanned {
+                Vec::new()
+            } else {
+                vec![Change {
+                    resource: target,
+                    what: "workflow and note".into(),
+                    before: "as found".into(),
+                    after,
+                }]
+            },
             started_at,
             finished_at: OffsetDateTime::now_utc(),
         },
@@ -353,6 +365,7 @@ pub async fn notify_triage_failure(
         .findings
         .iter()
         .map(|f| &f.security_hub)
+        .filter(|f| f.format != HubFormat::None)
         .partition(|f| f.format == HubFormat::Ocsf);
     let mut wait = ImportWait::new(finding_wait);
     // Findings Security Hub refused for good (not merely "not there yet"), with the code.

@@ -11,7 +11,7 @@ use firebreak::aws::{aws_error, error_code};
 use firebreak::error::RunbookError;
 use firebreak::finding::{NetworkInterface, RoleTarget};
 use firebreak::ids::*;
-use firebreak::plan::{Enrichment, FunctionFacts, InstanceFacts};
+use firebreak::plan::{BucketFacts, Enrichment, FunctionFacts, InstanceFacts};
 use firebreak::policy::Policy;
 
 pub async fn policy_from_ssm(
@@ -211,4 +211,45 @@ pub async fn function(
         tags,
         role,
     }))
+}
+
+/// The buckets of an S3 finding as S3 has them: their tags (the exemption tag works on
+/// buckets too). A bucket the finding's account does not own (S3 answers 403 to the
+/// expected-owner check) or that is gone is `missing`: bucket names are global, and
+/// another account's bucket is never acted on.
+pub async fn buckets(
+    s3: &aws_sdk_s3::Client,
+    names: &[BucketName],
+    owner: &AccountId,
+) -> Result<Enrichment, RunbookError> {
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for name in names {
+        match s3
+            .get_bucket_tagging()
+            .bucket(name.as_str())
+            .expected_bucket_owner(owner.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => found.push(BucketFacts {
+                name: name.clone(),
+                tags: out
+                    .tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                    .collect(),
+            }),
+            Err(e) if error_code(&e) == Some("NoSuchTagSet") => found.push(BucketFacts {
+                name: name.clone(),
+                tags: BTreeMap::new(),
+            }),
+            Err(e) if matches!(error_code(&e), Some("NoSuchBucket" | "AccessDenied")) => {
+                tracing::info!(bucket = %name, code = error_code(&e).unwrap_or(""), "bucket not the finding account's, or gone: never acted on");
+                missing.push(name.clone());
+            }
+            Err(e) => return Err(aws_error("s3:GetBucketTagging", e)),
+        }
+    }
+    Ok(Enrichment::Buckets { found, missing })
 }

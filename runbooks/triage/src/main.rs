@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::Client as Ec2Client;
 use aws_sdk_iam::Client as IamClient;
 use aws_sdk_lambda::Client as LambdaClient;
+use aws_sdk_s3::Client as S3Client;
 use aws_sdk_ssm::Client as SsmClient;
 use firebreak::error::RunbookError;
 #[cfg(test)]
@@ -78,6 +79,7 @@ pub struct Clients {
     pub ec2: Ec2Client,
     pub iam: IamClient,
     pub lambda: LambdaClient,
+    pub s3: S3Client,
     pub ssm: SsmClient,
     /// How triage reads a member account or another region (through the member role
     /// there). `None` in the unit tests, whose mocked clients answer for every account.
@@ -87,8 +89,8 @@ pub struct Clients {
     pub accounts: Option<accounts::AccountLookup>,
 }
 
-/// The readers of one account and region: EC2, IAM and Lambda.
-type Readers = (Ec2Client, IamClient, LambdaClient);
+/// The readers of one account and region: EC2, IAM, Lambda and S3.
+type Readers = (Ec2Client, IamClient, LambdaClient, S3Client);
 /// The readers of the accounts and regions one invocation has read.
 type Elsewhere = BTreeMap<(AccountId, Region), Readers>;
 
@@ -103,7 +105,12 @@ impl Clients {
         elsewhere: &mut Elsewhere,
     ) -> Result<Readers, RunbookError> {
         let Some(reach) = self.reach.as_ref().filter(|_| !config.is_home(finding)) else {
-            return Ok((self.ec2.clone(), self.iam.clone(), self.lambda.clone()));
+            return Ok((
+                self.ec2.clone(),
+                self.iam.clone(),
+                self.lambda.clone(),
+                self.s3.clone(),
+            ));
         };
         let key = (finding.account_id.clone(), finding.region.clone());
         if let Some(found) = elsewhere.get(&key) {
@@ -116,6 +123,7 @@ impl Clients {
             Ec2Client::new(&conf),
             IamClient::new(&conf),
             LambdaClient::new(&conf),
+            s3_client(&conf),
         );
         elsewhere.insert(key, found.clone());
         Ok(found)
@@ -145,7 +153,7 @@ impl Clients {
         if let Some(known) = seen.get(&key) {
             return Ok(known.clone());
         }
-        let (ec2, iam, _) = self
+        let (ec2, iam, _, _) = self
             .where_found(finding, config, execution_id, elsewhere)
             .await?;
         let read = enrich::instance(&ec2, &iam, id).await?;
@@ -218,10 +226,17 @@ pub async fn triage(
                 .await?
         } else if let Some(f) = &finding.targets.function {
             // A Lambda Protection finding: the function's tags (exemption) and role.
-            let (_, _, lambda) = clients
+            let (_, _, lambda, _) = clients
                 .where_found(finding, config, execution_id.as_deref(), &mut elsewhere)
                 .await?;
             enrich::function(&lambda, &f.function_name).await?
+        } else if !finding.targets.s3_buckets.is_empty() {
+            // An S3 finding: each bucket's tags (exemption), and whether the finding's
+            // account owns it at all.
+            let (_, _, _, s3) = clients
+                .where_found(finding, config, execution_id.as_deref(), &mut elsewhere)
+                .await?;
+            enrich::buckets(&s3, &finding.targets.s3_buckets, &finding.account_id).await?
         } else {
             Enrichment::NotNeeded
         };
@@ -281,6 +296,15 @@ pub async fn triage(
     })
 }
 
+/// S3 by path on a local endpoint (no DNS name per bucket), by virtual host on AWS.
+fn s3_client(conf: &aws_config::SdkConfig) -> S3Client {
+    S3Client::from_conf(
+        aws_sdk_s3::config::Builder::from(conf)
+            .force_path_style(firebreak::aws::s3_path_style())
+            .build(),
+    )
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
@@ -288,6 +312,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ec2: Ec2Client::new(&sdk),
         iam: IamClient::new(&sdk),
         lambda: LambdaClient::new(&sdk),
+        s3: s3_client(&sdk),
         ssm: SsmClient::new(&sdk),
         reach: Some(Reach::from_env(sdk.clone(), "triage")),
         accounts: Some(accounts::AccountLookup {
@@ -433,6 +458,7 @@ mod tests {
             ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, ec2),
             iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam),
             lambda: mock_client!(aws_sdk_lambda, RuleMode::MatchAny, &[]),
+            s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]),
             ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm),
             reach: None,
             accounts: None,

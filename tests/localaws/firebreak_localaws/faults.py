@@ -135,6 +135,16 @@ def clear() -> None:
         CHAOS_HITS.clear()
 
 
+def log_s3(access_key: str, operation: str, account: str, region: str) -> None:
+    """S3 requests do not pass through `call_action` (moto routes S3 itself): IAM
+    enforcement logs each one it authorises, by its IAM action name."""
+    role = _role_of(access_key)
+    with _LOCK:
+        REQUEST_LOG.append(
+            {"time": time.time(), "service": "s3", "operation": operation, "accessKeyId": access_key, "account": account, "region": region, "role": role}
+        )
+
+
 def _take(service: str, operation: str) -> Fault | None:
     with _LOCK:
         for fault in FAULTS:

@@ -26,7 +26,7 @@ import fnmatch
 import json
 import threading
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlparse
 from xml.sax.saxutils import escape
 
 from moto import settings
@@ -34,6 +34,8 @@ from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError, _RESTError
 from moto.iam.access_control import IAMRequestBase
 from moto.iam.models import iam_backends
+from moto.s3.exceptions import BucketAccessDeniedError
+from moto.s3.models import s3_backends
 from moto.sts.models import sts_backends
 
 PARTITION = "aws"
@@ -423,6 +425,9 @@ def _refuse(service: str, principal: str, action: str, resource: str, why: str) 
         REFUSALS.append({"principal": principal, "action": action, "resource": resource, "why": why})
     if service == "ec2":
         raise _Ec2Unauthorized(f"You are not authorized to perform this operation. {message}")
+    if service == "s3":
+        # S3's own error document (`<Error><Code>AccessDenied`), which says no more.
+        raise BucketAccessDeniedError(bucket=resource.split(":::", 1)[-1].split("/", 1)[0])
     if service in _JSON_SERVICES:
         # REST services answer 403; the JSON 1.1 ones (SSM, Logs, Step Functions) 400.
         raise _JsonAccessDenied(message, 403 if service in ("securityhub", "lambda", "account") else 400)
@@ -455,8 +460,49 @@ IAM_ACTIONS = {
 }
 
 
+def s3_action(method: str, path: str, moto_action: str) -> str:
+    """The IAM action of an S3 request. moto names Block Public Access by its API name
+    (`PutPublicAccessBlock`, and misses `?publicAccessBlock` altogether, reading a PUT as
+    CreateBucket) and object tagging without the version; IAM has
+    `s3:PutBucketPublicAccessBlock` and `s3:PutObjectVersionTagging`."""
+    url = urlparse(path)
+    query = parse_qs(url.query, keep_blank_values=True)
+    parts = url.path.lstrip("/").split("/", 1)
+    has_key = len(parts) > 1 and parts[1] != ""
+    if "publicAccessBlock" in query and not has_key:
+        return "s3:GetBucketPublicAccessBlock" if method == "GET" else "s3:PutBucketPublicAccessBlock"
+    if "tagging" in query:
+        if not has_key:
+            return "s3:GetBucketTagging" if method == "GET" else "s3:PutBucketTagging"
+        verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method, "Put")
+        return f"s3:{verb}Object{'Version' if 'versionId' in query else ''}Tagging"
+    return moto_action
+
+
+def _s3_owner_refusal(self: IAMRequestBase, resource: str) -> str | None:
+    """Why S3 refuses the request for its bucket's owner, if it does: the expected owner
+    named (`x-amz-expected-bucket-owner`) is not the owner, or the caller is of another
+    account (this account evaluates no bucket policy, so it grants nothing across
+    accounts). moto serves any account's bucket to any caller and ignores the header."""
+    bucket = resource.split(":::", 1)[-1].split("/", 1)[0]
+    owner = s3_backends.bucket_accounts.get(bucket)
+    if owner is None:
+        return None
+    expected = self._headers.get("x-amz-expected-bucket-owner")
+    if expected and expected != owner[1]:
+        return f"because the bucket's owner is not the expected owner {expected}"
+    if owner[1] != self.account_id:
+        return "because the bucket is another account's and no bucket policy grants the caller (the local account grants nothing across accounts)"
+    return None
+
+
 def check_action_permitted(self: IAMRequestBase, resource: str) -> None:
     action = IAM_ACTIONS.get(self._action, self._action)
+    if action.startswith("s3:"):
+        action = s3_action(self._method, self._path, action)
+        from . import faults
+
+        faults.log_s3(getattr(self._access_key, "_access_key_id", ""), action.split(":", 1)[1], self.account_id, self._region)
     if action == "sts:GetCallerIdentity":  # AWS answers it whatever the policies say
         return
     service, operation = action.split(":", 1)
@@ -492,6 +538,10 @@ def check_action_permitted(self: IAMRequestBase, resource: str) -> None:
             _refuse(service, principal, action, arn, "because no identity-based policy allows the action")
         if boundary is not None and evaluate([boundary], action, arn, context) != ALLOW:
             _refuse(service, principal, action, arn, "because no permissions boundary allows the action")
+        if service == "s3":
+            why = _s3_owner_refusal(self, arn)
+            if why:
+                _refuse(service, principal, action, arn, why)
         if action == "sts:AssumeRole":
             org = organization_of(self.account_id)
             if org:

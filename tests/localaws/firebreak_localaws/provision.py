@@ -418,9 +418,12 @@ def seed_demo(client: Callable[..., Any], region: str = REGION) -> dict[str, Any
         Code={"ZipFile": _victim_zip()}, Tags={"team": "reporting"},
     )["FunctionArn"]
 
+    buckets = seed_buckets(client, region)
+
     iam.create_user(UserName="ci-deployer")
     key = iam.create_access_key(UserName="ci-deployer")["AccessKey"]["AccessKeyId"]
     return {
+        **buckets,
         "vpc": vpc,
         "subnets": subnets,
         "groups": {"web": web_sg, "admin": admin_sg},
@@ -434,6 +437,40 @@ def seed_demo(client: Callable[..., Any], region: str = REGION) -> dict[str, Any
         "user": "ci-deployer",
         "accessKey": key,
         "region": region,
+    }
+
+
+# The EICAR test file: what Malware Protection for S3 reports as a threat in the demo.
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def seed_buckets(client: Callable[..., Any], region: str) -> dict[str, Any]:
+    """S3 for the S3 findings, named by account (bucket names are global): a bucket
+    readable by everyone (its ACL public-read, no Block Public Access), a versioned
+    upload bucket holding the EICAR test file as a tagged object, and a bucket tagged
+    exempt."""
+    s3 = client("s3")
+    account = client("sts").get_caller_identity()["Account"]
+    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+
+    def bucket(name: str, tags: dict[str, str]) -> str:
+        s3.create_bucket(Bucket=name, **where)
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        return name
+
+    public = bucket(f"quarterly-reports-{account}", {"team": "finance", "owner": "carol@example.com"})
+    s3.put_bucket_acl(Bucket=public, ACL="public-read")
+    uploads = bucket(f"customer-uploads-{account}", {"team": "uploads"})
+    s3.put_bucket_versioning(Bucket=uploads, VersioningConfiguration={"Status": "Enabled"})
+    key = "incoming/invoice-2291.pdf"
+    version = s3.put_object(Bucket=uploads, Key=key, Body=EICAR, Tagging="source=web")["VersionId"]
+    exempt = bucket(f"research-data-{account}", {"firebreak:exempt": "true"})
+    s3.put_bucket_acl(Bucket=exempt, ACL="public-read")
+    return {
+        "publicBucket": public,
+        "uploadsBucket": uploads,
+        "maliciousObject": {"bucket": uploads, "key": key, "versionId": version},
+        "exemptBucket": exempt,
     }
 
 

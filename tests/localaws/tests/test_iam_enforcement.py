@@ -78,3 +78,54 @@ def test_with_enforcement_a_role_calls_what_its_policy_allows_and_no_more(aws, m
         assert e.value.response["Error"]["Code"] == "AuthFailure"
     finally:
         requests.post(f"{moto_url}/firebreak-api/iam", json={"enforce": False}, timeout=10).raise_for_status()
+
+
+@pytest.mark.parametrize(
+    "method,path,expected",
+    [
+        ("PUT", "/b?publicAccessBlock", "s3:PutBucketPublicAccessBlock"),
+        ("GET", "/b?publicAccessBlock=", "s3:GetBucketPublicAccessBlock"),
+        ("GET", "/b?tagging", "s3:GetBucketTagging"),
+        ("PUT", "/b/?tagging", "s3:PutBucketTagging"),
+        ("PUT", "/b/incoming/x.pdf?tagging", "s3:PutObjectTagging"),
+        ("GET", "/b/incoming/x.pdf?tagging&versionId=v1", "s3:GetObjectVersionTagging"),
+        ("GET", "/b/incoming/x.pdf", "s3:GetObject"),
+    ],
+)
+def test_an_s3_request_is_checked_as_the_iam_action_aws_names(method, path, expected):
+    from firebreak_localaws.iam_enforcement import s3_action
+
+    assert s3_action(method, path, "s3:GetObject") == expected
+
+
+def test_with_enforcement_s3_refuses_the_wrong_action_name_and_a_wrong_expected_owner(aws, moto_url):
+    iam = aws("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="s3-closer", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    # The API's name, not IAM's: AWS refuses PutPublicAccessBlock with this policy.
+    policy = doc({"Effect": "Allow", "Action": ["s3:PutPublicAccessBlock", "s3:GetBucketTagging"], "Resource": "arn:aws:s3:::*"})
+    iam.put_role_policy(RoleName="s3-closer", PolicyName="p", PolicyDocument=json.dumps(policy))
+    aws("s3").create_bucket(Bucket="ours")
+    creds = requests.post(f"{moto_url}/firebreak-api/iam/service-credentials", json={"roleArn": role, "service": "lambda.amazonaws.com"}, timeout=10).json()
+    requests.post(f"{moto_url}/firebreak-api/iam", json={"enforce": True}, timeout=10).raise_for_status()
+    try:
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"], aws_session_token=creds["AWS_SESSION_TOKEN"])
+        with pytest.raises(ClientError) as e:
+            s3.get_bucket_tagging(Bucket="ours", ExpectedBucketOwner="111122223333")
+        assert e.value.response["Error"]["Code"] == "AccessDenied"
+        with pytest.raises(ClientError) as e:
+            s3.put_public_access_block(Bucket="ours", PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+        assert e.value.response["Error"]["Code"] == "AccessDenied"
+        with pytest.raises(ClientError) as e:  # allowed, and the owner is right: only the tag set is missing
+            s3.get_bucket_tagging(Bucket="ours", ExpectedBucketOwner="123456789012")
+        assert e.value.response["Error"]["Code"] == "NoSuchTagSet"
+        fixed = doc({"Effect": "Allow", "Action": ["s3:PutBucketPublicAccessBlock"], "Resource": "arn:aws:s3:::ours"})
+        requests.post(f"{moto_url}/firebreak-api/iam", json={"enforce": False}, timeout=10).raise_for_status()
+        iam.put_role_policy(RoleName="s3-closer", PolicyName="p", PolicyDocument=json.dumps(fixed))
+        requests.post(f"{moto_url}/firebreak-api/iam", json={"enforce": True}, timeout=10).raise_for_status()
+        s3.put_public_access_block(Bucket="ours", PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    finally:
+        requests.post(f"{moto_url}/firebreak-api/iam", json={"enforce": False}, timeout=10).raise_for_status()
