@@ -71,6 +71,7 @@ fn skip_label(r: SkipReason) -> &'static str {
         SkipReason::OutsideDeployment => "outside this deployment",
         SkipReason::NotifyOnly => "left to a person",
         SkipReason::OverCap => "over the attack-sequence cap",
+        SkipReason::TargetRefused => "AWS refused the target",
     }
 }
 

@@ -22,6 +22,9 @@ def bucket_event(acct, bucket, finding_id="b3c5e7f9a1b3c5e7f9a1b3c5e7f9a1b3", ac
     text = (FIXTURES / "s3-bucket-anonymous-access.json").read_text()
     text = text.replace("111122223333", account).replace("us-east-1", region).replace("quarterly-reports", bucket)
     event = json.loads(text)
+    # A member's finding arrives as Firebreak's account sees it: on its own bus, in its
+    # own region; the finding's account and region are in the detail.
+    event["account"], event["region"] = provision.ACCOUNT, provision.REGION
     d = event["detail"]
     d["id"] = finding_id
     d["arn"] = d["arn"].rsplit("/", 1)[0] + "/" + finding_id
@@ -153,7 +156,7 @@ def test_a_finding_that_names_another_accounts_bucket_never_reaches_it(account):
     assert s3_writes(account) == [] and [c for c in member_calls(account, "contain-s3") if c["operation"] in WRITES] == []
     f = finding(account, provision.finding_ident(event))
     assert f["Workflow"]["Status"] == "NOTIFIED", f["Note"]
-    assert f"S3 has no bucket {theirs} that account {MEMBER} owns" in f["Note"]["Text"], f["Note"]
+    assert f"S3 refused to show bucket {theirs} as account {MEMBER}'s" in f["Note"]["Text"], f["Note"]
     # The one refusal: the member's triage role reading a bucket that is not its account's.
     refused = account.iam_refusals()[before:]
     assert [(r["action"], r["resource"]) for r in refused] == [("s3:GetBucketTagging", f"arn:aws:s3:::{theirs}")], refused

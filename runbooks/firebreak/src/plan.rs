@@ -38,13 +38,16 @@ pub enum Enrichment {
     FunctionNotFound {
         function_name: FunctionName,
     },
-    /// The finding's buckets as S3 has them (their tags), and those S3 has not in the
-    /// finding's account (deleted, or owned by another account).
+    /// The finding's buckets as S3 has them (their tags), those S3 has not (deleted),
+    /// and those S3 refused to show Firebreak in the finding's account (another
+    /// account's, or denied by the bucket's policy).
     #[serde(rename_all = "camelCase")]
     Buckets {
         found: Vec<BucketFacts>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         missing: Vec<BucketName>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        refused: Vec<BucketName>,
     },
 }
 
@@ -239,6 +242,10 @@ pub enum SkipReason {
     /// An attack sequence names more targets than the policy's cap: nothing is done and
     /// a person decides.
     OverCap,
+    /// AWS refused Firebreak's read of the target in the finding's account (a bucket of
+    /// another account, or one whose policy denies Firebreak): it may still be exposed,
+    /// and Firebreak cannot tell or act, so a person must.
+    TargetRefused,
 }
 
 impl SkipReason {
@@ -253,6 +260,7 @@ impl SkipReason {
                 | SkipReason::OutsideDeployment
                 | SkipReason::NotifyOnly
                 | SkipReason::OverCap
+                | SkipReason::TargetRefused
         )
     }
 }
@@ -1282,9 +1290,14 @@ fn plan_s3(
     let targets = &p.finding.targets;
     // Without triage's read (offline `firebreak plan`), the finding's own names stand in,
     // untagged.
-    let (buckets, missing): (Vec<BucketFacts>, Vec<BucketName>) = match enrichment {
-        Enrichment::Buckets { found, missing } => (found.clone(), missing.clone()),
-        _ => (
+    let (buckets, missing, refused): (Vec<BucketFacts>, Vec<BucketName>, Vec<BucketName>) =
+        match enrichment {
+            Enrichment::Buckets {
+                found,
+                missing,
+                refused,
+            } => (found.clone(), missing.clone(), refused.clone()),
+            _ => (
             targets
                 .s3_buckets
                 .iter()
@@ -1293,6 +1306,7 @@ fn plan_s3(
                     tags: BTreeMap::new(),
                 })
                 .collect(),
+            Vec::new(),
             Vec::new(),
         ),
     };
@@ -1303,7 +1317,17 @@ fn plan_s3(
             Some(b.to_string()),
             SkipReason::TargetNotFound,
             format!(
-                "S3 has no bucket {b} that account {} owns and Firebreak may read (deleted, another account's, or refused): never acted on",
+                "S3 has no bucket {b} (deleted): nothing to act on",
+            ),
+        );
+    }
+    for b in &refused {
+        p.skip(
+            Some(kind),
+            Some(b.to_string()),
+            SkipReason::TargetRefused,
+            format!(
+                "S3 refused to show bucket {b} as account {}'s (another account's, or its policy denies Firebreak): never acted on; a person must check it",
                 p.finding.account_id
             ),
         );
@@ -1340,7 +1364,7 @@ fn plan_s3(
             }
         }
     }
-    if planned == 0 && buckets.is_empty() && missing.is_empty() {
+    if planned == 0 && buckets.is_empty() && missing.is_empty() && refused.is_empty() {
         p.skip(
             Some(kind),
             None,

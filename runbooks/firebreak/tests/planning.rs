@@ -1057,6 +1057,7 @@ fn exempt_and_foreign_buckets_are_left_alone() {
             tags: [("firebreak:exempt".to_owned(), "true".to_owned())].into(),
         }],
         missing: vec![],
+        refused: vec![],
     };
     let p = plan(&f, &Policy::built_in().unwrap(), "built-in", exempt, false);
     assert!(p.actions.is_empty(), "{:?}", p.actions);
@@ -1071,17 +1072,32 @@ fn exempt_and_foreign_buckets_are_left_alone() {
             (Some(ActionKind::MarkResolved), SkipReason::NothingContained),
         ]
     );
+    // Another account's (or denied): never acted on, and a gap a person must close.
     let foreign = Enrichment::Buckets {
         found: vec![],
-        missing: vec![bucket],
+        missing: vec![],
+        refused: vec![bucket.clone()],
     };
     let p = plan(&f, &Policy::built_in().unwrap(), "built-in", foreign, false);
     assert!(p.actions.is_empty(), "{:?}", p.actions);
+    assert_eq!(p.skipped[0].reason, SkipReason::TargetRefused);
     assert!(
-        p.skipped[0]
-            .detail
-            .contains("that account 111122223333 owns"),
+        p.skipped[0].detail.contains("as account 111122223333's"),
         "{:?}",
         p.skipped
+    );
+    let notified = firebreak::resolution::Resolution::of(&p, &[], &[]);
+    assert_eq!(notified, firebreak::resolution::Resolution::NotContained);
+    // Gone: nothing to contain, nothing left for a person.
+    let gone = Enrichment::Buckets {
+        found: vec![],
+        missing: vec![bucket],
+        refused: vec![],
+    };
+    let p = plan(&f, &Policy::built_in().unwrap(), "built-in", gone, false);
+    assert_eq!(p.skipped[0].reason, SkipReason::TargetNotFound);
+    assert_eq!(
+        firebreak::resolution::Resolution::of(&p, &[], &[]),
+        firebreak::resolution::Resolution::NothingToDo
     );
 }

@@ -224,6 +224,7 @@ pub async fn buckets(
 ) -> Result<Enrichment, RunbookError> {
     let mut found = Vec::new();
     let mut missing = Vec::new();
+    let mut refused = Vec::new();
     for name in names {
         match s3
             .get_bucket_tagging()
@@ -244,12 +245,22 @@ pub async fn buckets(
                 name: name.clone(),
                 tags: BTreeMap::new(),
             }),
-            Err(e) if matches!(error_code(&e), Some("NoSuchBucket" | "AccessDenied")) => {
-                tracing::info!(bucket = %name, code = error_code(&e).unwrap_or(""), "bucket not the finding account's, or gone: never acted on");
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => {
+                tracing::info!(bucket = %name, "bucket gone: nothing to act on");
                 missing.push(name.clone());
+            }
+            // Not the expected owner's, or denied by the bucket's policy: S3 says only
+            // AccessDenied, and either way Firebreak must not act on it.
+            Err(e) if error_code(&e) == Some("AccessDenied") => {
+                tracing::warn!(bucket = %name, owner = %owner, "S3 refused the bucket as the finding account's: never acted on");
+                refused.push(name.clone());
             }
             Err(e) => return Err(aws_error("s3:GetBucketTagging", e)),
         }
     }
-    Ok(Enrichment::Buckets { found, missing })
+    Ok(Enrichment::Buckets {
+        found,
+        missing,
+        refused,
+    })
 }
