@@ -1298,27 +1298,25 @@ fn plan_s3(
                 refused,
             } => (found.clone(), missing.clone(), refused.clone()),
             _ => (
-            targets
-                .s3_buckets
-                .iter()
-                .map(|b| BucketFacts {
-                    name: b.clone(),
-                    tags: BTreeMap::new(),
-                })
-                .collect(),
-            Vec::new(),
-            Vec::new(),
-        ),
-    };
+                targets
+                    .s3_buckets
+                    .iter()
+                    .map(|b| BucketFacts {
+                        name: b.clone(),
+                        tags: BTreeMap::new(),
+                    })
+                    .collect(),
+                Vec::new(),
+                Vec::new(),
+            ),
+        };
     let objects = targets.s3_objects.clone();
     for b in &missing {
         p.skip(
             Some(kind),
             Some(b.to_string()),
             SkipReason::TargetNotFound,
-            format!(
-                "S3 has no bucket {b} (deleted): nothing to act on",
-            ),
+            format!("S3 has no bucket {b} (deleted): nothing to act on",),
         );
     }
     for b in &refused {
