@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use firebreak::permissions::{declared_actions, iam_actions, sdk_calls_in_source};
 
 /// The client variable names the runbooks use, and the IAM service prefix of each.
-const CLIENTS: [(&str, &str); 10] = [
+const CLIENTS: [(&str, &str); 12] = [
     ("ec2", "ec2"),
     ("iam", "iam"),
     ("ssm", "ssm"),
@@ -20,6 +20,8 @@ const CLIENTS: [(&str, &str); 10] = [
     ("dynamodb", "dynamodb"),
     ("lambda", "lambda"),
     ("s3", "s3"),
+    ("autoscaling", "autoscaling"),
+    ("elb", "elasticloadbalancing"),
 ];
 
 #[test]

@@ -2,7 +2,9 @@
 //!
 //! 1. evidence first: a snapshot of every EBS volume, tagged with the finding;
 //!    termination protection on; shutdown from inside the instance stops it (never
-//!    terminates it);
+//!    terminates it); every volume kept on termination (`DeleteOnTermination=false`);
+//!    then out of service (`service.rs`): Standby in its Auto Scaling group, out of its
+//!    target groups, where it served recorded for release;
 //! 2. the original security groups of every interface recorded on the instance as tags,
 //!    once, so that a release can put them back;
 //! 3. per interface, first into an allow-all group — that turns tracked connections into
@@ -16,7 +18,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, AttributeValue, Filter, InstanceAttributeName, IpPermission, IpRange,
+    AttributeBooleanValue, AttributeValue, EbsInstanceBlockDeviceSpecification, Filter,
+    InstanceAttributeName, InstanceBlockDeviceMappingSpecification, IpPermission, IpRange,
     Ipv6Range, ResourceType, Tag, TagSpecification,
 };
 use aws_sdk_ec2::Client;
@@ -37,6 +40,8 @@ pub struct InstanceView {
     pub instance_id: InstanceId,
     pub interfaces: Vec<InterfaceView>,
     pub volumes: Vec<String>,
+    /// EBS devices the instance's termination would delete (`DeleteOnTermination`).
+    pub deleted_on_termination: Vec<String>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -50,8 +55,12 @@ pub struct InterfaceView {
 /// What to do and what was found, for the outcome.
 pub struct Run<'a> {
     pub ec2: &'a Client,
+    pub autoscaling: &'a aws_sdk_autoscaling::Client,
+    pub elb: &'a aws_sdk_elasticloadbalancingv2::Client,
     pub dry_run: bool,
     pub changes: Vec<Change>,
+    /// What could not be done and why, for the outcome's summary.
+    pub warnings: Vec<String>,
 }
 
 // ---- pure helpers -------------------------------------------------------------------------
@@ -59,23 +68,39 @@ pub struct Run<'a> {
 /// Tags that record each interface's groups: `firebreak:original-groups:eni-…` =
 /// `sg-a,sg-b`, cut into `…:2`, `…:3` when longer than a tag value may be.
 pub fn original_group_tags(interfaces: &[InterfaceView]) -> Vec<(String, String)> {
+    interfaces
+        .iter()
+        .flat_map(|iface| {
+            chunked_tags(
+                &format!("{ORIGINAL_GROUPS_TAG}:{}", iface.id),
+                iface.groups.iter().map(SecurityGroupId::as_str),
+                ',',
+            )
+        })
+        .collect()
+}
+
+/// `key` = the items joined by `sep`, cut into `key:2`, `key:3`, … where a tag value would
+/// be longer than EC2 allows.
+pub fn chunked_tags<'a>(
+    key: &str,
+    items: impl IntoIterator<Item = &'a str>,
+    sep: char,
+) -> Vec<(String, String)> {
     let mut tags = Vec::new();
-    for iface in interfaces {
-        let key = format!("{ORIGINAL_GROUPS_TAG}:{}", iface.id);
-        let mut chunk = String::new();
-        let mut part = 1;
-        for g in &iface.groups {
-            if !chunk.is_empty() && chunk.len() + 1 + g.as_str().len() > TAG_VALUE_MAX {
-                tags.push((part_key(&key, part), std::mem::take(&mut chunk)));
-                part += 1;
-            }
-            if !chunk.is_empty() {
-                chunk.push(',');
-            }
-            chunk.push_str(g.as_str());
+    let mut chunk = String::new();
+    let mut part = 1;
+    for item in items {
+        if !chunk.is_empty() && chunk.len() + 1 + item.len() > TAG_VALUE_MAX {
+            tags.push((part_key(key, part), std::mem::take(&mut chunk)));
+            part += 1;
         }
-        tags.push((part_key(&key, part), chunk));
+        if !chunk.is_empty() {
+            chunk.push(sep);
+        }
+        chunk.push_str(item);
     }
+    tags.push((part_key(key, part), chunk));
     tags
 }
 
@@ -154,6 +179,12 @@ pub async fn describe(ec2: &Client, id: &InstanceId) -> Result<Option<InstanceVi
             .block_device_mappings()
             .iter()
             .filter_map(|b| b.ebs().and_then(|e| e.volume_id()).map(str::to_owned))
+            .collect(),
+        deleted_on_termination: inst
+            .block_device_mappings()
+            .iter()
+            .filter(|b| b.ebs().and_then(|e| e.delete_on_termination()) == Some(true))
+            .filter_map(|b| b.device_name().map(str::to_owned))
             .collect(),
         tags: inst
             .tags()
@@ -290,7 +321,8 @@ pub async fn snapshot_volumes(
 }
 
 /// Step 1: termination protection on, and shutdown stops rather than terminates.
-pub async fn protect(run: &mut Run<'_>, id: &InstanceId) -> Result<(), RunbookError> {
+pub async fn protect(run: &mut Run<'_>, view: &InstanceView) -> Result<(), RunbookError> {
+    let id = &view.instance_id;
     let termination = run
         .ec2
         .describe_instance_attribute()
@@ -350,6 +382,32 @@ pub async fn protect(run: &mut Run<'_>, id: &InstanceId) -> Result<(), RunbookEr
             after: "stop".into(),
         });
     }
+    // The volumes outlive the instance, whatever ends it (Auto Scaling, a person).
+    for device in &view.deleted_on_termination {
+        mutate!(
+            run.dry_run,
+            "ec2:ModifyInstanceAttribute",
+            run.ec2
+                .modify_instance_attribute()
+                .instance_id(id.as_str())
+                .block_device_mappings(
+                    InstanceBlockDeviceMappingSpecification::builder()
+                        .device_name(device)
+                        .ebs(
+                            EbsInstanceBlockDeviceSpecification::builder()
+                                .delete_on_termination(false)
+                                .build()
+                        )
+                        .build()
+                )
+        )?;
+        run.changes.push(Change {
+            resource: id.to_string(),
+            what: format!("volume {device} on termination"),
+            before: "deleted".into(),
+            after: "kept".into(),
+        });
+    }
     Ok(())
 }
 
@@ -362,6 +420,7 @@ pub async fn tag_instance(
     finding_id: &str,
     execution_id: Option<&str>,
     now: &str,
+    service_record: &[(String, String)],
 ) -> Result<(), RunbookError> {
     let mut call = run
         .ec2
@@ -378,10 +437,22 @@ pub async fn tag_instance(
     } else {
         original_group_tags(&view.interfaces)
     };
-    for (k, v) in &originals {
+    for (k, v) in originals.iter().chain(service_record) {
         call = call.tags(tag(k, v));
     }
     mutate!(run.dry_run, "ec2:CreateTags", call)?;
+    if !service_record.is_empty() {
+        run.changes.push(Change {
+            resource: view.instance_id.to_string(),
+            what: "where it served recorded".into(),
+            before: "none".into(),
+            after: service_record
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
     if !originals.is_empty() {
         run.changes.push(Change {
             resource: view.instance_id.to_string(),

@@ -3,10 +3,13 @@
 //! runs the steps in order and reports what changed.
 
 mod isolate;
+mod service;
 
 use std::collections::BTreeMap;
 
+use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_ec2::Client;
+use aws_sdk_elasticloadbalancingv2::Client as LoadBalancing;
 use firebreak::error::RunbookError;
 use firebreak::ids::{InstanceId, SecurityGroupId, VpcId};
 use firebreak::outcome::{ActionOutcome, ActionRequest, OutcomeStatus, RunbookOutput};
@@ -17,11 +20,18 @@ use isolate::Run;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// The services isolation talks to, all in the finding's account and region.
+pub struct Clients {
+    pub ec2: Client,
+    pub autoscaling: AutoScaling,
+    pub elb: LoadBalancing,
+}
+
 /// Every isolation the plan holds (an attack sequence names several instances), one
 /// outcome each, in the plan's order. A failure carries the changes already made.
 pub async fn isolate_planned(
     req: &ActionRequest,
-    ec2: &Client,
+    clients: &Clients,
 ) -> Result<RunbookOutput, RunbookError> {
     let ids = req
         .plan
@@ -34,7 +44,7 @@ pub async fn isolate_planned(
         ActionKind::IsolateInstance,
         ids,
         "the plan has no isolate-instance action",
-        |id| isolate_one(req, id, ec2),
+        |id| isolate_one(req, id, clients),
     )
     .await
 }
@@ -42,17 +52,18 @@ pub async fn isolate_planned(
 /// The plan's first isolation (a single finding has one).
 pub async fn isolate_instance(
     req: ActionRequest,
-    ec2: &Client,
+    clients: &Clients,
 ) -> Result<ActionOutcome, RunbookError> {
-    let mut out = isolate_planned(&req, ec2).await?;
+    let mut out = isolate_planned(&req, clients).await?;
     Ok(out.outcomes.remove(0))
 }
 
 async fn isolate_one(
     req: &ActionRequest,
     instance_id: &InstanceId,
-    ec2: &Client,
+    clients: &Clients,
 ) -> Result<ActionOutcome, RunbookError> {
+    let ec2 = &clients.ec2;
     let started_at = OffsetDateTime::now_utc();
     let plan = &req.plan;
     let finding_id = plan.finding.security_hub.id.as_str();
@@ -65,8 +76,11 @@ async fn isolate_one(
 
     let mut run = Run {
         ec2,
+        autoscaling: &clients.autoscaling,
+        elb: &clients.elb,
         dry_run: plan.dry_run,
         changes: Vec::new(),
+        warnings: Vec::new(),
     };
     // Whatever fails part way, the error carries every change made before it.
     if let Err(e) = contain(&mut run, &view, finding_id, req.execution_id.as_deref()).await {
@@ -79,9 +93,20 @@ async fn isolate_one(
         .filter(|c| c.what == "security groups")
         .count();
     let snapshots = run.changes.iter().filter(|c| c.what == "snapshot").count();
-    let (status, summary) = if plan.dry_run {
+    let out_of_service = run
+        .changes
+        .iter()
+        .filter(|c| c.after == "Standby" || c.after == "deregistered")
+        .map(|c| c.what.as_str())
+        .collect::<Vec<_>>();
+    let out_of_service = if out_of_service.is_empty() {
+        String::new()
+    } else {
+        format!("; out of service first ({})", out_of_service.join(", "))
+    };
+    let (status, mut summary) = if plan.dry_run {
         (OutcomeStatus::DryRun, format!(
-            "dry run: would isolate {instance_id} ({moved} of {} interfaces, {snapshots} snapshots); permissions checked",
+            "dry run: would isolate {instance_id} ({moved} of {} interfaces, {snapshots} snapshots{out_of_service}); EC2 permissions checked",
             view.interfaces.len()
         ))
     } else if run.changes.is_empty() {
@@ -91,9 +116,13 @@ async fn isolate_one(
         )
     } else {
         (OutcomeStatus::Done, format!(
-            "isolated {instance_id}: {moved} interfaces into the isolation group, {snapshots} evidence snapshots, termination protection on"
+            "isolated {instance_id}: {moved} interfaces into the isolation group, {snapshots} evidence snapshots, termination protection on, volumes kept on termination{out_of_service}"
         ))
     };
+    for w in &run.warnings {
+        summary.push_str("; ");
+        summary.push_str(w);
+    }
     tracing::info!(
         execution_id = req.execution_id.as_deref().unwrap_or(""),
         finding_id,
@@ -121,12 +150,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let reach = &reach;
     firebreak::runtime::serve("isolate-instance", |req: ActionRequest| async move {
         // In the finding's account and region.
-        let ec2 = Client::new(
-            &reach
-                .for_plan(&req.plan, req.execution_id.as_deref())
-                .await?,
-        );
-        isolate_planned(&req, &ec2).await
+        let config = reach
+            .for_plan(&req.plan, req.execution_id.as_deref())
+            .await?;
+        let clients = Clients {
+            ec2: Client::new(&config),
+            autoscaling: AutoScaling::new(&config),
+            elb: LoadBalancing::new(&config),
+        };
+        isolate_planned(&req, &clients).await
     })
     .await
 }
@@ -152,17 +184,36 @@ async fn contain(
     let pair_of =
         |iface: &isolate::InterfaceView| groups.get(&iface.vpc_id).and_then(|p| p.as_ref());
     isolate::snapshot_volumes(run, view, finding_id).await?;
-    isolate::protect(run, instance_id).await?;
+    isolate::protect(run, view).await?;
+    // Out of service before any interface moves: recorded first, with the groups.
+    let vpcs: Vec<VpcId> = groups.keys().cloned().collect();
+    let serving = service::read(run.autoscaling, run.elb, instance_id, &vpcs).await?;
+    let record = service::service_tags(&serving, &view.tags);
     let must_move = view
         .interfaces
         .iter()
         .any(|iface| isolate::needs_move(iface, pair_of(iface)));
-    if must_move || !run.changes.is_empty() {
+    let must_leave = serving
+        .membership
+        .as_ref()
+        .is_some_and(|m| m.lifecycle_state == "InService")
+        || !serving.registrations.is_empty();
+    if must_move || must_leave || !run.changes.is_empty() {
         let now = OffsetDateTime::now_utc()
             .format(&Rfc3339)
             .unwrap_or_default();
-        isolate::tag_instance(run, view, finding_id, execution_id, &now).await?;
+        isolate::tag_instance(run, view, finding_id, execution_id, &now, &record).await?;
     }
+    let warnings = service::leave(
+        run.autoscaling,
+        run.elb,
+        run.dry_run,
+        instance_id,
+        &serving,
+        &mut run.changes,
+    )
+    .await?;
+    run.warnings.extend(warnings);
     for iface in &view.interfaces {
         isolate::move_interface(run, iface, pair_of(iface)).await?;
     }
@@ -175,6 +226,9 @@ mod tests {
     //! The step sequence against mocked EC2 answers. The behaviour against the local
     //! account (groups really moved, snapshots really tagged) is in the end-to-end tests.
     use super::*;
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_instances::DescribeAutoScalingInstancesOutput;
+    use aws_sdk_autoscaling::operation::enter_standby::EnterStandbyOutput;
+    use aws_sdk_autoscaling::types::AutoScalingInstanceDetails;
     use aws_sdk_ec2::operation::authorize_security_group_egress::AuthorizeSecurityGroupEgressOutput;
     use aws_sdk_ec2::operation::authorize_security_group_ingress::AuthorizeSecurityGroupIngressOutput;
     use aws_sdk_ec2::operation::create_security_group::CreateSecurityGroupOutput;
@@ -195,6 +249,13 @@ mod tests {
         AttributeBooleanValue, AttributeValue, EbsInstanceBlockDevice, GroupIdentifier, Instance,
         InstanceBlockDeviceMapping, InstanceNetworkInterface, IpPermission, IpRange, Reservation,
         SecurityGroup, Snapshot, Tag,
+    };
+    use aws_sdk_elasticloadbalancingv2::operation::deregister_targets::DeregisterTargetsOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
+    use aws_sdk_elasticloadbalancingv2::types::{
+        TargetDescription, TargetGroup, TargetHealth, TargetHealthDescription,
+        TargetHealthStateEnum, TargetTypeEnum,
     };
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
@@ -248,12 +309,25 @@ mod tests {
 
     struct Mocks {
         rules: Vec<Rule>,
+        /// Auto Scaling, then ELB: by default the instance serves nowhere.
+        autoscaling: Vec<Rule>,
+        elb: Vec<Rule>,
     }
 
     impl Mocks {
-        fn client(&self) -> Client {
+        fn client(&self) -> Clients {
             let refs: Vec<&Rule> = self.rules.iter().collect();
-            mock_client!(aws_sdk_ec2, RuleMode::MatchAny, refs.as_slice())
+            let asg: Vec<&Rule> = self.autoscaling.iter().collect();
+            let elb: Vec<&Rule> = self.elb.iter().collect();
+            Clients {
+                ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, refs.as_slice()),
+                autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, asg.as_slice()),
+                elb: mock_client!(
+                    aws_sdk_elasticloadbalancingv2,
+                    RuleMode::MatchAny,
+                    elb.as_slice()
+                ),
+            }
         }
         fn calls(&self, i: usize) -> usize {
             self.rules[i].num_calls()
@@ -390,7 +464,154 @@ mod tests {
             mock!(Client::revoke_security_group_egress)
                 .then_output(|| RevokeSecurityGroupEgressOutput::builder().build()),
         ];
-        Mocks { rules }
+        Mocks {
+            rules,
+            autoscaling: vec![mock!(AutoScaling::describe_auto_scaling_instances)
+                .then_output(|| DescribeAutoScalingInstancesOutput::builder().build())],
+            elb: vec![mock!(LoadBalancing::describe_target_groups)
+                .then_output(|| DescribeTargetGroupsOutput::builder().build())],
+        }
+    }
+
+    const TG: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067";
+
+    /// The instance in Auto Scaling group `web-fleet` (in `state`) and registered with one
+    /// target group on port 8080 (in `health`).
+    fn in_a_fleet(m: &mut Mocks, state: &'static str, health: &'static str) {
+        m.autoscaling = vec![
+            mock!(AutoScaling::describe_auto_scaling_instances).then_output(move || {
+                DescribeAutoScalingInstancesOutput::builder()
+                    .auto_scaling_instances(
+                        AutoScalingInstanceDetails::builder()
+                            .instance_id(INSTANCE)
+                            .auto_scaling_group_name("web-fleet")
+                            .lifecycle_state(state)
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(AutoScaling::enter_standby).then_output(|| EnterStandbyOutput::builder().build()),
+        ];
+        m.elb = vec![
+            mock!(LoadBalancing::describe_target_groups).then_output(|| {
+                DescribeTargetGroupsOutput::builder()
+                    .target_groups(
+                        TargetGroup::builder()
+                            .target_group_arn(TG)
+                            .vpc_id(VPC)
+                            .target_type(TargetTypeEnum::Instance)
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(LoadBalancing::describe_target_health).then_output(move || {
+                DescribeTargetHealthOutput::builder()
+                    .target_health_descriptions(
+                        TargetHealthDescription::builder()
+                            .target(TargetDescription::builder().id(INSTANCE).port(8080).build())
+                            .target_health(
+                                TargetHealth::builder()
+                                    .state(TargetHealthStateEnum::from(health))
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(LoadBalancing::deregister_targets)
+                .then_output(|| DeregisterTargetsOutput::builder().build()),
+        ];
+    }
+
+    #[tokio::test]
+    async fn a_fleet_instance_leaves_service_recorded_before_an_interface_moves() {
+        let mut m = mocks(instance(&[WEB_SG], &[]), false);
+        in_a_fleet(&mut m, "InService", "healthy");
+        let out = isolate_instance(request(false), &m.client()).await.unwrap();
+        assert_eq!(out.status, OutcomeStatus::Done);
+        let what: Vec<&str> = out.changes.iter().map(|c| c.what.as_str()).collect();
+        let at = |w: &str| what.iter().position(|x| x.starts_with(w)).unwrap();
+        assert!(at("where it served recorded") < at("Auto Scaling group web-fleet"));
+        assert!(at("Auto Scaling group web-fleet") < at("security groups"));
+        assert!(at("target group targetgroup/web/73e2d6bc24d8a067:8080") < at("security groups"));
+        let record = out
+            .changes
+            .iter()
+            .find(|c| c.what == "where it served recorded")
+            .unwrap();
+        assert_eq!(
+            record.after,
+            "firebreak:auto-scaling-group=web-fleet; firebreak:target-groups=targetgroup/web/73e2d6bc24d8a067:8080"
+        );
+        assert_eq!(m.autoscaling[1].num_calls(), 1, "EnterStandby");
+        assert_eq!(m.elb[2].num_calls(), 1, "DeregisterTargets");
+        assert!(out.summary.contains("out of service first (Auto Scaling group web-fleet, target group targetgroup/web/73e2d6bc24d8a067:8080)"), "{}", out.summary);
+    }
+
+    #[tokio::test]
+    async fn an_instance_out_of_service_already_is_left_as_it_is() {
+        let mut m = mocks(instance(&[WEB_SG], &[]), false);
+        in_a_fleet(&mut m, "Standby", "unused");
+        let out = isolate_instance(request(false), &m.client()).await.unwrap();
+        assert_eq!(m.autoscaling[1].num_calls(), 0, "EnterStandby");
+        assert_eq!(m.elb[2].num_calls(), 0, "DeregisterTargets");
+        assert!(!out
+            .changes
+            .iter()
+            .any(|c| c.what == "where it served recorded"));
+    }
+
+    #[tokio::test]
+    async fn an_instance_still_launching_is_isolated_and_the_summary_says_the_group_may_replace_it()
+    {
+        let mut m = mocks(instance(&[WEB_SG], &[]), false);
+        in_a_fleet(&mut m, "Pending", "unused");
+        let out = isolate_instance(request(false), &m.client()).await.unwrap();
+        assert_eq!(out.status, OutcomeStatus::Done);
+        assert_eq!(m.autoscaling[1].num_calls(), 0);
+        assert!(
+            out.summary.contains(
+                "is Pending in Auto Scaling group web-fleet, so it could not enter Standby"
+            ),
+            "{}",
+            out.summary
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_reads_where_it_serves_and_calls_no_write() {
+        let dry = || {
+            ErrorMetadata::builder()
+                .code("DryRunOperation")
+                .message("Request would have succeeded, but DryRun flag is set.")
+                .build()
+        };
+        let mut m = mocks(instance(&[WEB_SG], &[]), false);
+        m.rules[MODIFY_ATTR] = mock!(Client::modify_instance_attribute)
+            .then_error(move || ModifyInstanceAttributeError::generic(dry()));
+        m.rules[CREATE_SNAPSHOT] = mock!(Client::create_snapshot).then_error(move || {
+            aws_sdk_ec2::operation::create_snapshot::CreateSnapshotError::generic(dry())
+        });
+        m.rules[CREATE_TAGS] = mock!(Client::create_tags).then_error(move || {
+            aws_sdk_ec2::operation::create_tags::CreateTagsError::generic(dry())
+        });
+        m.rules[CREATE_GROUP] = mock!(Client::create_security_group).then_error(move || {
+            aws_sdk_ec2::operation::create_security_group::CreateSecurityGroupError::generic(dry())
+        });
+        m.rules[MODIFY_ENI] = mock!(Client::modify_network_interface_attribute).then_error(move || {
+            aws_sdk_ec2::operation::modify_network_interface_attribute::ModifyNetworkInterfaceAttributeError::generic(dry())
+        });
+        in_a_fleet(&mut m, "InService", "healthy");
+        let out = isolate_instance(request(true), &m.client()).await.unwrap();
+        assert_eq!(out.status, OutcomeStatus::DryRun);
+        assert_eq!(m.autoscaling[1].num_calls(), 0, "EnterStandby");
+        assert_eq!(m.elb[2].num_calls(), 0, "DeregisterTargets");
+        assert!(
+            out.summary.contains("out of service first"),
+            "{}",
+            out.summary
+        );
     }
 
     #[tokio::test]

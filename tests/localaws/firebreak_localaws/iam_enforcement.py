@@ -340,6 +340,16 @@ def _iam_arn(account: str, kind: str, name: str) -> str:
     return f"arn:{PARTITION}:iam::{account}:{kind}{path}{name}"
 
 
+def _asg_arn(account: str, region: str, name: str) -> str:
+    """The group's ARN as Auto Scaling has it (its uuid included), else with `*` for the
+    uuid, which only a policy that allows any uuid matches."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    group = autoscaling_backends[account][region].autoscaling_groups.get(name)
+    arn = getattr(group, "arn", None)
+    return str(arn) if arn else f"arn:{PARTITION}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{name}"
+
+
 def resources(service: str, operation: str, params: dict[str, Any], account: str, region: str, hint: str, path: str = "") -> list[tuple[str, dict[str, str]]]:
     """(ARN, resource tags) for each resource the request acts on."""
     ec2 = lambda rid: (_ec2_arn(region, account, rid), _ec2_tags(account, region, rid))  # noqa: E731
@@ -382,6 +392,11 @@ def resources(service: str, operation: str, params: dict[str, Any], account: str
         for param in ("stateMachineArn", "executionArn"):
             if param in params:
                 return [(str(params[param]), {})]
+    if service == "autoscaling" and "AutoScalingGroupName" in params:
+        name = str(params["AutoScalingGroupName"])
+        return [(_asg_arn(account, region, name), {})]
+    if service == "elasticloadbalancing" and operation in ("RegisterTargets", "DeregisterTargets") and "TargetGroupArn" in params:
+        return [(str(params["TargetGroupArn"]), {})]
     if service == "lambda" and "/tags/" in path:
         # TagResource, UntagResource, ListTags: the function's ARN is the path.
         return [(unquote(path.split("/tags/", 1)[1].split("?", 1)[0]), {})]

@@ -1,0 +1,300 @@
+//! Out of service before the interfaces move. An instance an Auto Scaling group manages
+//! fails its health checks once isolated, and the group terminates it — termination
+//! protection does not stop Auto Scaling — taking every volume marked
+//! `DeleteOnTermination` with it; a load balancer goes on sending it users' requests. So,
+//! before isolation:
+//!
+//! 1. the group and the target groups it serves are read, and recorded on the instance
+//!    (once, never overwritten) so that a release can put it back;
+//! 2. the instance enters Standby (`ShouldDecrementDesiredCapacity=false`: the group
+//!    launches a replacement, the service keeps its capacity, and a Standby instance is
+//!    never health-checked or terminated by the group);
+//! 3. it is deregistered from every target group it is registered with.
+//!
+//! Auto Scaling and ELB have no `DryRun`: in a dry run these steps only read and say what
+//! they would do.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_autoscaling::Client as AutoScaling;
+use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetTypeEnum};
+use aws_sdk_elasticloadbalancingv2::Client as LoadBalancing;
+use firebreak::aws::aws_error;
+use firebreak::error::RunbookError;
+use firebreak::ids::{InstanceId, VpcId};
+use firebreak::outcome::Change;
+
+use crate::isolate::chunked_tags;
+
+pub const AUTO_SCALING_GROUP_TAG: &str = "firebreak:auto-scaling-group";
+pub const TARGET_GROUPS_TAG: &str = "firebreak:target-groups";
+
+/// The instance's place in its Auto Scaling group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub group: String,
+    pub lifecycle_state: String,
+}
+
+/// One registration of the instance with a target group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub target_group_arn: String,
+    pub port: Option<i32>,
+}
+
+impl Registration {
+    /// `targetgroup/web/73e2d6bc24d8a067:80`: the ARN's resource part (the partition,
+    /// region and account are the instance's own) and the port.
+    pub fn record(&self) -> String {
+        let resource = self
+            .target_group_arn
+            .splitn(6, ':')
+            .nth(5)
+            .unwrap_or(&self.target_group_arn);
+        match self.port {
+            Some(p) => format!("{resource}:{p}"),
+            None => resource.to_owned(),
+        }
+    }
+}
+
+/// Where the instance serves, as Auto Scaling and ELB report it now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InService {
+    pub membership: Option<Membership>,
+    pub registrations: Vec<Registration>,
+}
+
+/// Whether an earlier run recorded where the instance served: a re-run, when it is out
+/// of service already, must not overwrite that with "nowhere".
+pub fn service_recorded(tags: &BTreeMap<String, String>) -> bool {
+    tags.keys()
+        .any(|k| k.starts_with(AUTO_SCALING_GROUP_TAG) || k.starts_with(TARGET_GROUPS_TAG))
+}
+
+/// The tags that record where the instance served, for release; none when it served
+/// nowhere or a run recorded it already.
+pub fn service_tags(s: &InService, existing: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    if service_recorded(existing) {
+        return Vec::new();
+    }
+    let mut tags = Vec::new();
+    // Only what Firebreak changes: an instance someone else put in Standby stays theirs to
+    // bring back.
+    if let Some(m) = s
+        .membership
+        .as_ref()
+        .filter(|m| m.lifecycle_state == "InService")
+    {
+        tags.push((AUTO_SCALING_GROUP_TAG.to_owned(), m.group.clone()));
+    }
+    if !s.registrations.is_empty() {
+        let records: Vec<String> = s.registrations.iter().map(Registration::record).collect();
+        tags.extend(chunked_tags(
+            TARGET_GROUPS_TAG,
+            records.iter().map(String::as_str),
+            ' ',
+        ));
+    }
+    tags
+}
+
+/// The instance's Auto Scaling group and every instance-type target group of its VPCs it
+/// is registered with. ELB has no lookup by target: each target group is asked.
+pub async fn read(
+    autoscaling: &AutoScaling,
+    elb: &LoadBalancing,
+    id: &InstanceId,
+    vpcs: &[VpcId],
+) -> Result<InService, RunbookError> {
+    let out = autoscaling
+        .describe_auto_scaling_instances()
+        .instance_ids(id.as_str())
+        .send()
+        .await
+        .map_err(|e| aws_error("autoscaling:DescribeAutoScalingInstances", e))?;
+    let membership = out
+        .auto_scaling_instances()
+        .iter()
+        .find(|i| i.instance_id() == Some(id.as_str()))
+        .and_then(|i| {
+            Some(Membership {
+                group: i.auto_scaling_group_name()?.to_owned(),
+                lifecycle_state: i.lifecycle_state().unwrap_or("").to_owned(),
+            })
+        });
+
+    let mut target_groups = Vec::new();
+    let mut pages = elb.describe_target_groups().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("elasticloadbalancing:DescribeTargetGroups", e))?;
+        for tg in page.target_groups() {
+            let instance_type = matches!(tg.target_type(), None | Some(TargetTypeEnum::Instance));
+            let ours = tg
+                .vpc_id()
+                .is_some_and(|v| vpcs.iter().any(|x| x.as_str() == v));
+            if let (true, true, Some(arn)) = (instance_type, ours, tg.target_group_arn()) {
+                target_groups.push(arn.to_owned());
+            }
+        }
+    }
+    let mut registrations = Vec::new();
+    for arn in target_groups {
+        let health = elb
+            .describe_target_health()
+            .target_group_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("elasticloadbalancing:DescribeTargetHealth", e))?;
+        for d in health.target_health_descriptions() {
+            let Some(target) = d.target() else { continue };
+            // Draining or unused: on its way out already, or never in.
+            let state = d
+                .target_health()
+                .and_then(|h| h.state())
+                .map(|s| s.as_str())
+                .unwrap_or("");
+            if target.id() == Some(id.as_str()) && !matches!(state, "draining" | "unused") {
+                registrations.push(Registration {
+                    target_group_arn: arn.clone(),
+                    port: target.port(),
+                });
+            }
+        }
+    }
+    Ok(InService {
+        membership,
+        registrations,
+    })
+}
+
+/// Standby, then out of every target group. Returns what could not be done and why (an
+/// instance still launching cannot enter Standby): isolation goes on, the outcome says it.
+pub async fn leave(
+    autoscaling: &AutoScaling,
+    elb: &LoadBalancing,
+    dry_run: bool,
+    id: &InstanceId,
+    s: &InService,
+    changes: &mut Vec<Change>,
+) -> Result<Vec<String>, RunbookError> {
+    let mut warnings = Vec::new();
+    if let Some(m) = &s.membership {
+        match m.lifecycle_state.as_str() {
+            "InService" => {
+                if !dry_run {
+                    autoscaling
+                        .enter_standby()
+                        .auto_scaling_group_name(&m.group)
+                        .instance_ids(id.as_str())
+                        .should_decrement_desired_capacity(false)
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("autoscaling:EnterStandby", e))?;
+                }
+                changes.push(Change {
+                    resource: id.to_string(),
+                    what: format!("Auto Scaling group {}", m.group),
+                    before: "InService".into(),
+                    after: "Standby".into(),
+                });
+            }
+            "Standby" | "EnteringStandby" => {}
+            other => {
+                tracing::warn!(instance_id = %id, group = %m.group, state = other, "not InService: cannot enter Standby");
+                warnings.push(format!(
+                    "{id} is {other} in Auto Scaling group {}, so it could not enter Standby: the group may still replace it",
+                    m.group
+                ));
+            }
+        }
+    }
+    for r in &s.registrations {
+        if !dry_run {
+            let target = TargetDescription::builder()
+                .id(id.as_str())
+                .set_port(r.port)
+                .build();
+            elb.deregister_targets()
+                .target_group_arn(&r.target_group_arn)
+                .targets(target)
+                .send()
+                .await
+                .map_err(|e| aws_error("elasticloadbalancing:DeregisterTargets", e))?;
+        }
+        changes.push(Change {
+            resource: id.to_string(),
+            what: format!("target group {}", r.record()),
+            before: "registered".into(),
+            after: "deregistered".into(),
+        });
+    }
+    Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(port: Option<i32>) -> Registration {
+        Registration {
+            target_group_arn:
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067"
+                    .into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn a_registration_is_recorded_as_its_resource_and_port() {
+        assert_eq!(
+            registration(Some(80)).record(),
+            "targetgroup/web/73e2d6bc24d8a067:80"
+        );
+        assert_eq!(
+            registration(None).record(),
+            "targetgroup/web/73e2d6bc24d8a067"
+        );
+    }
+
+    #[test]
+    fn where_it_served_is_recorded_once() {
+        let s = InService {
+            membership: Some(Membership {
+                group: "web-asg".into(),
+                lifecycle_state: "InService".into(),
+            }),
+            registrations: vec![registration(Some(80)), registration(Some(8080))],
+        };
+        let tags = service_tags(&s, &BTreeMap::new());
+        assert_eq!(
+            tags,
+            vec![
+                (AUTO_SCALING_GROUP_TAG.into(), "web-asg".into()),
+                (
+                    TARGET_GROUPS_TAG.into(),
+                    "targetgroup/web/73e2d6bc24d8a067:80 targetgroup/web/73e2d6bc24d8a067:8080"
+                        .into()
+                ),
+            ]
+        );
+        let recorded: BTreeMap<String, String> = tags.into_iter().collect();
+        assert!(service_tags(&InService::default(), &recorded).is_empty());
+        assert!(service_tags(&InService::default(), &BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn many_target_groups_are_cut_into_tag_sized_parts() {
+        let s = InService {
+            membership: None,
+            registrations: (0..12).map(|p| registration(Some(8000 + p))).collect(),
+        };
+        let tags = service_tags(&s, &BTreeMap::new());
+        assert!(tags.len() > 1, "{tags:?}");
+        assert!(tags.iter().all(|(_, v)| v.len() <= 256), "{tags:?}");
+        assert_eq!(tags[1].0, format!("{TARGET_GROUPS_TAG}:2"));
+        let all: Vec<&str> = tags.iter().flat_map(|(_, v)| v.split(' ')).collect();
+        assert_eq!(all.len(), 12);
+    }
+}
