@@ -95,6 +95,8 @@ export class FirebreakStack extends Stack {
   readonly stateMachines = new Map<string, sfn.StateMachine>();
   readonly actionTarget: securityhub.CfnActionTarget;
   readonly alarmTopic: sns.Topic;
+  readonly ownersTopic: sns.Topic;
+  readonly responseTopic: sns.Topic;
   readonly auditLogGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: FirebreakStackProps) {
@@ -133,8 +135,27 @@ export class FirebreakStack extends Stack {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
+    // Who is told: the owning teams (unless a policy route names another firebreak-*
+    // topic) and the response team. Chat channels subscribe through AWS's own chat
+    // integration; email or a queue as you like. The AWS-managed key: the notify role
+    // needs no KMS grant to publish.
+    const snsKey = kms.Alias.fromAliasName(this, 'SnsManagedKey', 'alias/aws/sns');
+    this.ownersTopic = new sns.Topic(this, 'OwnersTopic', {
+      topicName: repo.names.ownersTopic,
+      displayName: 'Firebreak: what was found and done, for the owning team',
+      masterKey: snsKey,
+      enforceSSL: true,
+    });
+    this.responseTopic = new sns.Topic(this, 'ResponseTopic', {
+      topicName: repo.names.responseTopic,
+      displayName: 'Firebreak: severe findings and responses that need a person',
+      masterKey: snsKey,
+      enforceSSL: true,
+    });
     const environment: Record<string, string> = {
       RUST_LOG: 'info',
+      FIREBREAK_OWNERS_TOPIC_ARN: this.ownersTopic.topicArn,
+      FIREBREAK_RESPONSE_TOPIC_ARN: this.responseTopic.topicArn,
       FIREBREAK_POLICY_PARAMETER: policy.parameterName,
       FIREBREAK_AUDIT_LOG_GROUP: this.auditLogGroup.logGroupName,
       FIREBREAK_DRY_RUN: props.dryRunOnly ? 'true' : 'false',

@@ -101,6 +101,9 @@ export interface Names {
   readonly memberRolePrefix: string;
   /** The DynamoDB table caching whose account a finding is in. */
   readonly accountCacheTable: string;
+  /** The owning teams' SNS topic (when no policy route names another) and the response team's. */
+  readonly ownersTopic: string;
+  readonly responseTopic: string;
 }
 
 export function pascal(name: string): string {
@@ -203,7 +206,7 @@ export function discover(root: string): Repository {
 
   const defaultPolicy = fs.readFileSync(path.join(runbooksDir, 'firebreak', 'policy', 'default-policy.json'), 'utf8');
   const names = readJson(path.join(runbooksDir, 'firebreak', 'names.json')) as Names;
-  for (const key of ['stack', 'auditLogGroup', 'policyParameter', 'actionTargetId', 'responseMachine', 'sweepMachine', 'metricNamespace'] as const) {
+  for (const key of ['stack', 'auditLogGroup', 'policyParameter', 'actionTargetId', 'responseMachine', 'sweepMachine', 'metricNamespace', 'ownersTopic', 'responseTopic'] as const) {
     if (typeof names[key] !== 'string') fail(path.join(runbooksDir, 'firebreak', 'names.json'), `${key} must be a string`);
   }
   const lambdaFile = path.join(runbooksDir, 'firebreak', 'lambda.json');

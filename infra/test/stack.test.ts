@@ -327,6 +327,20 @@ test('the Security Hub action target, the policy parameter and the audit log gro
   assert.equal(audit.length, 1);
 });
 
+test('the owners and response topics, named from names.json, encrypted, TLS only; every function knows their ARNs; notify may publish only to firebreak-* topics', () => {
+  const { template, repo } = synth(REPO);
+  const topics = resources(template, 'AWS::SNS::Topic').filter(([, t]) => t.Properties.TopicName);
+  assert.deepEqual(topics.map(([, t]) => t.Properties.TopicName).sort(), [repo.names.ownersTopic, repo.names.responseTopic]);
+  for (const [, t] of topics) assert.ok(t.Properties.KmsMasterKeyId, 'encrypted');
+  const policies = resources(template, 'AWS::SNS::TopicPolicy');
+  assert.ok(policies.length >= 2, 'enforceSSL adds a topic policy');
+  const notify = resources(template, 'AWS::Lambda::Function').find(([, f]) => JSON.stringify(f.Properties.Environment).includes('FIREBREAK_OWNERS_TOPIC_ARN'));
+  assert.ok(notify, 'the topic ARNs are in the functions\' environment');
+  const grants = [...resources(template, 'AWS::IAM::Role'), ...resources(template, 'AWS::IAM::Policy')].filter(([, r]) => JSON.stringify(r).includes('sns:Publish'));
+  assert.equal(grants.length, 1, 'only notify publishes');
+  assert.match(JSON.stringify(grants[0][1]), /firebreak-\*/);
+});
+
 test('dry-run-only and notification e-mail', () => {
   const { template } = synth(REPO, { dryRunOnly: true, notificationEmail: 'secops@example.com' });
   for (const [, fn] of resources(template, 'AWS::Lambda::Function')) {

@@ -123,6 +123,16 @@ pub fn records(req: &CloseRequest, now: OffsetDateTime) -> Vec<AuditRecord> {
         actions_failed: failed,
         responses: 1,
         containment_seconds: containment,
+        notifications: req
+            .notifications
+            .as_ref()
+            .map(|n| n.messages.clone())
+            .unwrap_or_default(),
+        notification_failure: req
+            .notifications
+            .as_ref()
+            .and_then(|n| n.failure.as_ref())
+            .map(|f| format!("{}: {}", f.error, f.cause)),
         emf: Emf {
             timestamp: (now.unix_timestamp_nanos() / 1_000_000) as i64,
             cloud_watch_metrics: vec![MetricDirective {
@@ -281,6 +291,14 @@ mod tests {
                 "arn:aws:states:us-east-1:111122223333:execution:Firebreak-ec2-compromise:run-1"
                     .into(),
             ),
+            notifications: Some(firebreak::notify::NotifyOutput {
+                messages: vec![firebreak::notify::Sent {
+                    audience: firebreak::notify::Audience::Owners,
+                    topic_arn: "arn:aws:sns:us-east-1:111122223333:firebreak-owners".into(),
+                    message_id: Some("m-1".into()),
+                }],
+                failure: None,
+            }),
         }
     }
 
@@ -320,6 +338,30 @@ mod tests {
             "ContainmentSeconds"
         );
         assert_eq!(e["skipped"][0]["action"], "block-remote-ips");
+        assert_eq!(e["notifications"][0]["audience"], "owners");
+        assert_eq!(e["notifications"][0]["messageId"], "m-1");
+    }
+
+    #[test]
+    fn a_notification_that_failed_is_audited_with_its_reason() {
+        let mut req = request(None);
+        req.notifications = Some(firebreak::notify::NotifyOutput {
+            messages: vec![],
+            failure: Some(Failure {
+                error: "AwsCallFailed".into(),
+                cause: "sns:Publish failed: AuthorizationError".into(),
+            }),
+        });
+        let e =
+            serde_json::to_value(records(&req, OffsetDateTime::now_utc()).pop().unwrap()).unwrap();
+        assert_eq!(
+            e["resolution"], "contained",
+            "telling people is not containing"
+        );
+        assert_eq!(
+            e["notificationFailure"],
+            "AwsCallFailed: sns:Publish failed: AuthorizationError"
+        );
     }
 
     #[test]

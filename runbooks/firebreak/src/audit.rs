@@ -94,6 +94,12 @@ pub struct ExecutionRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub containment_seconds: Option<f64>,
+    /// Who was told: each message notify sent, with its topic and SNS id.
+    #[serde(default)]
+    pub notifications: Vec<crate::notify::Sent>,
+    /// Why nobody could be told, when notify failed after its retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_failure: Option<String>,
     #[serde(rename = "_aws")]
     pub emf: Emf,
 }

@@ -77,6 +77,10 @@ pub enum RunbookError {
         message: String,
         transient: bool,
     },
+    /// The deployment left out something the runbook needs (an environment variable):
+    /// nothing was done.
+    #[error("misconfigured: {message}")]
+    Config { message: String },
     /// A runbook failed after it had already changed something: the error, and every
     /// change made before it, so that the audit trail (which records the cause) lists
     /// them all.
@@ -132,6 +136,7 @@ impl RunbookError {
                 transient: true, ..
             } => "AwsTransientError",
             RunbookError::Aws { .. } => "AwsCallFailed",
+            RunbookError::Config { .. } => "Misconfigured",
             // Not retried by the machine even when the cause was transient: a retry would
             // find these changes in place and no longer report them.
             RunbookError::PartlyDone { source, .. } => match source.error_type() {

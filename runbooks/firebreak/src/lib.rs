@@ -21,6 +21,7 @@ pub mod ids;
 mod json;
 pub mod logging;
 pub mod names;
+pub mod notify;
 pub mod outcome;
 pub mod permissions;
 pub mod plan;

@@ -16,6 +16,10 @@ pub const METRIC_NAMESPACE: &str = "Firebreak";
 pub const MEMBER_ROLE_PREFIX: &str = "Firebreak-member-";
 /// The DynamoDB table that caches whose account a finding is in, for 24 hours.
 pub const ACCOUNT_CACHE_TABLE: &str = "firebreak-accounts";
+/// The owning teams' topic (when no route of the policy names another) and the response
+/// team's: the notify runbook publishes there.
+pub const OWNERS_TOPIC: &str = "firebreak-owners";
+pub const RESPONSE_TOPIC: &str = "firebreak-response";
 
 /// The deployed name of a machine (`Firebreak-response`).
 pub fn machine_name(machine: &str) -> String {
@@ -38,6 +42,8 @@ mod tests {
             ("sweepMachine", SWEEP_MACHINE),
             ("metricNamespace", METRIC_NAMESPACE),
             ("memberRolePrefix", MEMBER_ROLE_PREFIX),
+            ("ownersTopic", OWNERS_TOPIC),
+            ("responseTopic", RESPONSE_TOPIC),
             ("accountCacheTable", ACCOUNT_CACHE_TABLE),
         ] {
             assert_eq!(v[key], value, "names.json {key}");

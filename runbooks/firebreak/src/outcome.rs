@@ -239,6 +239,9 @@ pub struct CloseRequest {
     pub failure: Option<Failure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<String>,
+    /// Who was told (notify's output, or why nobody could be), handed to audit-log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<crate::notify::NotifyOutput>,
 }
 
 impl CloseRequest {

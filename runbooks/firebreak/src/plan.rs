@@ -358,6 +358,60 @@ pub struct Plan {
     pub playbooks: Vec<Playbook>,
     pub actions: Vec<PlannedAction>,
     pub skipped: Vec<Skip>,
+    /// Who is told, decided here from the policy's routing table.
+    #[serde(default)]
+    pub notify: NotifyRoute,
+}
+
+/// The owning team's topic (a name in Firebreak's account; `None`: the deployment's
+/// owners topic) and the band from which the response team is alerted too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyRoute {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owners_topic: Option<String>,
+    pub alert_min_severity: crate::finding::SeverityBand,
+}
+
+impl Default for NotifyRoute {
+    fn default() -> Self {
+        NotifyRoute {
+            owners_topic: None,
+            alert_min_severity: crate::finding::SeverityBand::High,
+        }
+    }
+}
+
+/// The first route whose every condition matches the resource's and the account's tags.
+pub fn notify_route(
+    policy: &Policy,
+    context: &ResourceContext,
+    account: Option<&crate::account::AccountContext>,
+) -> NotifyRoute {
+    let matches = |pattern: &Option<String>, value: Option<&String>| match pattern {
+        None => true,
+        Some(p) => value.is_some_and(|v| {
+            crate::policy::glob_match(&p.to_ascii_lowercase(), &v.to_ascii_lowercase())
+        }),
+    };
+    let owners_topic = policy
+        .notifications
+        .routes
+        .iter()
+        .find(|r| {
+            matches(&r.team, context.team.as_ref())
+                && matches(&r.environment, context.environment.as_ref())
+                && matches(&r.account_team, account.and_then(|a| a.team.as_ref()))
+                && matches(
+                    &r.account_classification,
+                    account.and_then(|a| a.environment.as_ref()),
+                )
+        })
+        .map(|r| r.topic.clone());
+    NotifyRoute {
+        owners_topic,
+        alert_min_severity: policy.notifications.alert_min_severity,
+    }
 }
 
 impl Plan {
@@ -875,6 +929,7 @@ pub fn plan_in(
 
     // The planner borrows the account; it is done with it here.
     let skipped = p.skipped;
+    let notify = notify_route(policy, &context, account.as_ref());
     Plan {
         finding: finding.clone(),
         dry_run,
@@ -889,6 +944,7 @@ pub fn plan_in(
         actions,
         skipped,
         account,
+        notify,
     }
 }
 

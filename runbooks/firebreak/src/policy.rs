@@ -314,6 +314,78 @@ pub struct Policy {
     pub notify_only: Vec<NotifyOnly>,
     #[serde(default)]
     pub attack_sequences: AttackSequences,
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+/// Who is told of a response: the owning team's topic (the first route that matches the
+/// resource's and the account's tags, else the deployment's owners topic), and the
+/// response team's topic for severe findings and every NOTIFIED.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Notifications {
+    #[serde(default)]
+    pub routes: Vec<NotificationRoute>,
+    /// The response team is alerted from this band up (and for every NOTIFIED).
+    #[serde(default = "alert_band")]
+    pub alert_min_severity: crate::finding::SeverityBand,
+}
+
+fn alert_band() -> crate::finding::SeverityBand {
+    crate::finding::SeverityBand::High
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Notifications {
+            routes: Vec::new(),
+            alert_min_severity: alert_band(),
+        }
+    }
+}
+
+/// One row of the routing table: every condition given must match (patterns, case
+/// ignored); `topic` is an SNS topic name in Firebreak's own account and region, starting
+/// `firebreak-` (the notify role may publish to no other).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotificationRoute {
+    /// The resource's team tag (`contextTags.team`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// The resource's environment tag (`contextTags.environment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The account's team tag (`accountTags.team`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_team: Option<String>,
+    /// The account's classification (`accountTags.environment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_classification: Option<String>,
+    pub topic: String,
+}
+
+/// The prefix every notification topic's name has: the notify role's `sns:Publish` is
+/// scoped to it.
+pub const TOPIC_PREFIX: &str = "firebreak-";
+
+/// SNS topic names: 1 to 256 letters, digits, hyphens and underscores.
+pub fn check_topic_name(name: &str) -> Result<(), String> {
+    if !name.starts_with(TOPIC_PREFIX) {
+        return Err(format!(
+            "topic {name:?} must start with {TOPIC_PREFIX:?}: Firebreak may publish to no other"
+        ));
+    }
+    if name.len() > 256
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "topic {name:?} is not an SNS topic name (at most 256 letters, digits, - and _)"
+        ));
+    }
+    Ok(())
 }
 
 /// Types that are known and deliberately left to a person, with why.
@@ -436,6 +508,35 @@ impl Policy {
     fn validate(&self) -> Result<(), (String, String)> {
         if self.policy_version.trim().is_empty() {
             return Err(("$.policyVersion".into(), "must not be empty".into()));
+        }
+        for (i, r) in self.notifications.routes.iter().enumerate() {
+            let at = |field: &str| format!("$.notifications.routes[{i}].{field}");
+            let conditions = [
+                &r.team,
+                &r.environment,
+                &r.account_team,
+                &r.account_classification,
+            ];
+            if conditions.iter().all(|c| c.is_none()) {
+                return Err((
+                    format!("$.notifications.routes[{i}]"),
+                    "names no condition (team, environment, accountTeam, accountClassification): it would route every finding".into(),
+                ));
+            }
+            for (field, c) in [
+                "team",
+                "environment",
+                "accountTeam",
+                "accountClassification",
+            ]
+            .iter()
+            .zip(conditions)
+            {
+                if let Some(p) = c {
+                    check_pattern(p).map_err(|e| (at(field), e))?;
+                }
+            }
+            check_topic_name(&r.topic).map_err(|e| (at("topic"), e))?;
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, rule) in self.rules.iter().enumerate() {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use firebreak::permissions::{declared_actions, iam_actions, sdk_calls_in_source};
 
 /// The client variable names the runbooks use, and the IAM service prefix of each.
-const CLIENTS: [(&str, &str); 12] = [
+const CLIENTS: [(&str, &str); 13] = [
     ("ec2", "ec2"),
     ("iam", "iam"),
     ("ssm", "ssm"),
@@ -22,6 +22,7 @@ const CLIENTS: [(&str, &str); 12] = [
     ("s3", "s3"),
     ("autoscaling", "autoscaling"),
     ("elb", "elasticloadbalancing"),
+    ("sns", "sns"),
 ];
 
 #[test]
@@ -61,6 +62,7 @@ fn every_runbook_declares_exactly_the_calls_its_code_makes() {
             "contain-s3",
             "isolate-instance",
             "mark-resolved",
+            "notify",
             "revoke-role-sessions",
             "throttle-function",
             "triage"

@@ -1101,3 +1101,39 @@ fn exempt_and_foreign_buckets_are_left_alone() {
         firebreak::resolution::Resolution::NothingToDo
     );
 }
+
+/// The routing table picks the owning team's topic; a route that names no condition, or a
+/// topic Firebreak may not publish to, is refused with the field named.
+#[test]
+fn notifications_route_by_the_resources_and_the_accounts_tags() {
+    let f = finding("ec2-dns-backdoor.json");
+    let with_routes = |routes: serde_json::Value| {
+        let mut v: serde_json::Value = serde_json::from_str(DEFAULT_POLICY_JSON).unwrap();
+        v["notifications"] = json!({ "routes": routes, "alertMinSeverity": "CRITICAL" });
+        Policy::from_json(&v.to_string(), "test")
+    };
+    let policy = with_routes(json!([
+        { "team": "nobody", "topic": "firebreak-nobody" },
+        { "team": "PAY*", "environment": "prod*", "topic": "firebreak-payments" }
+    ]))
+    .unwrap();
+    let p = plan(&f, &policy, "test", Enrichment::Offline, false);
+    assert_eq!(p.context.team.as_deref(), Some("payments"));
+    assert_eq!(p.notify.owners_topic.as_deref(), Some("firebreak-payments"));
+    assert_eq!(
+        p.notify.alert_min_severity,
+        firebreak::finding::SeverityBand::Critical
+    );
+    // No route matches: the deployment's owners topic.
+    let policy = with_routes(json!([{ "accountTeam": "x", "topic": "firebreak-x" }])).unwrap();
+    let p = plan(&f, &policy, "test", Enrichment::Offline, false);
+    assert_eq!(p.notify.owners_topic, None);
+
+    let e = with_routes(json!([{ "topic": "firebreak-all" }])).unwrap_err();
+    assert!(e.to_string().contains("$.notifications.routes[0]"), "{e}");
+    let e = with_routes(json!([{ "team": "a", "topic": "their-topic" }])).unwrap_err();
+    assert!(
+        e.to_string().contains("$.notifications.routes[0].topic"),
+        "{e}"
+    );
+}

@@ -491,6 +491,7 @@ mod tests {
             mark: None,
             failure: None,
             execution_id: Some("exec-9".into()),
+            notifications: None,
         }
     }
 

@@ -392,6 +392,8 @@ def resources(service: str, operation: str, params: dict[str, Any], account: str
         for param in ("stateMachineArn", "executionArn"):
             if param in params:
                 return [(str(params[param]), {})]
+    if service == "sns" and "TopicArn" in params:
+        return [(str(params["TopicArn"]), {})]
     if service == "autoscaling" and "AutoScalingGroupName" in params:
         name = str(params["AutoScalingGroupName"])
         return [(_asg_arn(account, region, name), {})]

@@ -124,6 +124,8 @@ def local_policy(root: Path) -> dict[str, Any]:
 # --accounts` has them (one source for both), and Firebreak's own security account.
 ACCOUNTS_FILE = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "accounts.json"
 ACCOUNT_CACHE_TABLE = NAMES["accountCacheTable"]
+OWNERS_TOPIC = NAMES["ownersTopic"]
+RESPONSE_TOPIC = NAMES["responseTopic"]
 
 
 def organization_spec() -> dict[str, Any]:
@@ -238,8 +240,16 @@ def deploy(client: Callable[..., Any], root: Path) -> dict[str, Any]:
         Name="Firebreak contain", Description="Contain the selected findings with Firebreak", Id=ACTION_TARGET_ID
     )["ActionTargetArn"]
 
+    # As the CDK app: the owning teams' and the response team's topics.
+    sns = client("sns")
+    out["topics"] = {
+        "owners": sns.create_topic(Name=OWNERS_TOPIC)["TopicArn"],
+        "response": sns.create_topic(Name=RESPONSE_TOPIC)["TopicArn"],
+    }
     env = {
         "RUST_LOG": "info",
+        "FIREBREAK_OWNERS_TOPIC_ARN": out["topics"]["owners"],
+        "FIREBREAK_RESPONSE_TOPIC_ARN": out["topics"]["response"],
         "FIREBREAK_POLICY_PARAMETER": POLICY_PARAMETER,
         "FIREBREAK_AUDIT_LOG_GROUP": AUDIT_LOG_GROUP,
         "FIREBREAK_DRY_RUN": "false",
