@@ -95,7 +95,7 @@ def calls_by(acct, function, operations=None):
     return [r for r in acct.request_log() if r["accessKeyId"] == key and (operations is None or r["operation"] in operations)]
 
 
-SERVICE_PREFIX = {"ec2": "ec2", "iam": "iam", "ssm": "ssm", "securityhub": "securityhub", "logs": "logs", "awslambda": "lambda", "elbv2": "elasticloadbalancing"}
+SERVICE_PREFIX = {"ec2": "ec2", "iam": "iam", "ssm": "ssm", "securityhub": "securityhub", "logs": "logs", "awslambda": "lambda", "elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing"}
 
 
 def iam_action(call):

@@ -10,11 +10,13 @@ from firebreak_localaws import provision
 
 FLEET = "web-fleet"
 PORT = 8080
+CLASSIC = "web-classic"
 
 
 def web_fleet(acct):
     """An Auto Scaling group of one web server in the demo subnet, registered with a
-    target group on port 8080; its root volume deleted on termination (EC2's default)."""
+    target group on port 8080 and a Classic Load Balancer; its root volume deleted on
+    termination (EC2's default)."""
     ec2, autoscaling, elb = acct.client("ec2"), acct.client("autoscaling"), acct.client("elbv2")
     demo = acct.demo
     ec2.create_launch_template(LaunchTemplateName=FLEET, LaunchTemplateData={
@@ -29,7 +31,15 @@ def web_fleet(acct):
     instance = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[FLEET])["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
     ec2.create_tags(Resources=[instance], Tags=[{"Key": "team", "Value": "payments"}, {"Key": "environment", "Value": "production"}])
     elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": instance, "Port": PORT}])
+    classic = acct.client("elb")
+    classic.create_load_balancer(LoadBalancerName=CLASSIC, Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": PORT}], Subnets=[demo["subnets"][0]])
+    classic.register_instances_with_load_balancer(LoadBalancerName=CLASSIC, Instances=[{"InstanceId": instance}])
     return instance, tg
+
+
+def behind_classic(acct, instance):
+    lb = acct.client("elb").describe_load_balancers(LoadBalancerNames=[CLASSIC])["LoadBalancerDescriptions"][0]
+    return any(i["InstanceId"] == instance for i in lb["Instances"])
 
 
 def lifecycle(acct, instance):
@@ -53,7 +63,7 @@ def instance_tags(acct, instance):
 
 def test_an_auto_scaling_instance_leaves_service_before_its_interfaces_move_and_keeps_its_volumes(account):
     instance, tg = web_fleet(account)
-    assert lifecycle(account, instance) == "InService" and registered(account, tg, instance)
+    assert lifecycle(account, instance) == "InService" and registered(account, tg, instance) and behind_classic(account, instance)
     devices = kept_on_termination(account, instance)
     assert "/dev/xvda" in devices and not any(devices.values()), "EC2 deletes these volumes on termination"
     event = ssh_brute_force(account, instance_id=instance)
@@ -64,17 +74,19 @@ def test_an_auto_scaling_instance_leaves_service_before_its_interfaces_move_and_
 
     assert lifecycle(account, instance) == "Standby", "the group no longer health-checks or replaces it"
     assert not registered(account, tg, instance), "no user request reaches it"
+    assert not behind_classic(account, instance)
     assert kept_on_termination(account, instance) == {d: True for d in devices}
     isolation = f"firebreak-isolation-{account.demo['vpc']}"
     assert set(map(tuple, interfaces(account, instance).values())) == {(isolation,)}
     # Out of service first: both calls come before the first interface moves.
     calls = [c["operation"] for c in calls_by(account, "isolate-instance")]
     first_move = calls.index("ModifyNetworkInterfaceAttribute")
-    assert calls.index("EnterStandby") < first_move and calls.index("DeregisterTargets") < first_move, calls
+    assert max(calls.index(c) for c in ("EnterStandby", "DeregisterTargets", "DeregisterInstancesFromLoadBalancer")) < first_move, calls
     # Where it served, for release: recorded with the original groups.
     tags = instance_tags(account, instance)
     assert tags["firebreak:auto-scaling-group"] == FLEET
     assert tags["firebreak:target-groups"] == tg.split(":", 5)[5] + f":{PORT}", tags
+    assert tags["firebreak:load-balancers"] == CLASSIC
     assert finding(account, ident)["Workflow"]["Status"] == "RESOLVED"
     isolate = [r for r in audit_records(account, run["executionArn"], at_least=3) if r["record"] == "action" and r["action"] == "isolate-instance"]
     changes = {(c["what"], c["before"], c["after"]) for c in isolate[0]["changes"]}
@@ -91,7 +103,7 @@ def test_an_auto_scaling_instance_leaves_service_before_its_interfaces_move_and_
     again = account.wait_for_execution("response", after=1, timeout=120)
     assert again["status"] == "SUCCEEDED"
     calls = [c["operation"] for c in calls_by(account, "isolate-instance")]
-    assert calls.count("EnterStandby") == 1 and calls.count("DeregisterTargets") == 1, calls
+    assert calls.count("EnterStandby") == 1 and calls.count("DeregisterTargets") == 1 and calls.count("DeregisterInstancesFromLoadBalancer") == 1, calls
     assert instance_tags(account, instance)["firebreak:target-groups"] == tags["firebreak:target-groups"]
 
 
@@ -106,10 +118,10 @@ def test_a_dry_run_reads_where_it_serves_and_changes_nothing(account):
     )
     out = account.wait_for_execution("response", timeout=120)
     assert out["executionArn"] == run["executionArn"] and out["status"] == "SUCCEEDED", out
-    assert lifecycle(account, instance) == "InService" and registered(account, tg, instance)
+    assert lifecycle(account, instance) == "InService" and registered(account, tg, instance) and behind_classic(account, instance)
     assert not any(kept_on_termination(account, instance).values())
     assert "firebreak:auto-scaling-group" not in instance_tags(account, instance)
     calls = {c["operation"] for c in calls_by(account, "isolate-instance")}
-    assert not calls & {"EnterStandby", "DeregisterTargets"}, calls
+    assert not calls & {"EnterStandby", "DeregisterTargets", "DeregisterInstancesFromLoadBalancer"}, calls
     isolate = [r for r in audit_records(account, run["executionArn"], at_least=2) if r["record"] == "action" and r["action"] == "isolate-instance"]
     assert f"out of service first (Auto Scaling group {FLEET}" in isolate[0]["summary"], isolate[0]["summary"]

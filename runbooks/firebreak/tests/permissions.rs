@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use firebreak::permissions::{declared_actions, iam_actions, sdk_calls_in_source};
 
 /// The client variable names the runbooks use, and the IAM service prefix of each.
-const CLIENTS: [(&str, &str); 13] = [
+const CLIENTS: [(&str, &str); 14] = [
     ("ec2", "ec2"),
     ("iam", "iam"),
     ("ssm", "ssm"),
@@ -23,6 +23,7 @@ const CLIENTS: [(&str, &str); 13] = [
     ("autoscaling", "autoscaling"),
     ("elb", "elasticloadbalancing"),
     ("sns", "sns"),
+    ("classic", "elasticloadbalancing"),
 ];
 
 #[test]

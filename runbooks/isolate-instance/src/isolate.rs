@@ -57,6 +57,7 @@ pub struct Run<'a> {
     pub ec2: &'a Client,
     pub autoscaling: &'a aws_sdk_autoscaling::Client,
     pub elb: &'a aws_sdk_elasticloadbalancingv2::Client,
+    pub classic: &'a aws_sdk_elasticloadbalancing::Client,
     pub dry_run: bool,
     pub changes: Vec<Change>,
     /// What could not be done and why, for the outcome's summary.

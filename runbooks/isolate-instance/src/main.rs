@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_ec2::Client;
+use aws_sdk_elasticloadbalancing::Client as ClassicLoadBalancing;
 use aws_sdk_elasticloadbalancingv2::Client as LoadBalancing;
 use firebreak::error::RunbookError;
 use firebreak::ids::{InstanceId, SecurityGroupId, VpcId};
@@ -25,6 +26,7 @@ pub struct Clients {
     pub ec2: Client,
     pub autoscaling: AutoScaling,
     pub elb: LoadBalancing,
+    pub classic: ClassicLoadBalancing,
 }
 
 /// Every isolation the plan holds (an attack sequence names several instances), one
@@ -78,6 +80,7 @@ async fn isolate_one(
         ec2,
         autoscaling: &clients.autoscaling,
         elb: &clients.elb,
+        classic: &clients.classic,
         dry_run: plan.dry_run,
         changes: Vec::new(),
         warnings: Vec::new(),
@@ -157,6 +160,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             ec2: Client::new(&config),
             autoscaling: AutoScaling::new(&config),
             elb: LoadBalancing::new(&config),
+            classic: ClassicLoadBalancing::new(&config),
         };
         isolate_planned(&req, &clients).await
     })
@@ -187,17 +191,13 @@ async fn contain(
     isolate::protect(run, view).await?;
     // Out of service before any interface moves: recorded first, with the groups.
     let vpcs: Vec<VpcId> = groups.keys().cloned().collect();
-    let serving = service::read(run.autoscaling, run.elb, instance_id, &vpcs).await?;
+    let serving = service::read(run.autoscaling, run.elb, run.classic, instance_id, &vpcs).await?;
     let record = service::service_tags(&serving, &view.tags);
     let must_move = view
         .interfaces
         .iter()
         .any(|iface| isolate::needs_move(iface, pair_of(iface)));
-    let must_leave = serving
-        .membership
-        .as_ref()
-        .is_some_and(|m| m.lifecycle_state == "InService")
-        || !serving.registrations.is_empty();
+    let must_leave = serving.must_leave();
     if must_move || must_leave || !run.changes.is_empty() {
         let now = OffsetDateTime::now_utc()
             .format(&Rfc3339)
@@ -207,6 +207,7 @@ async fn contain(
     let warnings = service::leave(
         run.autoscaling,
         run.elb,
+        run.classic,
         run.dry_run,
         instance_id,
         &serving,
@@ -249,6 +250,11 @@ mod tests {
         AttributeBooleanValue, AttributeValue, EbsInstanceBlockDevice, GroupIdentifier, Instance,
         InstanceBlockDeviceMapping, InstanceNetworkInterface, IpPermission, IpRange, Reservation,
         SecurityGroup, Snapshot, Tag,
+    };
+    use aws_sdk_elasticloadbalancing::operation::deregister_instances_from_load_balancer::DeregisterInstancesFromLoadBalancerOutput as DeregisterEndPointsOutput;
+    use aws_sdk_elasticloadbalancing::operation::describe_load_balancers::DescribeLoadBalancersOutput as DescribeAccessPointsOutput;
+    use aws_sdk_elasticloadbalancing::types::{
+        Instance as ClassicInstance, LoadBalancerDescription,
     };
     use aws_sdk_elasticloadbalancingv2::operation::deregister_targets::DeregisterTargetsOutput;
     use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
@@ -312,6 +318,7 @@ mod tests {
         /// Auto Scaling, then ELB: by default the instance serves nowhere.
         autoscaling: Vec<Rule>,
         elb: Vec<Rule>,
+        classic: Vec<Rule>,
     }
 
     impl Mocks {
@@ -319,6 +326,7 @@ mod tests {
             let refs: Vec<&Rule> = self.rules.iter().collect();
             let asg: Vec<&Rule> = self.autoscaling.iter().collect();
             let elb: Vec<&Rule> = self.elb.iter().collect();
+            let classic: Vec<&Rule> = self.classic.iter().collect();
             Clients {
                 ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, refs.as_slice()),
                 autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, asg.as_slice()),
@@ -326,6 +334,11 @@ mod tests {
                     aws_sdk_elasticloadbalancingv2,
                     RuleMode::MatchAny,
                     elb.as_slice()
+                ),
+                classic: mock_client!(
+                    aws_sdk_elasticloadbalancing,
+                    RuleMode::MatchAny,
+                    classic.as_slice()
                 ),
             }
         }
@@ -470,6 +483,8 @@ mod tests {
                 .then_output(|| DescribeAutoScalingInstancesOutput::builder().build())],
             elb: vec![mock!(LoadBalancing::describe_target_groups)
                 .then_output(|| DescribeTargetGroupsOutput::builder().build())],
+            classic: vec![mock!(ClassicLoadBalancing::describe_load_balancers)
+                .then_output(|| DescribeAccessPointsOutput::builder().build())],
         }
     }
 
@@ -522,6 +537,23 @@ mod tests {
             mock!(LoadBalancing::deregister_targets)
                 .then_output(|| DeregisterTargetsOutput::builder().build()),
         ];
+        // Registered with a Classic Load Balancer too, unless already out of service.
+        let registered = health != "unused";
+        m.classic = vec![
+            mock!(ClassicLoadBalancing::describe_load_balancers).then_output(move || {
+                let lb = LoadBalancerDescription::builder().load_balancer_name("web-classic");
+                let lb = if registered {
+                    lb.instances(ClassicInstance::builder().instance_id(INSTANCE).build())
+                } else {
+                    lb
+                };
+                DescribeAccessPointsOutput::builder()
+                    .load_balancer_descriptions(lb.build())
+                    .build()
+            }),
+            mock!(ClassicLoadBalancing::deregister_instances_from_load_balancer)
+                .then_output(|| DeregisterEndPointsOutput::builder().build()),
+        ];
     }
 
     #[tokio::test]
@@ -542,11 +574,16 @@ mod tests {
             .unwrap();
         assert_eq!(
             record.after,
-            "firebreak:auto-scaling-group=web-fleet; firebreak:target-groups=targetgroup/web/73e2d6bc24d8a067:8080"
+            "firebreak:auto-scaling-group=web-fleet; firebreak:target-groups=targetgroup/web/73e2d6bc24d8a067:8080; firebreak:load-balancers=web-classic"
         );
         assert_eq!(m.autoscaling[1].num_calls(), 1, "EnterStandby");
         assert_eq!(m.elb[2].num_calls(), 1, "DeregisterTargets");
-        assert!(out.summary.contains("out of service first (Auto Scaling group web-fleet, target group targetgroup/web/73e2d6bc24d8a067:8080)"), "{}", out.summary);
+        assert_eq!(
+            m.classic[1].num_calls(),
+            1,
+            "DeregisterInstancesFromLoadBalancer"
+        );
+        assert!(out.summary.contains("out of service first (Auto Scaling group web-fleet, target group targetgroup/web/73e2d6bc24d8a067:8080, load balancer web-classic)"), "{}", out.summary);
     }
 
     #[tokio::test]

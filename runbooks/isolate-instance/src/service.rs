@@ -9,7 +9,8 @@
 //! 2. the instance enters Standby (`ShouldDecrementDesiredCapacity=false`: the group
 //!    launches a replacement, the service keeps its capacity, and a Standby instance is
 //!    never health-checked or terminated by the group);
-//! 3. it is deregistered from every target group it is registered with.
+//! 3. it is deregistered from every target group it is registered with, and from every
+//!    Classic Load Balancer.
 //!
 //! Auto Scaling and ELB have no `DryRun`: in a dry run these steps only read and say what
 //! they would do.
@@ -17,6 +18,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_autoscaling::Client as AutoScaling;
+use aws_sdk_elasticloadbalancing::types::Instance as ClassicInstance;
+use aws_sdk_elasticloadbalancing::Client as ClassicLoadBalancing;
 use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetTypeEnum};
 use aws_sdk_elasticloadbalancingv2::Client as LoadBalancing;
 use firebreak::aws::aws_error;
@@ -28,6 +31,7 @@ use crate::isolate::chunked_tags;
 
 pub const AUTO_SCALING_GROUP_TAG: &str = "firebreak:auto-scaling-group";
 pub const TARGET_GROUPS_TAG: &str = "firebreak:target-groups";
+pub const LOAD_BALANCERS_TAG: &str = "firebreak:load-balancers";
 
 /// The instance's place in its Auto Scaling group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,13 +68,29 @@ impl Registration {
 pub struct InService {
     pub membership: Option<Membership>,
     pub registrations: Vec<Registration>,
+    /// Classic Load Balancers (by name) the instance is registered with.
+    pub load_balancers: Vec<String>,
+}
+
+impl InService {
+    /// Whether anything must change to take the instance out of service.
+    pub fn must_leave(&self) -> bool {
+        self.membership
+            .as_ref()
+            .is_some_and(|m| m.lifecycle_state == "InService")
+            || !self.registrations.is_empty()
+            || !self.load_balancers.is_empty()
+    }
 }
 
 /// Whether an earlier run recorded where the instance served: a re-run, when it is out
 /// of service already, must not overwrite that with "nowhere".
 pub fn service_recorded(tags: &BTreeMap<String, String>) -> bool {
-    tags.keys()
-        .any(|k| k.starts_with(AUTO_SCALING_GROUP_TAG) || k.starts_with(TARGET_GROUPS_TAG))
+    tags.keys().any(|k| {
+        k.starts_with(AUTO_SCALING_GROUP_TAG)
+            || k.starts_with(TARGET_GROUPS_TAG)
+            || k.starts_with(LOAD_BALANCERS_TAG)
+    })
 }
 
 /// The tags that record where the instance served, for release; none when it served
@@ -97,6 +117,13 @@ pub fn service_tags(s: &InService, existing: &BTreeMap<String, String>) -> Vec<(
             ' ',
         ));
     }
+    if !s.load_balancers.is_empty() {
+        tags.extend(chunked_tags(
+            LOAD_BALANCERS_TAG,
+            s.load_balancers.iter().map(String::as_str),
+            ' ',
+        ));
+    }
     tags
 }
 
@@ -105,6 +132,7 @@ pub fn service_tags(s: &InService, existing: &BTreeMap<String, String>) -> Vec<(
 pub async fn read(
     autoscaling: &AutoScaling,
     elb: &LoadBalancing,
+    classic: &ClassicLoadBalancing,
     id: &InstanceId,
     vpcs: &[VpcId],
 ) -> Result<InService, RunbookError> {
@@ -163,17 +191,34 @@ pub async fn read(
             }
         }
     }
+    let mut load_balancers = Vec::new();
+    let mut pages = classic.describe_load_balancers().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("elasticloadbalancing:DescribeLoadBalancers", e))?;
+        for lb in page.load_balancer_descriptions() {
+            let registered = lb
+                .instances()
+                .iter()
+                .any(|i| i.instance_id() == Some(id.as_str()));
+            if let (true, Some(name)) = (registered, lb.load_balancer_name()) {
+                load_balancers.push(name.to_owned());
+            }
+        }
+    }
     Ok(InService {
         membership,
         registrations,
+        load_balancers,
     })
 }
 
 /// Standby, then out of every target group. Returns what could not be done and why (an
 /// instance still launching cannot enter Standby): isolation goes on, the outcome says it.
+#[allow(clippy::too_many_arguments)]
 pub async fn leave(
     autoscaling: &AutoScaling,
     elb: &LoadBalancing,
+    classic: &ClassicLoadBalancing,
     dry_run: bool,
     id: &InstanceId,
     s: &InService,
@@ -230,6 +275,28 @@ pub async fn leave(
             after: "deregistered".into(),
         });
     }
+    for name in &s.load_balancers {
+        if !dry_run {
+            classic
+                .deregister_instances_from_load_balancer()
+                .load_balancer_name(name)
+                .instances(ClassicInstance::builder().instance_id(id.as_str()).build())
+                .send()
+                .await
+                .map_err(|e| {
+                    aws_error(
+                        "elasticloadbalancing:DeregisterInstancesFromLoadBalancer",
+                        e,
+                    )
+                })?;
+        }
+        changes.push(Change {
+            resource: id.to_string(),
+            what: format!("load balancer {name}"),
+            before: "registered".into(),
+            after: "deregistered".into(),
+        });
+    }
     Ok(warnings)
 }
 
@@ -266,6 +333,7 @@ mod tests {
                 lifecycle_state: "InService".into(),
             }),
             registrations: vec![registration(Some(80)), registration(Some(8080))],
+            load_balancers: vec!["web-classic".into()],
         };
         let tags = service_tags(&s, &BTreeMap::new());
         assert_eq!(
@@ -277,6 +345,7 @@ mod tests {
                     "targetgroup/web/73e2d6bc24d8a067:80 targetgroup/web/73e2d6bc24d8a067:8080"
                         .into()
                 ),
+                (LOAD_BALANCERS_TAG.into(), "web-classic".into()),
             ]
         );
         let recorded: BTreeMap<String, String> = tags.into_iter().collect();
@@ -289,6 +358,7 @@ mod tests {
         let s = InService {
             membership: None,
             registrations: (0..12).map(|p| registration(Some(8000 + p))).collect(),
+            load_balancers: vec![],
         };
         let tags = service_tags(&s, &BTreeMap::new());
         assert!(tags.len() > 1, "{tags:?}");
