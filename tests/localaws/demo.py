@@ -96,6 +96,15 @@ def main() -> int:
         print(f"state machines: {', '.join(d['stateMachines'])}; rules: {', '.join(d['rules'])}; ready in {time.time() - started:.1f} s")
         web = acct.demo["webInstance"]
 
+        # Who is told: a queue on each topic, as a chat integration or a ticket bridge would be.
+        sqs, sns = acct.client("sqs"), acct.client("sns")
+        inboxes = {}
+        for audience, topic in d["topics"].items():
+            url = sqs.create_queue(QueueName=f"demo-{audience}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+            inboxes[audience] = url
+
         heading(f"Before: instance {web} (owner alice@example.com, team payments)")
         before = groups(acct, web)
         for eni, g in before.items():
@@ -202,6 +211,18 @@ def main() -> int:
             else:
                 secs = r.get("ContainmentSeconds")
                 print(f"  {r['record']:<9} {r.get('resolution', ''):<20} actions {r.get('ActionsTaken', 0)}, failed {r.get('ActionsFailed', 0)}" + (f", {secs:.0f} s since first seen" if secs else ""))
+
+        heading("Who was told (firebreak-owners, firebreak-response)")
+        first_body = None
+        for audience, url in inboxes.items():
+            for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                n = json.loads(m["Body"])
+                print(f"  {audience:<9} {n['Subject']}")
+                first_body = first_body or n["Message"]
+        if first_body:
+            print("  the owners' first message:")
+            for line in first_body.splitlines()[:12]:
+                print(f"    {line[:110]}")
 
         ok = ec2_ok and cred_ok and member_ok
         heading(

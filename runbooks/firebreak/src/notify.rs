@@ -135,7 +135,11 @@ pub fn messages(req: &CloseRequest) -> Vec<Message> {
         .actions
         .iter()
         .find(|a| a.kind() != ActionKind::MarkResolved)
-        .map(|a| a.target())
+        // The resource itself (`i-…`), not its interfaces: the subject has 100 characters.
+        .map(|a| {
+            let t = a.target();
+            t.split(" (").next().unwrap_or(&t).to_owned()
+        })
         .or_else(|| f.resource_type.clone())
         .unwrap_or_else(|| "the resource".into());
     let account = match plan.account.as_ref().and_then(|a| a.info.name.as_deref()) {
