@@ -534,6 +534,24 @@ mod tests {
             })
     }
 
+    fn client_of(rules: &[Rule]) -> Client {
+        mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            &rules.iter().collect::<Vec<_>>()
+        )
+    }
+
+    /// The calls of the three writes (bucket tags, public access block, object tags) when
+    /// they sit after the three reads.
+    fn writes_made(rules: &[Rule; 6]) -> (usize, usize, usize) {
+        (
+            rules[3].num_calls(),
+            rules[4].num_calls(),
+            rules[5].num_calls(),
+        )
+    }
+
     fn writes() -> [Rule; 3] {
         [
             mock!(Client::put_bucket_tagging)
@@ -578,11 +596,7 @@ mod tests {
             block,
             tag_object,
         ];
-        let client = mock_client!(
-            aws_sdk_s3,
-            RuleMode::MatchAny,
-            &rules.iter().collect::<Vec<_>>()
-        );
+        let client = client_of(&rules);
         let out = contain_planned(&request(false), &client).await.unwrap();
         let statuses: Vec<_> = out.outcomes.iter().map(|o| (o.action, o.status)).collect();
         assert_eq!(
@@ -594,14 +608,7 @@ mod tests {
             "{out:?}"
         );
         assert_eq!(out.outcomes[0].changes.len(), 2);
-        assert_eq!(
-            (
-                rules[3].num_calls(),
-                rules[4].num_calls(),
-                rules[5].num_calls()
-            ),
-            (1, 1, 1)
-        );
+        assert_eq!(writes_made(&rules), (1, 1, 1));
     }
 
     #[tokio::test]
@@ -615,11 +622,7 @@ mod tests {
             block,
             tag_object,
         ];
-        let client = mock_client!(
-            aws_sdk_s3,
-            RuleMode::MatchAny,
-            &rules.iter().collect::<Vec<_>>()
-        );
+        let client = client_of(&rules);
         let out = contain_planned(&request(false), &client).await.unwrap();
         assert!(
             out.outcomes
@@ -630,14 +633,7 @@ mod tests {
         assert!(out.outcomes[0]
             .summary
             .contains("Firebreak closed it before"));
-        assert_eq!(
-            (
-                rules[3].num_calls(),
-                rules[4].num_calls(),
-                rules[5].num_calls()
-            ),
-            (0, 0, 0)
-        );
+        assert_eq!(writes_made(&rules), (0, 0, 0));
     }
 
     #[tokio::test]
@@ -651,11 +647,7 @@ mod tests {
             block,
             tag_object,
         ];
-        let client = mock_client!(
-            aws_sdk_s3,
-            RuleMode::MatchAny,
-            &rules.iter().collect::<Vec<_>>()
-        );
+        let client = client_of(&rules);
         let out = contain_planned(&request(true), &client).await.unwrap();
         assert!(
             out.outcomes
@@ -663,14 +655,7 @@ mod tests {
                 .all(|o| o.status == OutcomeStatus::DryRun),
             "{out:?}"
         );
-        assert_eq!(
-            (
-                rules[3].num_calls(),
-                rules[4].num_calls(),
-                rules[5].num_calls()
-            ),
-            (0, 0, 0)
-        );
+        assert_eq!(writes_made(&rules), (0, 0, 0));
     }
 
     #[test]

@@ -40,3 +40,45 @@ mod tests {
             .starts_with("nope.json: "));
     }
 }
+
+/// A closed response for the fixture's plan: its first playbook ran, and every planned
+/// containment action ended `status`.
+pub fn fixture_close(
+    name: &str,
+    dry_run: bool,
+    status: crate::outcome::OutcomeStatus,
+) -> Result<crate::outcome::CloseRequest, String> {
+    use crate::outcome::{ActionOutcome, CloseRequest, PlaybookResult};
+    use crate::policy::ActionKind;
+    let plan = fixture_plan(name, dry_run)?;
+    let outcomes = plan
+        .actions
+        .iter()
+        .filter(|a| a.kind() != ActionKind::MarkResolved)
+        .map(|a| ActionOutcome {
+            action: a.kind(),
+            status,
+            target: a.target(),
+            summary: format!("did {}", a.kind().name()),
+            changes: vec![],
+            started_at: time::OffsetDateTime::UNIX_EPOCH,
+            finished_at: time::OffsetDateTime::UNIX_EPOCH,
+        })
+        .collect();
+    let playbook = *plan
+        .playbooks
+        .first()
+        .ok_or("the fixture's plan runs no playbook")?;
+    Ok(CloseRequest {
+        results: vec![PlaybookResult {
+            playbook,
+            outcomes,
+            failure: None,
+        }],
+        plan,
+        mark: None,
+        failure: None,
+        execution_id: Some("exec-1".into()),
+        notifications: None,
+    })
+}

@@ -265,36 +265,9 @@ pub fn messages(req: &CloseRequest) -> Vec<Message> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::{ActionOutcome, PlaybookResult};
 
     fn close(fixture: &str, status: OutcomeStatus) -> CloseRequest {
-        let plan = crate::fixtures::fixture_plan(fixture, false).unwrap();
-        let outcomes = plan
-            .actions
-            .iter()
-            .filter(|a| a.kind() != ActionKind::MarkResolved)
-            .map(|a| ActionOutcome {
-                action: a.kind(),
-                status,
-                target: a.target(),
-                summary: format!("did {}", a.kind().name()),
-                changes: vec![],
-                started_at: time::OffsetDateTime::UNIX_EPOCH,
-                finished_at: time::OffsetDateTime::UNIX_EPOCH,
-            })
-            .collect();
-        CloseRequest {
-            results: vec![PlaybookResult {
-                playbook: plan.playbooks[0],
-                outcomes,
-                failure: None,
-            }],
-            plan,
-            mark: None,
-            failure: None,
-            execution_id: Some("exec-1".into()),
-            notifications: None,
-        }
+        crate::fixtures::fixture_close(fixture, false, status).unwrap()
     }
 
     #[test]

@@ -121,8 +121,7 @@ mod tests {
     use super::*;
     use aws_sdk_sns::operation::publish::PublishOutput;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    use firebreak::outcome::{ActionOutcome, OutcomeStatus, PlaybookResult};
-    use firebreak::policy::ActionKind;
+    use firebreak::outcome::OutcomeStatus;
 
     fn topics() -> Topics {
         Topics {
@@ -132,37 +131,12 @@ mod tests {
     }
 
     fn request(dry_run: bool) -> CloseRequest {
-        let plan = firebreak::fixtures::fixture_plan("ec2-network-backdoor.json", dry_run).unwrap();
-        let outcomes = plan
-            .actions
-            .iter()
-            .filter(|a| a.kind() != ActionKind::MarkResolved)
-            .map(|a| ActionOutcome {
-                action: a.kind(),
-                status: if dry_run {
-                    OutcomeStatus::DryRun
-                } else {
-                    OutcomeStatus::Done
-                },
-                target: a.target(),
-                summary: "done".into(),
-                changes: vec![],
-                started_at: time::OffsetDateTime::UNIX_EPOCH,
-                finished_at: time::OffsetDateTime::UNIX_EPOCH,
-            })
-            .collect();
-        CloseRequest {
-            results: vec![PlaybookResult {
-                playbook: plan.playbooks[0],
-                outcomes,
-                failure: None,
-            }],
-            plan,
-            mark: None,
-            failure: None,
-            execution_id: Some("exec-1".into()),
-            notifications: None,
-        }
+        let status = if dry_run {
+            OutcomeStatus::DryRun
+        } else {
+            OutcomeStatus::Done
+        };
+        firebreak::fixtures::fixture_close("ec2-network-backdoor.json", dry_run, status).unwrap()
     }
 
     #[tokio::test]
