@@ -29,18 +29,6 @@ pub fn fixture_plan(name: &str, dry_run: bool) -> Result<Plan, String> {
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fixtures_plan_and_missing_ones_say_so() {
-        let p = super::fixture_plan("ec2-network-backdoor.json", true).unwrap();
-        assert!(p.dry_run && !p.actions.is_empty());
-        assert!(super::fixture_plan("nope.json", false)
-            .unwrap_err()
-            .starts_with("nope.json: "));
-    }
-}
-
 /// A closed response for the fixture's plan: its first playbook ran, and every planned
 /// containment action ended `status`.
 pub fn fixture_close(
@@ -81,4 +69,16 @@ pub fn fixture_close(
         execution_id: Some("exec-1".into()),
         notifications: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fixtures_plan_and_missing_ones_say_so() {
+        let p = super::fixture_plan("ec2-network-backdoor.json", true).unwrap();
+        assert!(p.dry_run && !p.actions.is_empty());
+        assert!(super::fixture_plan("nope.json", false)
+            .unwrap_err()
+            .starts_with("nope.json: "));
+    }
 }
