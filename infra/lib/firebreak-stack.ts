@@ -209,6 +209,22 @@ export class FirebreakStack extends Stack {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     refused.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
+    // Nobody could be told of a response (notify failed after its retries): contained or
+    // not, a person must hear of it.
+    const untold = new cloudwatch.Alarm(this, 'UntoldResponses', {
+      alarmDescription: 'Firebreak could not notify the owning team or the response team of a response: read the audit record (notificationFailure)',
+      metric: new cloudwatch.Metric({
+        namespace: repo.names.metricNamespace,
+        metricName: 'NotificationsFailed',
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    untold.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
     if (repo.rules.length > 0) this.createRules(repo.rules, props);
 
     new CfnOutput(this, 'ActionTargetArn', { value: this.actionTarget.attrActionTargetArn });

@@ -246,11 +246,11 @@ test('the deployer chooses GuardDuty types and minimum severity', () => {
   assert.ok(hub.every(([, r]) => r.Properties.EventPattern.detail === undefined));
 });
 
-test('an alarm per state machine, one for undelivered events and one for refused responses, all to the alarm topic', () => {
+test('an alarm per state machine, one for undelivered events, one for refused responses and one for untold ones, all to the alarm topic', () => {
   const { template, repo, stack } = synth(FIXTURE);
   const topicId = stack.getLogicalId(stack.alarmTopic.node.defaultChild as any);
   const alarms = resources(template, 'AWS::CloudWatch::Alarm');
-  assert.equal(alarms.length, repo.stateMachines.length + 2);
+  assert.equal(alarms.length, repo.stateMachines.length + 3);
   for (const [id, a] of alarms) {
     assert.deepEqual(a.Properties.AlarmActions, [{ Ref: topicId }], id);
     assert.equal(a.Properties.Threshold, 1);
@@ -277,6 +277,17 @@ test('a refused response raises an alarm of its own, from the audit metric', () 
   assert.equal(p.Namespace, repo.names.metricNamespace);
   assert.equal(p.MetricName, 'Responses');
   assert.deepEqual(p.Dimensions, [{ Name: 'Resolution', Value: 'refused' }]);
+  assert.equal(p.AlarmActions.length, 1);
+});
+
+test('a response nobody could be told of raises an alarm, from the audit metric without dimensions', () => {
+  const { template, repo } = synth(REPO);
+  const alarm = resources(template, 'AWS::CloudWatch::Alarm').find(([id]) => id.startsWith('UntoldResponses'));
+  assert.ok(alarm, 'the untold-responses alarm');
+  const p = alarm![1].Properties;
+  assert.equal(p.Namespace, repo.names.metricNamespace);
+  assert.equal(p.MetricName, 'NotificationsFailed');
+  assert.equal(p.Dimensions, undefined);
   assert.equal(p.AlarmActions.length, 1);
 });
 

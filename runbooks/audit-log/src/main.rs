@@ -133,13 +133,26 @@ pub fn records(req: &CloseRequest, now: OffsetDateTime) -> Vec<AuditRecord> {
             .as_ref()
             .and_then(|n| n.failure.as_ref())
             .map(|f| format!("{}: {}", f.error, f.cause)),
+        notifications_failed: u8::from(
+            req.notifications
+                .as_ref()
+                .is_some_and(|n| n.failure.is_some()),
+        ),
         emf: Emf {
             timestamp: (now.unix_timestamp_nanos() / 1_000_000) as i64,
-            cloud_watch_metrics: vec![MetricDirective {
-                namespace: METRIC_NAMESPACE.into(),
-                dimensions: vec![vec!["Resolution".into()]],
-                metrics,
-            }],
+            cloud_watch_metrics: vec![
+                MetricDirective {
+                    namespace: METRIC_NAMESPACE.into(),
+                    dimensions: vec![vec!["Resolution".into()]],
+                    metrics,
+                },
+                // However the response ended: one metric for the alarm to watch.
+                MetricDirective {
+                    namespace: METRIC_NAMESPACE.into(),
+                    dimensions: vec![vec![]],
+                    metrics: vec![metric("NotificationsFailed", "Count")],
+                },
+            ],
         },
     })));
     out
@@ -340,6 +353,7 @@ mod tests {
         assert_eq!(e["skipped"][0]["action"], "block-remote-ips");
         assert_eq!(e["notifications"][0]["audience"], "owners");
         assert_eq!(e["notifications"][0]["messageId"], "m-1");
+        assert_eq!(e["NotificationsFailed"], 0);
     }
 
     #[test]
@@ -362,6 +376,10 @@ mod tests {
             e["notificationFailure"],
             "AwsCallFailed: sns:Publish failed: AuthorizationError"
         );
+        assert_eq!(e["NotificationsFailed"], 1);
+        let alarmed = &e["_aws"]["CloudWatchMetrics"][1];
+        assert_eq!(alarmed["Dimensions"], serde_json::json!([[]]));
+        assert_eq!(alarmed["Metrics"][0]["Name"], "NotificationsFailed");
     }
 
     #[test]

@@ -100,6 +100,10 @@ pub struct ExecutionRecord {
     /// Why nobody could be told, when notify failed after its retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_failure: Option<String>,
+    /// 1 when nobody could be told (a metric without dimensions, which the CDK app alarms
+    /// on), else 0.
+    #[serde(rename = "NotificationsFailed", default)]
+    pub notifications_failed: u8,
     #[serde(rename = "_aws")]
     pub emf: Emf,
 }
