@@ -390,9 +390,7 @@ pub fn notify_route(
 ) -> NotifyRoute {
     let matches = |pattern: &Option<String>, value: Option<&String>| match pattern {
         None => true,
-        Some(p) => value.is_some_and(|v| {
-            crate::policy::glob_match(&p.to_ascii_lowercase(), &v.to_ascii_lowercase())
-        }),
+        Some(p) => value.is_some_and(|v| crate::policy::glob_match_ignore_case(p, v)),
     };
     let owners_topic = policy
         .notifications

@@ -760,8 +760,9 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&b| b == b'*')
 }
 
-/// IAM names are unique regardless of case, so protection must not depend on it.
-fn glob_match_ignore_case(pattern: &str, text: &str) -> bool {
+/// IAM names are unique regardless of case, so protection must not depend on it; tag
+/// values are matched the same way in the notification routes.
+pub fn glob_match_ignore_case(pattern: &str, text: &str) -> bool {
     glob_match(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
 }
 

@@ -214,9 +214,9 @@ pub async fn function(
 }
 
 /// The buckets of an S3 finding as S3 has them: their tags (the exemption tag works on
-/// buckets too). A bucket the finding's account does not own (S3 answers 403 to the
-/// expected-owner check) or that is gone is `missing`: bucket names are global, and
-/// another account's bucket is never acted on.
+/// buckets too). A bucket that is gone is `missing`; one S3 refuses as the finding
+/// account's (403 to the expected-owner check, or its policy denies Firebreak) is
+/// `refused`: bucket names are global, and another account's bucket is never acted on.
 pub async fn buckets(
     s3: &aws_sdk_s3::Client,
     names: &[BucketName],

@@ -446,7 +446,7 @@ def _refuse(service: str, principal: str, action: str, resource: str, why: str) 
         raise _Ec2Unauthorized(f"You are not authorized to perform this operation. {message}")
     if service == "s3":
         # S3's own error document (`<Error><Code>AccessDenied`), which says no more.
-        raise BucketAccessDeniedError(bucket=resource.split(":::", 1)[-1].split("/", 1)[0])
+        raise BucketAccessDeniedError(bucket=_bucket_of(resource))
     if service in _JSON_SERVICES:
         # REST services answer 403; the JSON 1.1 ones (SSM, Logs, Step Functions) 400.
         raise _JsonAccessDenied(message, 403 if service in ("securityhub", "lambda", "account") else 400)
@@ -479,6 +479,11 @@ IAM_ACTIONS = {
 }
 
 
+def _bucket_of(resource: str) -> str:
+    """The bucket of an S3 ARN (`arn:aws:s3:::bucket` or `…:::bucket/key`)."""
+    return resource.split(":::", 1)[-1].split("/", 1)[0]
+
+
 def s3_action(method: str, path: str, moto_action: str) -> str:
     """The IAM action of an S3 request. moto names Block Public Access by its API name
     (`PutPublicAccessBlock`, and misses `?publicAccessBlock` altogether, reading a PUT as
@@ -503,7 +508,7 @@ def _s3_owner_refusal(self: IAMRequestBase, resource: str) -> str | None:
     named (`x-amz-expected-bucket-owner`) is not the owner, or the caller is of another
     account (this account evaluates no bucket policy, so it grants nothing across
     accounts). moto serves any account's bucket to any caller and ignores the header."""
-    bucket = resource.split(":::", 1)[-1].split("/", 1)[0]
+    bucket = _bucket_of(resource)
     owner = s3_backends.bucket_accounts.get(bucket)
     if owner is None:
         return None
