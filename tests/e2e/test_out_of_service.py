@@ -125,3 +125,19 @@ def test_a_dry_run_reads_where_it_serves_and_changes_nothing(account):
     assert not calls & {"EnterStandby", "DeregisterTargets", "DeregisterInstancesFromLoadBalancer"}, calls
     isolate = [r for r in audit_records(account, run["executionArn"], at_least=2) if r["record"] == "action" and r["action"] == "isolate-instance"]
     assert f"out of service first (Auto Scaling group {FLEET}" in isolate[0]["summary"], isolate[0]["summary"]
+
+
+def test_two_findings_for_one_fleet_instance_at_once_both_end_resolved(account):
+    """Both responses may read it InService; Auto Scaling lets one put it in Standby and
+    refuses the other, which must read again and go on, never end NOTIFIED for it."""
+    instance, tg = web_fleet(account)
+    events = [ssh_brute_force(account, instance_id=instance, finding_id=f"0123456789abcdef0123456789abcd{n:02d}") for n in (1, 2)]
+    account.put_events(events)
+    runs = [account.wait_for_execution("response", after=n, timeout=180) for n in (0, 1)]
+    assert [r["status"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"], [(r.get("error"), r.get("cause")) for r in runs]
+    for event in events:
+        assert finding(account, provision.finding_ident(event))["Workflow"]["Status"] == "RESOLVED"
+    assert lifecycle(account, instance) == "Standby" and not registered(account, tg, instance) and not behind_classic(account, instance)
+    isolation = f"firebreak-isolation-{account.demo['vpc']}"
+    assert set(map(tuple, interfaces(account, instance).values())) == {(isolation,)}
+    assert instance_tags(account, instance)["firebreak:auto-scaling-group"] == FLEET

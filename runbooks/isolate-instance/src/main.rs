@@ -191,7 +191,7 @@ async fn contain(
     isolate::protect(run, view).await?;
     // Out of service before any interface moves: recorded first, with the groups.
     let vpcs: Vec<VpcId> = groups.keys().cloned().collect();
-    let serving = service::read(run.autoscaling, run.elb, run.classic, instance_id, &vpcs).await?;
+    let serving = service::read(run, instance_id, &vpcs).await?;
     let record = service::service_tags(&serving, &view.tags);
     let must_move = view
         .interfaces
@@ -204,16 +204,7 @@ async fn contain(
             .unwrap_or_default();
         isolate::tag_instance(run, view, finding_id, execution_id, &now, &record).await?;
     }
-    let warnings = service::leave(
-        run.autoscaling,
-        run.elb,
-        run.classic,
-        run.dry_run,
-        instance_id,
-        &serving,
-        &mut run.changes,
-    )
-    .await?;
+    let warnings = service::leave(run, instance_id, &serving).await?;
     run.warnings.extend(warnings);
     for iface in &view.interfaces {
         isolate::move_interface(run, iface, pair_of(iface)).await?;
@@ -584,6 +575,79 @@ mod tests {
             "DeregisterInstancesFromLoadBalancer"
         );
         assert!(out.summary.contains("out of service first (Auto Scaling group web-fleet, target group targetgroup/web/73e2d6bc24d8a067:8080, load balancer web-classic)"), "{}", out.summary);
+    }
+
+    /// Two responses for one instance at once: both read it InService, the other one puts
+    /// it in Standby first, and Auto Scaling refuses this one's EnterStandby. This run
+    /// reads again, finds it in Standby, and goes on without claiming the change.
+    #[tokio::test]
+    async fn an_instance_another_response_put_in_standby_meanwhile_is_not_an_error() {
+        let mut m = mocks(instance(&[WEB_SG], &[]), false);
+        in_a_fleet(&mut m, "InService", "healthy");
+        let details = |state: &'static str| {
+            move || {
+                DescribeAutoScalingInstancesOutput::builder()
+                    .auto_scaling_instances(
+                        AutoScalingInstanceDetails::builder()
+                            .instance_id(INSTANCE)
+                            .auto_scaling_group_name("web-fleet")
+                            .lifecycle_state(state)
+                            .build(),
+                    )
+                    .build()
+            }
+        };
+        m.autoscaling = vec![
+            mock!(AutoScaling::describe_auto_scaling_instances)
+                .sequence()
+                .output(details("InService"))
+                .output(details("Standby"))
+                .build(),
+            mock!(AutoScaling::enter_standby).then_error(|| {
+                aws_sdk_autoscaling::operation::enter_standby::EnterStandbyError::generic(
+                    ErrorMetadata::builder()
+                        .code("ValidationError")
+                        .message("The instance i-0a1b2c3d4e5f60718 is not in InService.")
+                        .build(),
+                )
+            }),
+        ];
+        let out = isolate_instance(request(false), &m.client()).await.unwrap();
+        assert_eq!(out.status, OutcomeStatus::Done);
+        assert_eq!(
+            m.autoscaling[0].num_calls(),
+            2,
+            "read again after the refusal"
+        );
+        assert!(!out
+            .changes
+            .iter()
+            .any(|c| c.what == "Auto Scaling group web-fleet"));
+        assert!(out.changes.iter().any(|c| c.what == "security groups"));
+    }
+
+    /// Refused and still InService: a real failure, never taken for done.
+    #[tokio::test]
+    async fn a_refused_standby_of_an_instance_still_in_service_fails() {
+        let mut m = mocks(instance(&[WEB_SG], &[]), false);
+        in_a_fleet(&mut m, "InService", "healthy");
+        m.autoscaling[1] = mock!(AutoScaling::enter_standby).then_error(|| {
+            aws_sdk_autoscaling::operation::enter_standby::EnterStandbyError::generic(
+                ErrorMetadata::builder()
+                    .code("ValidationError")
+                    .message("AutoScalingGroup name not found")
+                    .build(),
+            )
+        });
+        let err = isolate_instance(request(false), &m.client())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("autoscaling:EnterStandby failed: ValidationError"),
+            "{err}"
+        );
+        assert_eq!(m.calls(MODIFY_ENI), 0, "no interface moved");
     }
 
     #[tokio::test]

@@ -19,15 +19,13 @@ use std::collections::BTreeMap;
 
 use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_elasticloadbalancing::types::Instance as ClassicInstance;
-use aws_sdk_elasticloadbalancing::Client as ClassicLoadBalancing;
 use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetTypeEnum};
-use aws_sdk_elasticloadbalancingv2::Client as LoadBalancing;
-use firebreak::aws::aws_error;
+use firebreak::aws::{aws_error, error_code};
 use firebreak::error::RunbookError;
 use firebreak::ids::{InstanceId, VpcId};
 use firebreak::outcome::Change;
 
-use crate::isolate::chunked_tags;
+use crate::isolate::{chunked_tags, Run};
 
 pub const AUTO_SCALING_GROUP_TAG: &str = "firebreak:auto-scaling-group";
 pub const TARGET_GROUPS_TAG: &str = "firebreak:target-groups";
@@ -127,22 +125,18 @@ pub fn service_tags(s: &InService, existing: &BTreeMap<String, String>) -> Vec<(
     tags
 }
 
-/// The instance's Auto Scaling group and every instance-type target group of its VPCs it
-/// is registered with. ELB has no lookup by target: each target group is asked.
-pub async fn read(
+/// The instance's place in its Auto Scaling group, if it has one.
+async fn membership(
     autoscaling: &AutoScaling,
-    elb: &LoadBalancing,
-    classic: &ClassicLoadBalancing,
     id: &InstanceId,
-    vpcs: &[VpcId],
-) -> Result<InService, RunbookError> {
+) -> Result<Option<Membership>, RunbookError> {
     let out = autoscaling
         .describe_auto_scaling_instances()
         .instance_ids(id.as_str())
         .send()
         .await
         .map_err(|e| aws_error("autoscaling:DescribeAutoScalingInstances", e))?;
-    let membership = out
+    Ok(out
         .auto_scaling_instances()
         .iter()
         .find(|i| i.instance_id() == Some(id.as_str()))
@@ -151,7 +145,18 @@ pub async fn read(
                 group: i.auto_scaling_group_name()?.to_owned(),
                 lifecycle_state: i.lifecycle_state().unwrap_or("").to_owned(),
             })
-        });
+        }))
+}
+
+/// The instance's Auto Scaling group and every instance-type target group of its VPCs it
+/// is registered with. ELB has no lookup by target: each target group is asked.
+pub async fn read(
+    run: &Run<'_>,
+    id: &InstanceId,
+    vpcs: &[VpcId],
+) -> Result<InService, RunbookError> {
+    let (elb, classic) = (run.elb, run.classic);
+    let membership = membership(run.autoscaling, id).await?;
 
     let mut target_groups = Vec::new();
     let mut pages = elb.describe_target_groups().into_paginator().send();
@@ -212,38 +217,55 @@ pub async fn read(
     })
 }
 
+/// Whether this run put the instance in Standby. Another response for the same instance
+/// may have done it since the read: Auto Scaling then refuses (`ValidationError`, only an
+/// InService instance can enter Standby), and a second read tells which it was.
+async fn enter_standby(run: &Run<'_>, id: &InstanceId, group: &str) -> Result<bool, RunbookError> {
+    if run.dry_run {
+        return Ok(true);
+    }
+    let refused = match run
+        .autoscaling
+        .enter_standby()
+        .auto_scaling_group_name(group)
+        .instance_ids(id.as_str())
+        .should_decrement_desired_capacity(false)
+        .send()
+        .await
+    {
+        Ok(_) => return Ok(true),
+        Err(e) if error_code(&e) == Some("ValidationError") => e,
+        Err(e) => return Err(aws_error("autoscaling:EnterStandby", e)),
+    };
+    match membership(run.autoscaling, id).await? {
+        Some(m) if matches!(m.lifecycle_state.as_str(), "Standby" | "EnteringStandby") => {
+            tracing::info!(instance_id = %id, group, "in Standby already: another response took it out of service");
+            Ok(false)
+        }
+        _ => Err(aws_error("autoscaling:EnterStandby", refused)),
+    }
+}
+
 /// Standby, then out of every target group. Returns what could not be done and why (an
 /// instance still launching cannot enter Standby): isolation goes on, the outcome says it.
-#[allow(clippy::too_many_arguments)]
 pub async fn leave(
-    autoscaling: &AutoScaling,
-    elb: &LoadBalancing,
-    classic: &ClassicLoadBalancing,
-    dry_run: bool,
+    run: &mut Run<'_>,
     id: &InstanceId,
     s: &InService,
-    changes: &mut Vec<Change>,
 ) -> Result<Vec<String>, RunbookError> {
+    let (elb, classic, dry_run) = (run.elb, run.classic, run.dry_run);
     let mut warnings = Vec::new();
     if let Some(m) = &s.membership {
         match m.lifecycle_state.as_str() {
             "InService" => {
-                if !dry_run {
-                    autoscaling
-                        .enter_standby()
-                        .auto_scaling_group_name(&m.group)
-                        .instance_ids(id.as_str())
-                        .should_decrement_desired_capacity(false)
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("autoscaling:EnterStandby", e))?;
+                if enter_standby(run, id, &m.group).await? {
+                    run.changes.push(Change {
+                        resource: id.to_string(),
+                        what: format!("Auto Scaling group {}", m.group),
+                        before: "InService".into(),
+                        after: "Standby".into(),
+                    });
                 }
-                changes.push(Change {
-                    resource: id.to_string(),
-                    what: format!("Auto Scaling group {}", m.group),
-                    before: "InService".into(),
-                    after: "Standby".into(),
-                });
             }
             "Standby" | "EnteringStandby" => {}
             other => {
@@ -268,7 +290,7 @@ pub async fn leave(
                 .await
                 .map_err(|e| aws_error("elasticloadbalancing:DeregisterTargets", e))?;
         }
-        changes.push(Change {
+        run.changes.push(Change {
             resource: id.to_string(),
             what: format!("target group {}", r.record()),
             before: "registered".into(),
@@ -290,7 +312,7 @@ pub async fn leave(
                     )
                 })?;
         }
-        changes.push(Change {
+        run.changes.push(Change {
             resource: id.to_string(),
             what: format!("load balancer {name}"),
             before: "registered".into(),

@@ -37,7 +37,7 @@ from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import aws_sources, ec2_checks, event_patterns, guardduty_import, events_to_sfn, faults, iam_enforcement, lambda_host, organization, securityhub, securityhub_v2
+from . import autoscaling_checks, aws_sources, ec2_checks, event_patterns, guardduty_import, events_to_sfn, faults, iam_enforcement, lambda_host, organization, securityhub, securityhub_v2
 
 PREFIX = "/firebreak-api/"
 
@@ -137,6 +137,7 @@ def install() -> None:
     events_to_sfn.install()
     lambda_host.install()
     ec2_checks.install()
+    autoscaling_checks.install()
     organization.install()
     original = DomainDispatcherApplication.__call__
     if getattr(original, "_firebreak", False):

@@ -114,3 +114,20 @@ def test_a_taken_rule_number_and_a_missing_entry_are_refused_as_aws_does(aws):
     with pytest.raises(ClientError) as e:
         ec2.delete_network_acl_entry(NetworkAclId=acl, RuleNumber=81, Egress=False)
     assert e.value.response["Error"]["Code"] == "InvalidNetworkAclEntry.NotFound"
+
+
+def test_only_an_in_service_instance_enters_standby_as_in_aws(aws):
+    ec2, autoscaling = aws("ec2"), aws("autoscaling")
+    vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.30.1.0/24")["Subnet"]["SubnetId"]
+    ec2.create_launch_template(LaunchTemplateName="fleet", LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName="fleet", LaunchTemplate={"LaunchTemplateName": "fleet"}, MinSize=1, MaxSize=2, DesiredCapacity=1, VPCZoneIdentifier=subnet)
+    instance = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["fleet"])["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+    autoscaling.enter_standby(AutoScalingGroupName="fleet", InstanceIds=[instance], ShouldDecrementDesiredCapacity=False)
+    # A second response for the same instance: Auto Scaling refuses it.
+    with pytest.raises(ClientError) as e:
+        autoscaling.enter_standby(AutoScalingGroupName="fleet", InstanceIds=[instance], ShouldDecrementDesiredCapacity=False)
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    assert "is not in InService" in e.value.response["Error"]["Message"]
+    state = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance])["AutoScalingInstances"][0]["LifecycleState"]
+    assert state == "Standby"
