@@ -194,41 +194,42 @@ export class FirebreakStack extends Stack {
 
     // A refusal (a full rule band, a service-linked role) leaves a threat live without
     // failing the execution: its own alarm, from the audit record's embedded metric.
-    const refused = new cloudwatch.Alarm(this, 'RefusedResponses', {
-      alarmDescription: 'A Firebreak response was refused part of its containment (full NACL band, service-linked role, …): the finding is NOTIFIED, read its note and the audit log',
-      metric: new cloudwatch.Metric({
-        namespace: repo.names.metricNamespace,
-        metricName: 'Responses',
-        dimensionsMap: { Resolution: 'refused' },
-        statistic: 'Sum',
-        period: Duration.minutes(5),
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    refused.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
+    this.auditAlarm(
+      'RefusedResponses',
+      'A Firebreak response was refused part of its containment (full NACL band, service-linked role, …): the finding is NOTIFIED, read its note and the audit log',
+      'Responses',
+      { Resolution: 'refused' },
+    );
     // Nobody could be told of a response (notify failed after its retries): contained or
     // not, a person must hear of it.
-    const untold = new cloudwatch.Alarm(this, 'UntoldResponses', {
-      alarmDescription: 'Firebreak could not notify the owning team or the response team of a response: read the audit record (notificationFailure)',
-      metric: new cloudwatch.Metric({
-        namespace: repo.names.metricNamespace,
-        metricName: 'NotificationsFailed',
-        statistic: 'Sum',
-        period: Duration.minutes(5),
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    untold.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
+    this.auditAlarm(
+      'UntoldResponses',
+      'Firebreak could not notify the owning team or the response team of a response: read the audit record (notificationFailure)',
+      'NotificationsFailed',
+    );
     if (repo.rules.length > 0) this.createRules(repo.rules, props);
 
     new CfnOutput(this, 'ActionTargetArn', { value: this.actionTarget.attrActionTargetArn });
     new CfnOutput(this, 'AuditLogGroupName', { value: this.auditLogGroup.logGroupName });
+  }
+
+  /** An alarm to the alarm topic when an audit record's metric counts one in 5 minutes. */
+  private auditAlarm(id: string, description: string, metricName: string, dimensionsMap?: Record<string, string>): void {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      alarmDescription: description,
+      metric: new cloudwatch.Metric({
+        namespace: this.repo.names.metricNamespace,
+        metricName,
+        dimensionsMap,
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
   }
 
   private runbookFunction(
