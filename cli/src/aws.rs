@@ -231,6 +231,9 @@ pub struct Execution {
     pub machine_arn: String,
     pub started: aws_smithy_types::DateTime,
     pub output: Option<String>,
+    /// The Fail state's error and cause, for a failed execution.
+    pub error: Option<String>,
+    pub cause: Option<String>,
 }
 
 pub async fn describe_execution(aws: &Aws, arn: &str) -> Result<Execution, AwsError> {
@@ -246,6 +249,8 @@ pub async fn describe_execution(aws: &Aws, arn: &str) -> Result<Execution, AwsEr
         machine_arn: out.state_machine_arn,
         started: out.start_date,
         output: out.output,
+        error: out.error,
+        cause: out.cause,
     })
 }
 

@@ -4,6 +4,7 @@
 //! - `firebreak plan FILE` prints the plan offline: no AWS call is made.
 //! - `firebreak drill FILE | --sample NAME` runs a response on the deployed suite and says
 //!   what it came to; `firebreak report EXECUTION_ARN -o FILE.html` draws it.
+//! - `firebreak release INSTANCE | IP | FINDING` puts back what a response changed.
 //! - `firebreak samples` lists the bundled samples; `firebreak validate` checks policy,
 //!   state machine and rule files offline.
 
@@ -13,6 +14,7 @@ mod drill;
 mod exit;
 mod history;
 mod outcome;
+mod release;
 mod render;
 mod report;
 mod samples;
@@ -69,6 +71,13 @@ enum Command {
     /// the local account). Exit codes: 0 as expected, 1 not as expected (or the execution
     /// failed), 2 bad input, 4 AWS problem (no credentials, no such state machine).
     Drill(drill::DrillOptions),
+    /// Put back what a response changed: an isolated instance (its groups, Auto Scaling
+    /// group, load balancers), an IP's network-ACL blocks, or all of a finding's.
+    ///
+    /// Starts the release machine and follows it. Exit codes: 0 released (or nothing to
+    /// release), 1 something was refused or failed, 2 bad input or a place Firebreak may
+    /// not act in, 4 AWS problem.
+    Release(release::ReleaseOptions),
     /// Write the report of an execution: its graph and path, times, plan, changes, note.
     Report {
         execution_arn: String,
@@ -103,6 +112,7 @@ fn main() -> ExitCode {
             accounts.as_deref(),
         ),
         Command::Drill(options) => drill::run(options),
+        Command::Release(options) => release::run(options),
         Command::Report {
             execution_arn,
             output,

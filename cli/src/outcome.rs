@@ -88,7 +88,7 @@ pub fn verdict(execution_failed: bool, records: &[AuditRecord]) -> Resolution {
     let recorded = records.iter().filter_map(|r| match r {
         AuditRecord::Execution(e) => Some(e.resolution),
         AuditRecord::Refused(_) => Some(Resolution::Failed),
-        AuditRecord::Action(_) => None,
+        AuditRecord::Action(_) | AuditRecord::Release(_) => None,
     });
     let failed = execution_failed.then_some(Resolution::Failed);
     Resolution::overall(recorded.chain(failed)).unwrap_or(Resolution::NothingToDo)

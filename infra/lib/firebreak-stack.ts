@@ -211,6 +211,9 @@ export class FirebreakStack extends Stack {
 
     new CfnOutput(this, 'ActionTargetArn', { value: this.actionTarget.attrActionTargetArn });
     new CfnOutput(this, 'AuditLogGroupName', { value: this.auditLogGroup.logGroupName });
+    // Started by an operator (`firebreak release`), never by a rule.
+    const release = this.stateMachines.get(repo.names.releaseMachine);
+    if (release) new CfnOutput(this, 'ReleaseMachineArn', { value: release.stateMachineArn });
   }
 
   /** An alarm to the alarm topic when an audit record's metric counts one in 5 minutes. */

@@ -96,6 +96,7 @@ export interface Names {
   readonly actionTargetId: string;
   readonly responseMachine: string;
   readonly sweepMachine: string;
+  readonly releaseMachine: string;
   readonly metricNamespace: string;
   /** A member account's role for a runbook: this and the runbook's name. */
   readonly memberRolePrefix: string;
@@ -206,7 +207,7 @@ export function discover(root: string): Repository {
 
   const defaultPolicy = fs.readFileSync(path.join(runbooksDir, 'firebreak', 'policy', 'default-policy.json'), 'utf8');
   const names = readJson(path.join(runbooksDir, 'firebreak', 'names.json')) as Names;
-  for (const key of ['stack', 'auditLogGroup', 'policyParameter', 'actionTargetId', 'responseMachine', 'sweepMachine', 'metricNamespace', 'ownersTopic', 'responseTopic'] as const) {
+  for (const key of ['stack', 'auditLogGroup', 'policyParameter', 'actionTargetId', 'responseMachine', 'sweepMachine', 'releaseMachine', 'metricNamespace', 'ownersTopic', 'responseTopic'] as const) {
     if (typeof names[key] !== 'string') fail(path.join(runbooksDir, 'firebreak', 'names.json'), `${key} must be a string`);
   }
   const lambdaFile = path.join(runbooksDir, 'firebreak', 'lambda.json');

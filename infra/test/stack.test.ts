@@ -197,6 +197,27 @@ test("a state machine's role may invoke only its own functions, and each functio
   assert.deepEqual(invokers('triage'), [roleOf('response')]);
 });
 
+test('the release machine: no rule starts it, it invokes only triage, isolate-instance, block-remote-ip and audit-log, and its ARN is an output', () => {
+  const { template, stack, repo } = synth(REPO);
+  const machine = stack.stateMachines.get(repo.names.releaseMachine)!;
+  const machineId = stack.getLogicalId(machine.node.defaultChild as any);
+  for (const [, rule] of resources(template, 'AWS::Events::Rule')) {
+    assert.ok(!JSON.stringify(rule.Properties.Targets ?? []).includes(machineId), 'an operator starts a release, never an event');
+  }
+  const roleId = stack.getLogicalId(machine.role.node.defaultChild as any);
+  const invoked = new Set<string>();
+  for (const [, p] of resources(template, 'AWS::IAM::Policy')) {
+    if (!(p.Properties.Roles as any[]).some((r) => r.Ref === roleId)) continue;
+    for (const st of p.Properties.PolicyDocument.Statement) {
+      if (![st.Action].flat().includes('lambda:InvokeFunction')) continue;
+      for (const r of [st.Resource].flat()) invoked.add(JSON.stringify(r).match(/"(\w+)","Arn"/)?.[1] ?? '');
+    }
+  }
+  const fnId = (name: string) => stack.getLogicalId(stack.functions.get(name)!.node.defaultChild as any);
+  assert.deepEqual([...invoked].sort(), ['audit-log', 'block-remote-ip', 'isolate-instance', 'triage'].map(fnId).sort());
+  assert.ok(template.toJSON().Outputs.ReleaseMachineArn, 'the ARN an operator starts');
+});
+
 test('a placeholder with no function behind it fails the synth, naming file and placeholder', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'firebreak-repo-'));
   fs.cpSync(FIXTURE, tmp, { recursive: true });

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -224,11 +225,25 @@ def main() -> int:
             for line in first_body.splitlines()[:12]:
                 print(f"    {line[:110]}")
 
-        ok = ec2_ok and cred_ok and member_ok
+        heading(f"An operator releases the EC2 finding: firebreak release {ident['Id'][:60]}…")
+        released = subprocess.run([str(bin_dir / "firebreak"), "release", ident["Id"]], env=acct.cli_env(), capture_output=True, text=True, timeout=180)
+        for line in released.stdout.splitlines():
+            print(f"  {line[:130]}")
+        back = groups(acct, web)
+        for eni, g in back.items():
+            print(f"  {eni}: {', '.join(after.get(eni, []))}  →  {GREEN}{', '.join(g)}{RESET}")
+        acl = ec2.describe_network_acls(NetworkAclIds=[acl["NetworkAclId"]])["NetworkAcls"][0]
+        blocks_left = [e for e in acl["Entries"] if e.get("CidrBlock") == "198.51.100.0/32"]
+        print(f"  blocks of 198.51.100.0 left in {acl['NetworkAclId']}: {len(blocks_left)}")
+        release_ok = released.returncode == 0 and back == before and not blocks_left
+        if not release_ok:
+            print(f"  {RED}release: exit {released.returncode}{RESET} {released.stderr[-300:]}")
+
+        ok = ec2_ok and cred_ok and member_ok and release_ok
         heading(
             f"{GREEN}Contained{RESET}: the EC2 finding in {contained_in:.1f} s from event to RESOLVED (its copy reached Security Hub "
             f"{acct.import_delay:.0f} s after the event, and mark-resolved waited for it), then the stolen credentials, then the member "
-            f"account's instance in {mdemo['region']}"
+            f"account's instance in {mdemo['region']}; and released on an operator's word"
             if ok else f"{RED}NOT contained{RESET}: EC2 response {run['status']}, credential response {cred_run['status']}, member response {mrun['status']}"
         )
         if args.keep:

@@ -7,7 +7,7 @@ use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_cloudwatchlogs::Client;
 use firebreak::audit::{
     ActionRecord, ActionSummary, AuditRecord, Emf, ExecutionRecord, MetricDefinition,
-    MetricDirective, RecordHeader, RefusedRecord,
+    MetricDirective, RecordHeader, RefusedRecord, ReleaseRecord,
 };
 use firebreak::aws::{aws_error, error_code};
 use firebreak::error::RunbookError;
@@ -17,6 +17,7 @@ use firebreak::names::{AUDIT_LOG_GROUP, METRIC_NAMESPACE};
 use firebreak::outcome::{ActionOutcome, Change, Failure};
 use firebreak::outcome::{AuditOutput, CloseRequest, OutcomeStatus};
 use firebreak::policy::ActionKind;
+use firebreak::release::ReleaseAuditRequest;
 use firebreak::resolution::Resolution;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -29,6 +30,7 @@ use time::OffsetDateTime;
 pub enum AuditRequest {
     Close(Box<CloseRequest>),
     Refused(RefusedRequest),
+    Release(Box<ReleaseAuditRequest>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,6 +161,18 @@ pub fn records(req: &CloseRequest, now: OffsetDateTime) -> Vec<AuditRecord> {
 }
 
 /// Log stream names may not hold `:` or `*`; execution ARNs hold `:`.
+/// The one record of a release. Pure.
+pub fn release_record(r: &ReleaseAuditRequest, now: OffsetDateTime) -> AuditRecord {
+    AuditRecord::Release(Box::new(ReleaseRecord {
+        execution_id: r.release.execution_id.clone().unwrap_or_default(),
+        release: r.release.clone(),
+        outcomes: r.outcomes(),
+        failures: r.failure.iter().cloned().collect(),
+        changed: r.changed(),
+        finished_at: rfc3339(now),
+    }))
+}
+
 pub fn stream_name(execution_id: Option<&str>, now: OffsetDateTime) -> String {
     match execution_id {
         // `arn:…:execution:<machine>:<run>` → `<machine>/<run>`.
@@ -200,6 +214,30 @@ pub async fn audit(
             Resolution::Failed,
             r.execution_id.clone(),
             String::new(),
+        ),
+        AuditRequest::Release(r) => (
+            vec![release_record(r, now)],
+            // A release is not a response and its record has no resolution: this only
+            // says whether it failed, was refused or was a dry run.
+            if r.failure.is_some() {
+                Resolution::Failed
+            } else if r
+                .outcomes()
+                .iter()
+                .any(|o| o.status == OutcomeStatus::Refused)
+            {
+                Resolution::Refused
+            } else if r.release.dry_run {
+                Resolution::DryRun
+            } else {
+                Resolution::NothingToDo
+            },
+            r.release.execution_id.clone(),
+            r.release
+                .finding
+                .as_ref()
+                .map(|f| f.to_string())
+                .unwrap_or_default(),
         ),
     };
     let stream = stream_name(execution_id.as_deref(), now);

@@ -611,6 +611,52 @@ pub fn plan_sweep(nacl: &Nacl, band: RuleBand, now: OffsetDateTime) -> (Vec<Op>,
     (p.out.ops, expired)
 }
 
+/// A release: Firebreak's blocks in the band that `wanted` picks (one IP's, or one
+/// finding's), entries then tags, and its tags for them left without an entry once past
+/// the grace period (a younger one is a response still writing its block). Nothing else.
+pub fn plan_release(
+    nacl: &Nacl,
+    band: RuleBand,
+    now: OffsetDateTime,
+    wanted: impl Fn(&LedgerEntry) -> bool,
+) -> (Vec<Op>, Vec<LedgerEntry>) {
+    let mut p = Planner {
+        nacl: nacl.clone(),
+        band,
+        out: NaclPlan::default(),
+    };
+    let released: Vec<LedgerEntry> = p
+        .nacl
+        .ours(band)
+        .into_iter()
+        .filter(|l| wanted(l))
+        .cloned()
+        .collect();
+    let stale: Vec<Op> = p
+        .nacl
+        .ledger
+        .values()
+        .filter(|l| {
+            wanted(l)
+                && band.contains(l.number)
+                && p.nacl.ours_in_place(l) == (false, false)
+                && now - l.at >= STALE_GRACE
+        })
+        .map(|l| Op::DeleteTag {
+            number: l.number,
+            ip: l.ip,
+            value: l.tag_value(),
+        })
+        .collect();
+    for l in &released {
+        p.remove_ours(l);
+    }
+    for op in stale {
+        p.push(op, None);
+    }
+    (p.out.ops, released)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1093,6 +1139,76 @@ mod tests {
                     value: n.ledger[&(80, ip("198.51.100.1"))].tag_value(),
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn a_release_removes_one_ips_or_one_findings_blocks_and_nothing_else() {
+        let s = settings(80, 99, 20);
+        let mut n = default_nacl();
+        // Someone else's deny of the same IP outside the band stays.
+        n.entries.push(entry(150, false, false, "198.51.100.1/32"));
+        let n = applied(
+            &n,
+            &plan_blocks(&n, &[ip("198.51.100.1")], &s, NOW, &by("f-1")),
+        );
+        let n = applied(
+            &n,
+            &plan_blocks(&n, &[ip("198.51.100.2")], &s, NOW, &by("f-2")),
+        );
+        let (ops, released) = plan_release(&n, s.rule_numbers, NOW, |l| l.ip == ip("198.51.100.1"));
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].number, 80);
+        let after = applied(
+            &n,
+            &NaclPlan {
+                ops,
+                ..NaclPlan::default()
+            },
+        );
+        assert!(!after.denies_at(80, false, "198.51.100.1/32".parse().unwrap()));
+        assert!(!after.denies_at(80, true, "198.51.100.1/32".parse().unwrap()));
+        assert!(after.denies_at(150, false, "198.51.100.1/32".parse().unwrap()));
+        assert!(!after.ledger.contains_key(&(80, ip("198.51.100.1"))));
+        assert_eq!(
+            after.ours(s.rule_numbers).len(),
+            1,
+            "the other IP's block stays"
+        );
+        // A second release finds nothing to do.
+        let (again, none) =
+            plan_release(&after, s.rule_numbers, NOW, |l| l.ip == ip("198.51.100.1"));
+        assert!(again.is_empty() && none.is_empty());
+        // By finding: only that finding's.
+        let (_, by_finding) = plan_release(&n, s.rule_numbers, NOW, |l| l.finding == "f-2");
+        assert_eq!(
+            by_finding.iter().map(|l| l.ip).collect::<Vec<_>>(),
+            vec![ip("198.51.100.2")]
+        );
+    }
+
+    #[test]
+    fn a_release_drops_a_tag_without_its_entry_only_past_the_grace_period() {
+        let mut n = default_nacl();
+        let tag_only = LedgerEntry {
+            number: 85,
+            ip: ip("198.51.100.9"),
+            at: NOW,
+            until: NOW + Duration::days(1),
+            severity_tenths: Some(50),
+            finding: "f-9".into(),
+        };
+        n.ledger.insert((85, tag_only.ip), tag_only);
+        let band = settings(80, 99, 20).rule_numbers;
+        let wanted = |l: &LedgerEntry| l.ip == ip("198.51.100.9");
+        assert!(
+            plan_release(&n, band, NOW, wanted).0.is_empty(),
+            "still being written"
+        );
+        let (ops, _) = plan_release(&n, band, NOW + Duration::hours(1), wanted);
+        assert!(
+            matches!(ops.as_slice(), [Op::DeleteTag { number: 85, .. }]),
+            "{ops:?}"
         );
     }
 

@@ -53,7 +53,7 @@ fn stamp(t: OffsetDateTime) -> String {
 
 /// Tag values allow letters, digits, spaces and `+ - = . _ : / @`; a finding id with
 /// anything else is cut to what is allowed (the full id is in the audit record).
-fn clean(finding: &str) -> String {
+pub(crate) fn clean(finding: &str) -> String {
     finding
         .chars()
         .map(|c| {

@@ -17,6 +17,7 @@ use firebreak::plan::Deployment;
 use firebreak::plan::PlannedAction;
 use firebreak::policy::{ActionKind, Enrolment, Policy, RuleBand};
 use firebreak::reach::Reach;
+use firebreak::release::{ReleaseOutcome, ReleaseOutput, ReleasePlan};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -308,6 +309,118 @@ pub async fn sweep(options: SweepOptions, ec2: &Client) -> Result<SweepResult, R
     Ok(result)
 }
 
+/// What the release machine hands block-remote-ip: the plan triage verified.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseEvent {
+    pub release: ReleasePlan,
+}
+
+/// Whether a ledger entry is one the plan releases: its IP's, or its finding's (as the
+/// ledger holds finding ids: cleaned, and cut when the tag value was full).
+fn released_by(plan: &ReleasePlan) -> impl Fn(&ledger::LedgerEntry) -> bool + '_ {
+    let finding = plan.finding.as_ref().map(|f| ledger::clean(f.as_str()));
+    move |l| match (&plan.ip, &finding) {
+        (Some(ip), _) => l.ip == *ip,
+        (None, Some(f)) => {
+            !l.finding.is_empty()
+                && (l.finding == *f || (l.finding.len() >= 64 && f.starts_with(&l.finding)))
+        }
+        (None, None) => false,
+    }
+}
+
+/// A release: every block of Firebreak's for the plan's IP (or finding) in every network
+/// ACL of the plan's account and region, entries and ledger tags. Others' rules, and
+/// Firebreak's blocks of other IPs, stay.
+pub async fn release_blocks(
+    plan: &ReleasePlan,
+    ec2: &Client,
+) -> Result<ReleaseOutput, RunbookError> {
+    let now = OffsetDateTime::now_utc();
+    let band = sweep_band()?;
+    let wanted = released_by(plan);
+    let mut out = ReleaseOutput::default();
+    let mut changes: Vec<Change> = Vec::new();
+    for acl in nacl::all(ec2).await? {
+        let Some((model, _)) = nacl::model(&acl) else {
+            continue;
+        };
+        let (ops, released) = allocate::plan_release(&model, band, now, &wanted);
+        if ops.is_empty() {
+            continue;
+        }
+        let done = nacl::apply_removals(ec2, &model, &ops, plan.dry_run)
+            .await
+            .map_err(|e| e.after_changes(&changes))?;
+        changes.extend(done.iter().cloned());
+        let ips: Vec<String> = released
+            .iter()
+            .map(|l| format!("{} (rule {})", l.ip, l.number))
+            .collect();
+        let summary = match (plan.dry_run, ips.is_empty()) {
+            (true, _) => format!(
+                "dry run: would remove Firebreak's blocks in {}: {}",
+                model.id,
+                ips.join(", ")
+            ),
+            (false, false) => format!(
+                "removed Firebreak's blocks in {}: {}",
+                model.id,
+                ips.join(", ")
+            ),
+            (false, true) => format!(
+                "removed Firebreak's ledger tags left without their entries in {}",
+                model.id
+            ),
+        };
+        tracing::info!(
+            execution_id = plan.execution_id.as_deref().unwrap_or(""),
+            finding_id = plan.finding.as_ref().map(|f| f.as_str()).unwrap_or(""),
+            action = "release-ip-block",
+            network_acl_id = %model.id,
+            dry_run = plan.dry_run,
+            changes = done.len(),
+            "{summary}"
+        );
+        out.outcomes.push(ReleaseOutcome {
+            release: "ip-block".into(),
+            status: if plan.dry_run {
+                OutcomeStatus::DryRun
+            } else {
+                OutcomeStatus::Done
+            },
+            target: model.id.clone(),
+            summary,
+            changes: done,
+        });
+    }
+    if out.outcomes.is_empty() {
+        let summary = format!(
+            "no block of Firebreak's for {} in account {} region {}: nothing to release",
+            plan.target(),
+            plan.account_id,
+            plan.region
+        );
+        tracing::info!(
+            execution_id = plan.execution_id.as_deref().unwrap_or(""),
+            action = "release-ip-block",
+            "{summary}"
+        );
+        out.outcomes.push(ReleaseOutcome {
+            release: "ip-block".into(),
+            status: OutcomeStatus::AlreadyDone,
+            target: plan
+                .ip
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| plan.target()),
+            summary,
+            changes: Vec::new(),
+        });
+    }
+    Ok(out)
+}
+
 /// Everywhere a block of Firebreak's may be: its own account and region first, then every
 /// enrolled account in every enrolled region (and its own), each once.
 pub fn sweep_places(home: &Deployment, enrolment: &Enrolment) -> Vec<(AccountId, Region)> {
@@ -410,16 +523,11 @@ async fn sweep_everywhere(
 }
 
 fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, RunbookError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        RunbookError::Input(InputError::InvalidValue {
-            path: format!("$.{}", e.path()),
-            reason: e.into_inner().to_string(),
-        })
-    })
+    Ok(InputError::read(value)?)
 }
 
-/// One function, two jobs: the malicious-remote-ip playbook's block action, or the
-/// scheduled sweep.
+/// One function, three jobs: the malicious-remote-ip playbook's block action, the
+/// scheduled sweep, or the release machine's release of an IP's (or a finding's) blocks.
 ///
 /// `home` is EC2 in Firebreak's own account and region (the sweep's); a block acts in the
 /// finding's account and region through `reach` (`None` in unit tests: `home` then).
@@ -428,7 +536,18 @@ pub async fn handle(
     home: &Client,
     reach: Option<&Reach>,
 ) -> Result<Value, RunbookError> {
-    let out = if event.get("sweep").is_some() {
+    let out = if event.get("release").is_some() {
+        let req: ReleaseEvent = parse(event)?;
+        let plan = &req.release;
+        let ec2 = match reach {
+            Some(r) => Client::new(
+                &r.config_for(&plan.account_id, &plan.region, plan.execution_id.as_deref())
+                    .await?,
+            ),
+            None => home.clone(),
+        };
+        serde_json::to_value(release_blocks(plan, &ec2).await?)
+    } else if event.get("sweep").is_some() {
         let req: SweepRequest = parse(event)?;
         let result = match reach {
             Some(r) => sweep_everywhere(req.sweep, home, r).await?,

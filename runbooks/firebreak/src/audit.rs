@@ -33,6 +33,21 @@ pub enum AuditRecord {
     Execution(Box<ExecutionRecord>),
     /// Findings of an input that could not be identified, so have no response of their own.
     Refused(RefusedRecord),
+    /// A release an operator asked for: what was put back, or why not.
+    Release(Box<ReleaseRecord>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseRecord {
+    pub execution_id: String,
+    /// What was released, where, as triage verified it.
+    pub release: crate::release::ReleasePlan,
+    pub outcomes: Vec<crate::release::ReleaseOutcome>,
+    pub failures: Vec<Failure>,
+    /// How many resources were changed back.
+    pub changed: usize,
+    pub finished_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -151,6 +166,7 @@ impl AuditRecord {
             AuditRecord::Action(a) => &a.header.execution_id,
             AuditRecord::Execution(e) => &e.header.execution_id,
             AuditRecord::Refused(r) => &r.execution_id,
+            AuditRecord::Release(r) => &r.execution_id,
         }
     }
 }

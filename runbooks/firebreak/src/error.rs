@@ -25,6 +25,14 @@ pub enum InputError {
 }
 
 impl InputError {
+    /// `value` read as a `T`, or the JSON path of the first field that is wrong.
+    pub fn read<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, InputError> {
+        serde_path_to_error::deserialize(value).map_err(|e| InputError::InvalidValue {
+            path: format!("$.{}", e.path()),
+            reason: e.into_inner().to_string(),
+        })
+    }
+
     /// The JSON path the error is about, when it is about one field.
     pub fn path(&self) -> Option<&str> {
         match self {

@@ -27,6 +27,7 @@ pub mod permissions;
 pub mod plan;
 pub mod policy;
 pub mod reach;
+pub mod release;
 pub mod resolution;
 pub mod runtime;
 pub mod schemas;

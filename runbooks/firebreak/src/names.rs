@@ -10,6 +10,7 @@ pub const ACTION_TARGET_ID: &str = "FirebreakContain";
 /// The one response machine: triage, then the runbooks, then the note and the audit.
 pub const RESPONSE_MACHINE: &str = "response";
 pub const SWEEP_MACHINE: &str = "sweep-ip-blocks";
+pub const RELEASE_MACHINE: &str = "release";
 pub const METRIC_NAMESPACE: &str = "Firebreak";
 /// A member account's role for a runbook is this and the runbook's name (the member
 /// stack deploys them; `Firebreak-member-isolate-instance`).
@@ -40,6 +41,7 @@ mod tests {
             ("actionTargetId", ACTION_TARGET_ID),
             ("responseMachine", RESPONSE_MACHINE),
             ("sweepMachine", SWEEP_MACHINE),
+            ("releaseMachine", RELEASE_MACHINE),
             ("metricNamespace", METRIC_NAMESPACE),
             ("memberRolePrefix", MEMBER_ROLE_PREFIX),
             ("ownersTopic", OWNERS_TOPIC),

@@ -96,9 +96,12 @@ fn next_steps(resolution: Resolution) -> &'static str {
 fn release_step(action: &PlannedAction) -> Option<String> {
     Some(match action {
         PlannedAction::IsolateInstance { instance_id, .. } => format!(
-            "instance {instance_id}: put back the groups recorded in its firebreak:original-groups:* tags, exit Standby in the group named by firebreak:auto-scaling-group and register it again with firebreak:target-groups"
+            "instance {instance_id}: firebreak release {instance_id} (its recorded groups back on every interface, out of Standby, into its target groups and load balancers again; the evidence stays)"
         ),
-        PlannedAction::BlockRemoteIps { .. } => "IP blocks: delete the network ACL entries whose firebreak:block:* ledger tag names this finding (the sweep removes them when they expire)".into(),
+        PlannedAction::BlockRemoteIps { ips, .. } => format!(
+            "IP blocks: firebreak release IP for each of {} (or the sweep removes them when they expire)",
+            ips.iter().map(|ip| ip.to_string()).collect::<Vec<_>>().join(", ")
+        ),
         PlannedAction::RevokeRoleSessions { role_name, .. } => format!(
             "role {role_name}: delete its AWSRevokeOlderSessions inline policy once the credentials are rotated"
         ),
@@ -220,6 +223,10 @@ pub fn messages(req: &CloseRequest) -> Vec<Message> {
         for r in releases {
             body.push_str(&format!("  - {r}\n"));
         }
+        body.push_str(&format!(
+            "  - the instances and IP blocks of this finding at once: firebreak release {}\n",
+            f.security_hub.id
+        ));
     }
     body.push_str(&format!(
         "Finding: {}\nExecution: {}\nResolution: {}\n",
@@ -298,7 +305,11 @@ mod tests {
             assert!(owners.body.contains(part), "{part}: {}", owners.body);
         }
         assert!(
-            owners.body.contains("firebreak:original-groups"),
+            owners.body.contains("firebreak release i-")
+                && owners.body.contains(&format!(
+                    "firebreak release {}",
+                    req.plan.finding.security_hub.id
+                )),
             "{}",
             owners.body
         );

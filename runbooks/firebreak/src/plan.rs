@@ -511,14 +511,22 @@ impl Deployment {
     /// Why Firebreak may not act on this finding, if it may not: it is from an account or
     /// a region that is neither this deployment's nor enrolled.
     pub fn refuses(&self, finding: &Finding, enrolment: &Enrolment) -> Option<String> {
-        let account = &finding.account_id;
+        self.refuses_place(&finding.account_id, &finding.region, enrolment)
+    }
+
+    /// Why Firebreak may not act in this account and region, if it may not.
+    pub fn refuses_place(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        enrolment: &Enrolment,
+    ) -> Option<String> {
         if account != &self.account_id && !enrolment.accounts.contains(account) {
             return Some(format!(
                 "the finding is from account {account}, which is not enrolled (Firebreak runs in account {} and acts there and in the accounts its policy's enrolment.accounts lists): nothing was looked up or changed in {account}; contain it there by hand, or enrol the account and deploy the member stack to it",
                 self.account_id
             ));
         }
-        let region = &finding.region;
         if region != &self.region && !enrolment.regions.contains(region) {
             return Some(format!(
                 "the finding is from region {region}, which is not enrolled (Firebreak runs in {} and acts there and in the regions its policy's enrolment.regions lists): nothing was looked up or changed in {region}; contain it there by hand, or enrol the region",

@@ -9,6 +9,7 @@ use crate::audit::AuditRecord;
 use crate::outcome::{
     ActionRequest, AuditOutput, CloseRequest, MarkOutput, MarkRequest, RunbookOutput, TriageOutput,
 };
+use crate::release::{ReleaseOutput, ReleasePlan, ReleaseRequest};
 
 /// `(file stem, schema)` for each boundary, in the order a response crosses them.
 pub fn all() -> Vec<(&'static str, Schema)> {
@@ -21,6 +22,9 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("mark-output", schema_for!(MarkOutput)),
         ("audit-output", schema_for!(AuditOutput)),
         ("audit-record", schema_for!(AuditRecord)),
+        ("release-request", schema_for!(ReleaseRequest)),
+        ("release-plan", schema_for!(ReleasePlan)),
+        ("release-output", schema_for!(ReleaseOutput)),
     ]
 }
 

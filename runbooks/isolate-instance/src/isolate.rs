@@ -242,6 +242,20 @@ async fn find_groups(
         .collect())
 }
 
+/// The ids of the VPC's Firebreak groups (isolation and allow-all), in one read.
+pub async fn firebreak_groups(
+    ec2: &Client,
+    vpc: &VpcId,
+) -> Result<std::collections::BTreeSet<SecurityGroupId>, RunbookError> {
+    let allow_name = format!("{ALLOW_ALL_GROUP_PREFIX}{vpc}");
+    let isolation_name = format!("{ISOLATION_GROUP_PREFIX}{vpc}");
+    Ok(find_groups(ec2, vpc, [&allow_name, &isolation_name])
+        .await?
+        .into_values()
+        .map(|g| g.id)
+        .collect())
+}
+
 // ---- the steps ----------------------------------------------------------------------------
 
 /// Step 1: a snapshot of each volume, unless this finding's snapshot of it exists. One

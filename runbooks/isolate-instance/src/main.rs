@@ -1,8 +1,10 @@
 //! isolate-instance: keeps the evidence, then cuts the instance off the network.
 //! The steps and their reasons are in `isolate.rs`; this file takes the plan's action,
-//! runs the steps in order and reports what changed.
+//! runs the steps in order and reports what changed. The release machine's
+//! `{"release": …}` puts an isolated instance back (`release.rs`).
 
 mod isolate;
+mod release;
 mod service;
 
 use std::collections::BTreeMap;
@@ -11,13 +13,15 @@ use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_ec2::Client;
 use aws_sdk_elasticloadbalancing::Client as ClassicLoadBalancing;
 use aws_sdk_elasticloadbalancingv2::Client as LoadBalancing;
-use firebreak::error::RunbookError;
+use firebreak::error::{InputError, RunbookError};
 use firebreak::ids::{InstanceId, SecurityGroupId, VpcId};
 use firebreak::outcome::{ActionOutcome, ActionRequest, OutcomeStatus, RunbookOutput};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::ActionKind;
 use firebreak::reach::Reach;
+use firebreak::release::ReleasePlan;
 use isolate::Run;
+use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -151,20 +155,47 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
     let reach = Reach::from_env(sdk, "isolate-instance");
     let reach = &reach;
-    firebreak::runtime::serve("isolate-instance", |req: ActionRequest| async move {
-        // In the finding's account and region.
-        let config = reach
-            .for_plan(&req.plan, req.execution_id.as_deref())
-            .await?;
-        let clients = Clients {
-            ec2: Client::new(&config),
-            autoscaling: AutoScaling::new(&config),
-            elb: LoadBalancing::new(&config),
-            classic: ClassicLoadBalancing::new(&config),
+    firebreak::runtime::serve("isolate-instance", |event: Value| async move {
+        let out = if event.get("release").is_some() {
+            let req: ReleaseEvent = InputError::read(event)?;
+            let plan = &req.release;
+            let config = reach
+                .config_for(&plan.account_id, &plan.region, plan.execution_id.as_deref())
+                .await?;
+            serde_json::to_value(release::release_planned(plan, &Clients::new(&config)).await?)
+        } else {
+            let req: ActionRequest = InputError::read(event)?;
+            // In the finding's account and region.
+            let config = reach
+                .for_plan(&req.plan, req.execution_id.as_deref())
+                .await?;
+            serde_json::to_value(isolate_planned(&req, &Clients::new(&config)).await?)
         };
-        isolate_planned(&req, &clients).await
+        out.map_err(|e| RunbookError::Aws {
+            operation: "serialise result",
+            message: e.to_string(),
+            transient: false,
+        })
     })
     .await
+}
+
+/// What the release machine hands isolate-instance: the plan triage verified.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseEvent {
+    release: ReleasePlan,
+}
+
+impl Clients {
+    fn new(config: &aws_config::SdkConfig) -> Clients {
+        Clients {
+            ec2: Client::new(config),
+            autoscaling: AutoScaling::new(config),
+            elb: LoadBalancing::new(config),
+            classic: ClassicLoadBalancing::new(config),
+        }
+    }
 }
 
 /// The isolation itself, in order: the VPCs' groups, evidence, termination protection, the

@@ -126,7 +126,7 @@ pub fn service_tags(s: &InService, existing: &BTreeMap<String, String>) -> Vec<(
 }
 
 /// The instance's place in its Auto Scaling group, if it has one.
-async fn membership(
+pub(crate) async fn membership(
     autoscaling: &AutoScaling,
     id: &InstanceId,
 ) -> Result<Option<Membership>, RunbookError> {

@@ -3,6 +3,9 @@
 //! Validates and normalises the input (see `firebreak::finding`), reads the policy (SSM
 //! when `FIREBREAK_POLICY_PARAMETER` is set, the built-in one otherwise), looks the
 //! instance up in EC2 and IAM for tags, interfaces and role, and plans. It changes nothing.
+//!
+//! For the release machine it checks an operator's release request into a release plan
+//! (`{"release": …}`, see `firebreak::release`): the only thing the release runbooks act on.
 
 mod accounts;
 mod enrich;
@@ -14,7 +17,7 @@ use aws_sdk_iam::Client as IamClient;
 use aws_sdk_lambda::Client as LambdaClient;
 use aws_sdk_s3::Client as S3Client;
 use aws_sdk_ssm::Client as SsmClient;
-use firebreak::error::RunbookError;
+use firebreak::error::{InputError, RunbookError};
 #[cfg(test)]
 use firebreak::finding::InputKind;
 use firebreak::finding::{parse_input, Finding};
@@ -23,6 +26,7 @@ use firebreak::outcome::TriageOutput;
 use firebreak::plan::{plan_in, Deployment, Enrichment};
 use firebreak::policy::{Enrolment, Policy};
 use firebreak::reach::Reach;
+use firebreak::release::{ReleasePlan, ReleaseRequest};
 use serde_json::Value;
 
 /// The state machine passes `{"input": <raw input>, "executionId": "..."}`; a direct
@@ -296,6 +300,64 @@ pub async fn triage(
     })
 }
 
+/// What the release machine hands triage: the operator's request as given.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReleaseEvent {
+    release: ReleaseRequest,
+    #[serde(default)]
+    execution_id: Option<String>,
+}
+
+/// A release request checked against the deployment and the policy's enrolment in force.
+/// Nothing is looked up but the policy: the runbooks read what Firebreak recorded.
+pub async fn verify_release(
+    event: Value,
+    config: &Config,
+    clients: &Clients,
+) -> Result<ReleasePlan, RunbookError> {
+    let ev: ReleaseEvent = InputError::read(event)?;
+    let policy = match &config.policy_parameter {
+        Some(name) => enrich::policy_from_ssm(&clients.ssm, name).await?.0,
+        None => Policy::built_in()?,
+    };
+    let plan = firebreak::release::verify(
+        &ev.release,
+        config.deployment.as_ref(),
+        &policy.enrolment,
+        config.force_dry_run,
+        ev.execution_id,
+    )?;
+    tracing::info!(
+        execution_id = plan.execution_id.as_deref().unwrap_or(""),
+        action = "release",
+        account_id = %plan.account_id,
+        region = %plan.region,
+        dry_run = plan.dry_run,
+        "release of {} verified",
+        plan.target()
+    );
+    Ok(plan)
+}
+
+/// A response's triage, or a release's check.
+pub async fn handle(
+    event: Value,
+    config: &Config,
+    clients: &Clients,
+) -> Result<Value, RunbookError> {
+    let out = if event.get("release").is_some() {
+        serde_json::to_value(verify_release(event, config, clients).await?)
+    } else {
+        serde_json::to_value(triage(event, config, clients).await?)
+    };
+    out.map_err(|e| RunbookError::Aws {
+        operation: "serialise result",
+        message: e.to_string(),
+        transient: false,
+    })
+}
+
 /// S3 by path on a local endpoint (no DNS name per bucket), by virtual host on AWS.
 fn s3_client(conf: &aws_config::SdkConfig) -> S3Client {
     S3Client::from_conf(
@@ -326,7 +388,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }),
     };
     let config = Config::from_env();
-    firebreak::runtime::serve("triage", |input: Value| triage(input, &config, &clients)).await
+    firebreak::runtime::serve("triage", |input: Value| handle(input, &config, &clients)).await
 }
 
 #[cfg(test)]
@@ -761,5 +823,26 @@ mod tests {
         );
         assert!(out.dry_run && out.plans[0].dry_run);
         assert_eq!(out.input_kind, InputKind::GuardDutyEvent);
+    }
+
+    #[tokio::test]
+    async fn a_release_is_checked_into_a_plan_and_nothing_is_read_but_the_policy() {
+        let config = deployed_in("111122223333", "us-east-1");
+        let none = clients(&[], &[], &[]);
+        let ev = serde_json::json!({"release": {"ip": "203.0.113.7", "dryRun": true}, "executionId": "exec-r"});
+        let out = handle(ev, &config, &none).await.unwrap();
+        assert_eq!(out["ip"], "203.0.113.7");
+        assert_eq!(out["accountId"], "111122223333");
+        assert_eq!(out["releasesBlocks"], true);
+        assert_eq!(out["releasesInstances"], false);
+        assert_eq!(out["dryRun"], true);
+        assert_eq!(out["executionId"], "exec-r");
+        // An account the built-in policy does not enrol is refused with the field.
+        let ev = serde_json::json!({"release": {"instance": "i-0a1b2c3d4e5f60718", "account": "999988887777"}});
+        let err = handle(ev, &config, &none).await.unwrap_err();
+        assert!(err.to_string().contains("$.release.account"), "{err}");
+        let ev = serde_json::json!({"release": {"ip": "203.0.113.7", "reactivate": true}});
+        let err = handle(ev, &config, &none).await.unwrap_err();
+        assert!(err.to_string().contains("reactivate"), "{err}");
     }
 }

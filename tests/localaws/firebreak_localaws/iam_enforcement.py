@@ -399,7 +399,7 @@ def resources(service: str, operation: str, params: dict[str, Any], account: str
         return [(_asg_arn(account, region, name), {})]
     if service == "elasticloadbalancing" and operation in ("RegisterTargets", "DeregisterTargets") and "TargetGroupArn" in params:
         return [(str(params["TargetGroupArn"]), {})]
-    if service == "elasticloadbalancing" and operation == "DeregisterInstancesFromLoadBalancer" and "LoadBalancerName" in params:
+    if service == "elasticloadbalancing" and operation in ("RegisterInstancesWithLoadBalancer", "DeregisterInstancesFromLoadBalancer") and "LoadBalancerName" in params:
         return [(f"arn:{PARTITION}:elasticloadbalancing:{region}:{account}:loadbalancer/{params['LoadBalancerName']}", {})]
     if service == "lambda" and "/tags/" in path:
         # TagResource, UntagResource, ListTags: the function's ARN is the path.

@@ -131,3 +131,11 @@ def test_only_an_in_service_instance_enters_standby_as_in_aws(aws):
     assert "is not in InService" in e.value.response["Error"]["Message"]
     state = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance])["AutoScalingInstances"][0]["LifecycleState"]
     assert state == "Standby"
+    # Released: back InService once; a second release is refused the same way.
+    autoscaling.exit_standby(AutoScalingGroupName="fleet", InstanceIds=[instance])
+    state = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance])["AutoScalingInstances"][0]["LifecycleState"]
+    assert state == "InService"
+    with pytest.raises(ClientError) as e:
+        autoscaling.exit_standby(AutoScalingGroupName="fleet", InstanceIds=[instance])
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    assert "is not in Standby" in e.value.response["Error"]["Message"]

@@ -129,3 +129,19 @@ def test_with_enforcement_s3_refuses_the_wrong_action_name_and_a_wrong_expected_
         s3.put_public_access_block(Bucket="ours", PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
     finally:
         requests.post(f"{moto_url}/firebreak-api/iam", json={"enforce": False}, timeout=10).raise_for_status()
+
+
+@pytest.mark.parametrize(
+    "service,operation,params,expected",
+    [
+        ("elasticloadbalancing", "RegisterInstancesWithLoadBalancer", {"LoadBalancerName": "web-classic"}, "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/web-classic"),
+        ("elasticloadbalancing", "DeregisterInstancesFromLoadBalancer", {"LoadBalancerName": "web-classic"}, "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/web-classic"),
+        ("elasticloadbalancing", "RegisterTargets", {"TargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/1"}, "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/1"),
+    ],
+)
+def test_release_calls_are_authorised_on_the_resource_they_change(service, operation, params, expected):
+    """Putting an instance back is checked on the load balancer or target group, as
+    taking it out was: a role allowed only to deregister may not register."""
+    from firebreak_localaws.iam_enforcement import resources
+
+    assert [arn for arn, _ in resources(service, operation, params, "123456789012", "us-east-1", "")] == [expected]
