@@ -52,7 +52,7 @@ def test_the_owning_team_is_told_once_per_response_and_the_response_team_of_the_
     assert len(told) == 2, [n["Subject"] for n in told]
     first = next(n for n in told if provision.finding_ident(high)["Id"] in n["Message"])
     assert first["Subject"].startswith(f"Firebreak contained (HIGH): UnauthorizedAccess:EC2/SSHBruteForce on {web}"), first["Subject"]
-    for part in ("What was found:", "Why it matters:", "What Firebreak did:", "What to do next:", "How to release:", f"instance {web}: put back the groups", "Resolution: contained"):
+    for part in ("What was found:", "Why it matters:", "What Firebreak did:", "What to do next:", "How to release:", f"instance {web}: firebreak release {web}", "Resolution: contained"):
         assert part in first["Message"], (part, first["Message"])
     assert attrs(first) == {"severity": "HIGH", "resolution": "contained", "accountId": provision.ACCOUNT, "team": "payments"}
     alerts = received(account, response, at_least=1)

@@ -5,9 +5,10 @@ a released IP has no entry and no ledger tag left; a second release changes noth
 request that names a place Firebreak may not act in, or an instance someone changed since,
 changes nothing."""
 
-from conftest import assert_calls_declared, audit_records, calls_by, finding, interfaces, put, ssh_brute_force
+from conftest import assert_calls_declared, audit_records, calls_by, finding, interfaces, member_calls, put, ssh_brute_force
 from firebreak_localaws import provision
 from test_drill import firebreak
+from test_organisation import MEMBER, member_event, state_of
 from test_out_of_service import CLASSIC, FLEET, behind_classic, instance_tags, kept_on_termination, lifecycle, registered, web_fleet
 
 REMOTE = "198.51.100.0"
@@ -149,3 +150,32 @@ def test_a_release_that_names_another_place_or_finds_the_instance_changed_since_
     code, out = release(account, other)
     assert code == 1 and "cannot be trusted" in out, out
     assert group_ids(account, other) == other_groups
+
+
+def test_a_member_accounts_finding_is_released_there_through_the_member_roles_and_nothing_changes_here(account):
+    demo = account.members[MEMBER]
+    ec2 = account.client("ec2", account=MEMBER, region=demo["region"])
+    before = {e["NetworkInterfaceId"]: sorted(g["GroupId"] for g in e["Groups"]) for e in ec2.describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [demo["webInstance"]]}])["NetworkInterfaces"]}
+    event = member_event(account)
+    put(account, event)
+    run = account.wait_for_execution("response", timeout=120)
+    assert run["status"] == "SUCCEEDED"
+    ident = provision.finding_ident(event)
+    assert f":{MEMBER}:" in ident["Id"], "the finding's ARN names the member account"
+    here = state_of(account)
+    # The ARN decides the place: a different account beside it is refused.
+    code, out = release(account, ident["Id"], "--account", provision.ACCOUNT)
+    assert code == 2 and f"the finding is in account {MEMBER}" in out, out
+
+    code, out = release(account, ident["Id"])
+    assert code == 0, out
+    after = {e["NetworkInterfaceId"]: sorted(g["GroupId"] for g in e["Groups"]) for e in ec2.describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [demo["webInstance"]]}])["NetworkInterfaces"]}
+    assert after == before
+    acls = ec2.describe_network_acls()["NetworkAcls"]
+    assert not [t for a in acls for t in a.get("Tags", []) if t["Key"].startswith("firebreak:block:")]
+    assert state_of(account) == here, "nothing changed in Firebreak's own account"
+    released = [c for c in member_calls(account) if c["operation"] in WRITES]
+    assert released and {(c["account"], c["region"]) for c in released} == {(MEMBER, demo["region"])}, released
+    assert_calls_declared(account)

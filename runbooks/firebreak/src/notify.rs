@@ -99,8 +99,11 @@ fn release_step(action: &PlannedAction) -> Option<String> {
             "instance {instance_id}: firebreak release {instance_id} (its recorded groups back on every interface, out of Standby, into its target groups and load balancers again; the evidence stays)"
         ),
         PlannedAction::BlockRemoteIps { ips, .. } => format!(
-            "IP blocks: firebreak release IP for each of {} (or the sweep removes them when they expire)",
-            ips.iter().map(|ip| ip.to_string()).collect::<Vec<_>>().join(", ")
+            "IP blocks: {} (or the sweep removes them when they expire)",
+            ips.iter()
+                .map(|ip| format!("firebreak release {ip}"))
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
         PlannedAction::RevokeRoleSessions { role_name, .. } => format!(
             "role {role_name}: delete its AWSRevokeOlderSessions inline policy once the credentials are rotated"

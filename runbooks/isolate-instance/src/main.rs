@@ -657,6 +657,72 @@ mod tests {
         assert!(out.changes.iter().any(|c| c.what == "security groups"));
     }
 
+    /// The same race at the target group: the other response deregistered it first, ELB
+    /// refuses this one's DeregisterTargets (InvalidTarget), a second read finds it gone.
+    #[tokio::test]
+    async fn a_target_another_response_deregistered_meanwhile_is_not_an_error() {
+        let mut m = mocks(instance(&[WEB_SG], &[]), false);
+        in_a_fleet(&mut m, "InService", "healthy");
+        let health = |state: &'static str| {
+            move || {
+                DescribeTargetHealthOutput::builder()
+                    .target_health_descriptions(
+                        TargetHealthDescription::builder()
+                            .target(TargetDescription::builder().id(INSTANCE).port(8080).build())
+                            .target_health(
+                                TargetHealth::builder()
+                                    .state(TargetHealthStateEnum::from(state))
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            }
+        };
+        m.elb[1] = mock!(LoadBalancing::describe_target_health)
+            .sequence()
+            .output(health("healthy"))
+            .output(health("draining"))
+            .build();
+        m.elb[2] = mock!(LoadBalancing::deregister_targets).then_error(|| {
+            aws_sdk_elasticloadbalancingv2::operation::deregister_targets::DeregisterTargetsError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidTarget")
+                    .message("The specified target does not exist")
+                    .build(),
+            )
+        });
+        let out = isolate_instance(request(false), &m.client()).await.unwrap();
+        assert_eq!(out.status, OutcomeStatus::Done);
+        assert_eq!(m.elb[1].num_calls(), 2, "read again after the refusal");
+        assert!(!out
+            .changes
+            .iter()
+            .any(|c| c.what.starts_with("target group")));
+        assert!(out.changes.iter().any(|c| c.what == "security groups"));
+    }
+
+    /// Refused and still registered: a real failure.
+    #[tokio::test]
+    async fn a_refused_deregistration_of_a_target_still_registered_fails() {
+        let mut m = mocks(instance(&[WEB_SG], &[]), false);
+        in_a_fleet(&mut m, "InService", "healthy");
+        m.elb[2] = mock!(LoadBalancing::deregister_targets).then_error(|| {
+            aws_sdk_elasticloadbalancingv2::operation::deregister_targets::DeregisterTargetsError::generic(
+                ErrorMetadata::builder().code("InvalidTarget").build(),
+            )
+        });
+        let err = isolate_instance(request(false), &m.client())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("DeregisterTargets failed: InvalidTarget"),
+            "{err}"
+        );
+        assert_eq!(m.calls(MODIFY_ENI), 0, "no interface moved");
+    }
+
     /// Refused and still InService: a real failure, never taken for done.
     #[tokio::test]
     async fn a_refused_standby_of_an_instance_still_in_service_fails() {

@@ -248,12 +248,67 @@ async fn enter_standby(run: &Run<'_>, id: &InstanceId, group: &str) -> Result<bo
 
 /// Standby, then out of every target group. Returns what could not be done and why (an
 /// instance still launching cannot enter Standby): isolation goes on, the outcome says it.
+/// Whether the target is still registered with the group (not draining or unused).
+async fn still_registered(
+    run: &Run<'_>,
+    id: &InstanceId,
+    r: &Registration,
+) -> Result<bool, RunbookError> {
+    let health = run
+        .elb
+        .describe_target_health()
+        .target_group_arn(&r.target_group_arn)
+        .send()
+        .await
+        .map_err(|e| aws_error("elasticloadbalancing:DescribeTargetHealth", e))?;
+    Ok(health.target_health_descriptions().iter().any(|d| {
+        let state = d
+            .target_health()
+            .and_then(|h| h.state())
+            .map(|s| s.as_str())
+            .unwrap_or("");
+        d.target()
+            .is_some_and(|t| t.id() == Some(id.as_str()) && t.port() == r.port)
+            && !matches!(state, "draining" | "unused")
+    }))
+}
+
+/// Deregisters the target; `false` when another response did it first (ELB refuses a
+/// target that is no longer registered: read again, and go on without claiming it).
+async fn deregister(
+    run: &Run<'_>,
+    id: &InstanceId,
+    r: &Registration,
+) -> Result<bool, RunbookError> {
+    let target = TargetDescription::builder()
+        .id(id.as_str())
+        .set_port(r.port)
+        .build();
+    let refused = match run
+        .elb
+        .deregister_targets()
+        .target_group_arn(&r.target_group_arn)
+        .targets(target)
+        .send()
+        .await
+    {
+        Ok(_) => return Ok(true),
+        Err(e) if error_code(&e) == Some("InvalidTarget") => e,
+        Err(e) => return Err(aws_error("elasticloadbalancing:DeregisterTargets", e)),
+    };
+    if still_registered(run, id, r).await? {
+        return Err(aws_error("elasticloadbalancing:DeregisterTargets", refused));
+    }
+    tracing::info!(instance_id = %id, target_group = %r.record(), "deregistered already: another response took it out of the target group");
+    Ok(false)
+}
+
 pub async fn leave(
     run: &mut Run<'_>,
     id: &InstanceId,
     s: &InService,
 ) -> Result<Vec<String>, RunbookError> {
-    let (elb, classic, dry_run) = (run.elb, run.classic, run.dry_run);
+    let (classic, dry_run) = (run.classic, run.dry_run);
     let mut warnings = Vec::new();
     if let Some(m) = &s.membership {
         match m.lifecycle_state.as_str() {
@@ -278,17 +333,8 @@ pub async fn leave(
         }
     }
     for r in &s.registrations {
-        if !dry_run {
-            let target = TargetDescription::builder()
-                .id(id.as_str())
-                .set_port(r.port)
-                .build();
-            elb.deregister_targets()
-                .target_group_arn(&r.target_group_arn)
-                .targets(target)
-                .send()
-                .await
-                .map_err(|e| aws_error("elasticloadbalancing:DeregisterTargets", e))?;
+        if !dry_run && !deregister(run, id, r).await? {
+            continue;
         }
         run.changes.push(Change {
             resource: id.to_string(),
