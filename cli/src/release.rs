@@ -15,8 +15,9 @@ use crate::exit::{AWS, INPUT, OK, UNEXPECTED};
 
 #[derive(Args)]
 pub struct ReleaseOptions {
-    /// An instance id (i-…), an IP address, or a finding id (its ARN names its account and
-    /// region): what to put back as it was before Firebreak contained it.
+    /// An instance id (i-…), an IP address, a finding id (its ARN names its account and
+    /// region), or role/NAME (lifts AWSRevokeOlderSessions): what to put back as it was
+    /// before Firebreak contained it.
     pub target: String,
     /// The account the instance or IP is in (default: Firebreak's own).
     #[arg(long)]
@@ -39,16 +40,19 @@ pub struct ReleaseOptions {
 /// Checked here as the machine will check it, so a typo costs no AWS call.
 pub fn request(o: &ReleaseOptions) -> Result<Value, String> {
     let t = o.target.trim();
-    let key = if t.starts_with("i-") {
+    let (key, value) = if t.starts_with("i-") {
         firebreak::ids::InstanceId::parse(t)?;
-        "instance"
+        ("instance", t)
+    } else if let Some(role) = t.strip_prefix("role/") {
+        firebreak::ids::IamName::parse(role)?;
+        ("role", role)
     } else if firebreak::ids::parse_ip(t).is_ok() {
-        "ip"
+        ("ip", t)
     } else {
         firebreak::ids::FindingId::parse(t)?;
-        "finding"
+        ("finding", t)
     };
-    let mut req = json!({ key: t });
+    let mut req = json!({ key: value });
     if let Some(a) = &o.account {
         firebreak::ids::AccountId::parse(a)?;
         req["account"] = json!(a);
@@ -91,7 +95,7 @@ pub fn render(output: &Value) -> String {
         plan["accountId"].as_str().unwrap_or("?"),
         plan["region"].as_str().unwrap_or("?")
     );
-    let outcomes: Vec<ReleaseOutcome> = ["instances", "blocks"]
+    let outcomes: Vec<ReleaseOutcome> = ["instances", "blocks", "sessions"]
         .iter()
         .filter_map(|k| output[*k]["outcomes"].as_array())
         .flatten()
@@ -189,7 +193,7 @@ async fn release(o: ReleaseOptions) -> ExitCode {
     } else {
         print!("{}", render(&output));
     }
-    let refused = ["instances", "blocks"].iter().any(|k| {
+    let refused = ["instances", "blocks", "sessions"].iter().any(|k| {
         output[*k]["outcomes"]
             .as_array()
             .is_some_and(|a| a.iter().any(|o| o["status"] == "refused"))
@@ -224,6 +228,11 @@ mod tests {
         );
         let gd = "arn:aws:guardduty:us-east-1:111122223333:detector/d/finding/f";
         assert_eq!(request(&opts(gd)).unwrap(), json!({"finding": gd}));
+        assert_eq!(
+            request(&opts("role/web-instance-role")).unwrap(),
+            json!({"role": "web-instance-role"})
+        );
+        assert!(request(&opts("role/")).is_err());
         assert!(request(&opts("i-nothex")).is_err());
         let mut o = opts("203.0.113.7");
         o.account = Some("12".into());

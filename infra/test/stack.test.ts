@@ -197,7 +197,7 @@ test("a state machine's role may invoke only its own functions, and each functio
   assert.deepEqual(invokers('triage'), [roleOf('response')]);
 });
 
-test('the release machine: no rule starts it, it invokes only triage, isolate-instance, block-remote-ip and audit-log, and its ARN is an output', () => {
+test('the release machine: no rule starts it, it invokes only triage, isolate-instance, block-remote-ip, revoke-role-sessions and audit-log, and its ARN is an output', () => {
   const { template, stack, repo } = synth(REPO);
   const machine = stack.stateMachines.get(repo.names.releaseMachine)!;
   const machineId = stack.getLogicalId(machine.node.defaultChild as any);
@@ -214,7 +214,7 @@ test('the release machine: no rule starts it, it invokes only triage, isolate-in
     }
   }
   const fnId = (name: string) => stack.getLogicalId(stack.functions.get(name)!.node.defaultChild as any);
-  assert.deepEqual([...invoked].sort(), ['audit-log', 'block-remote-ip', 'isolate-instance', 'triage'].map(fnId).sort());
+  assert.deepEqual([...invoked].sort(), ['audit-log', 'block-remote-ip', 'isolate-instance', 'revoke-role-sessions', 'triage'].map(fnId).sort());
   assert.ok(template.toJSON().Outputs.ReleaseMachineArn, 'the ARN an operator starts');
 });
 

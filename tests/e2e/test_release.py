@@ -3,12 +3,17 @@ recorded and nothing else. A released instance has exactly its original groups o
 interface and is back in its Auto Scaling group, target group and Classic Load Balancer;
 a released IP has no entry and no ledger tag left; a second release changes nothing; a
 request that names a place Firebreak may not act in, or an instance someone changed since,
-changes nothing."""
+changes nothing. A role's session revocation is lifted only when the role is named, and a
+key is never reactivated."""
+
+import json
 
 from conftest import assert_calls_declared, audit_records, calls_by, finding, interfaces, member_calls, put, ssh_brute_force
 from firebreak_localaws import provision
+from samples import findings_of
 from test_drill import firebreak
 from test_organisation import MEMBER, member_event, state_of
+from test_response import exfiltration_event
 from test_out_of_service import CLASSIC, FLEET, behind_classic, instance_tags, kept_on_termination, lifecycle, registered, web_fleet
 
 REMOTE = "198.51.100.0"
@@ -178,4 +183,45 @@ def test_a_member_accounts_finding_is_released_there_through_the_member_roles_an
     assert state_of(account) == here, "nothing changed in Firebreak's own account"
     released = [c for c in member_calls(account) if c["operation"] in WRITES]
     assert released and {(c["account"], c["region"]) for c in released} == {(MEMBER, demo["region"])}, released
+    assert_calls_declared(account)
+
+
+def test_a_role_named_has_its_session_revocation_lifted_only_when_it_is_the_bare_revocation(account):
+    iam = account.client("iam")
+    event = exfiltration_event(account)
+    ident = findings_of(account, event)[0]
+    put(account, event)
+    run = account.wait_for_execution("response", timeout=120)
+    assert run["status"] == "SUCCEEDED"
+    assert "AWSRevokeOlderSessions" in iam.list_role_policies(RoleName="web-instance-role")["PolicyNames"]
+    # A finding's release never lifts a revocation (rotating is the fix).
+    code, out = release(account, ident["Id"])
+    assert code == 0, out
+    assert "AWSRevokeOlderSessions" in iam.list_role_policies(RoleName="web-instance-role")["PolicyNames"]
+    # A dry run says what it would lift, and lifts nothing.
+    code, out = release(account, "role/web-instance-role", "--dry-run")
+    assert code == 0 and "would lift" in out, out
+    assert "AWSRevokeOlderSessions" in iam.list_role_policies(RoleName="web-instance-role")["PolicyNames"]
+
+    code, out = release(account, "role/web-instance-role")
+    assert code == 0 and "lifted the session revocation of role web-instance-role" in out, out
+    assert "AWSRevokeOlderSessions" not in iam.list_role_policies(RoleName="web-instance-role")["PolicyNames"]
+    code, out = release(account, "role/web-instance-role")
+    assert code == 0 and "nothing to lift" in out, out
+    _, record = release_record(account, 3)
+    assert record["changed"] == 0 and record["release"]["role"] == "web-instance-role"
+
+    # A policy of that name that says more is someone else's: it stays.
+    wider = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2026-12-01T00:00:00Z"}}},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+    ]}
+    iam.put_role_policy(RoleName="web-instance-role", PolicyName="AWSRevokeOlderSessions", PolicyDocument=json.dumps(wider))
+    code, out = release(account, "role/web-instance-role")
+    assert code == 1 and "says more than a revocation" in out, out
+    assert "AWSRevokeOlderSessions" in iam.list_role_policies(RoleName="web-instance-role")["PolicyNames"]
+    # A protected principal is refused before any call.
+    code, out = release(account, "role/BreakGlassAdmin")
+    assert code == 2 and "protected" in out, out
+    assert len(calls_by(account, "revoke-role-sessions", {"DeleteRolePolicy"})) == 1, "one lift: the refused and protected ones never called"
     assert_calls_declared(account)

@@ -14,10 +14,10 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
-use crate::ids::{parse_ip, AccountId, Arn, FindingId, InstanceId, Region};
+use crate::ids::{parse_ip, AccountId, Arn, FindingId, IamName, InstanceId, Region};
 use crate::outcome::{Change, Failure, OutcomeStatus};
 use crate::plan::Deployment;
-use crate::policy::Enrolment;
+use crate::policy::Policy;
 
 /// What an operator starts the release machine with. Strings, so that each error names
 /// its field.
@@ -34,6 +34,11 @@ pub struct ReleaseRequest {
     /// A finding: every instance still isolated for it and every block it made.
     #[serde(default)]
     pub finding: Option<String>,
+    /// A role whose sessions Firebreak revoked: its `AWSRevokeOlderSessions` policy goes,
+    /// so that tokens issued before the cutoff work again. Only ever on this word: a
+    /// finding's release leaves revocations in place (rotating is the fix).
+    #[serde(default)]
+    pub role: Option<String>,
     /// Where the target is; Firebreak's own account and region when not given (a
     /// finding's ARN names its own).
     #[serde(default)]
@@ -55,6 +60,8 @@ pub struct ReleasePlan {
     pub ip: Option<IpAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finding: Option<FindingId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<IamName>,
     pub account_id: AccountId,
     pub region: Region,
     pub dry_run: bool,
@@ -62,6 +69,9 @@ pub struct ReleasePlan {
     /// block-remote-ip (an IP or a finding): the machine's choices read these.
     pub releases_instances: bool,
     pub releases_blocks: bool,
+    /// Whether revoke-role-sessions lifts a revocation (a role, named).
+    #[serde(default)]
+    pub releases_sessions: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<String>,
 }
@@ -69,10 +79,11 @@ pub struct ReleasePlan {
 impl ReleasePlan {
     /// What is released, in words: `instance i-…`, `IP 203.0.113.7`, `finding …`.
     pub fn target(&self) -> String {
-        match (&self.instance, &self.ip, &self.finding) {
-            (Some(i), _, _) => format!("instance {i}"),
-            (_, Some(ip), _) => format!("IP {ip}"),
-            (_, _, Some(f)) => format!("finding {f}"),
+        match (&self.instance, &self.ip, &self.finding, &self.role) {
+            (Some(i), _, _, _) => format!("instance {i}"),
+            (_, Some(ip), _, _) => format!("IP {ip}"),
+            (_, _, Some(f), _) => format!("finding {f}"),
+            (_, _, _, Some(r)) => format!("role {r}"),
             _ => "nothing".into(),
         }
     }
@@ -104,18 +115,26 @@ pub struct ReleaseOutput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReleaseAuditRequest {
     pub release: ReleasePlan,
-    /// isolate-instance's outcomes, then block-remote-ip's (ASL cannot join two arrays).
+    /// isolate-instance's outcomes, then block-remote-ip's (ASL cannot join arrays).
     #[serde(default)]
     pub instances: Vec<ReleaseOutcome>,
     #[serde(default)]
     pub blocks: Vec<ReleaseOutcome>,
+    /// revoke-role-sessions' (a role named).
+    #[serde(default)]
+    pub sessions: Vec<ReleaseOutcome>,
     #[serde(default)]
     pub failure: Option<Failure>,
 }
 
 impl ReleaseAuditRequest {
     pub fn outcomes(&self) -> Vec<ReleaseOutcome> {
-        self.instances.iter().chain(&self.blocks).cloned().collect()
+        self.instances
+            .iter()
+            .chain(&self.blocks)
+            .chain(&self.sessions)
+            .cloned()
+            .collect()
     }
 
     pub fn changed(&self) -> usize {
@@ -144,18 +163,18 @@ pub fn place_of_finding(id: &FindingId) -> Option<(AccountId, Region)> {
 pub fn verify(
     req: &ReleaseRequest,
     home: Option<&Deployment>,
-    enrolment: &Enrolment,
+    policy: &Policy,
     force_dry_run: bool,
     execution_id: Option<String>,
 ) -> Result<ReleasePlan, InputError> {
-    let given = [&req.instance, &req.ip, &req.finding]
+    let given = [&req.instance, &req.ip, &req.finding, &req.role]
         .iter()
         .filter(|v| v.is_some())
         .count();
     if given != 1 {
         return Err(invalid(
             "$.release",
-            "give exactly one of instance, ip and finding",
+            "give exactly one of instance, ip, finding and role",
         ));
     }
     let instance = req
@@ -176,6 +195,23 @@ pub fn verify(
         .map(FindingId::parse)
         .transpose()
         .map_err(|e| invalid("$.release.finding", e))?;
+    let role = req
+        .role
+        .as_deref()
+        .map(IamName::parse)
+        .transpose()
+        .map_err(|e| invalid("$.release.role", e))?;
+    // The guardrails would refuse the call anyway; say so before anything is read.
+    if let Some(why) = role
+        .as_ref()
+        .and_then(|r| policy.role_protected(r.as_str(), None))
+    {
+        return Err(invalid(
+            "$.release.role",
+            format!("{why}: Firebreak never changes a protected principal"),
+        ));
+    }
+    let enrolment = &policy.enrolment;
     let account = req
         .account
         .as_deref()
@@ -230,7 +266,9 @@ pub fn verify(
     Ok(ReleasePlan {
         releases_instances: instance.is_some() || finding.is_some(),
         releases_blocks: ip.is_some() || finding.is_some(),
+        releases_sessions: role.is_some(),
         instance,
+        role,
         ip,
         finding,
         account_id,
@@ -243,6 +281,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Enrolment;
 
     const GD: &str = "arn:aws:guardduty:eu-west-1:222233334444:detector/d1/finding/f1";
 
@@ -253,11 +292,21 @@ mod tests {
         }
     }
 
-    fn enrolled() -> Enrolment {
-        Enrolment {
+    fn policy(enrolment: Enrolment) -> Policy {
+        let mut p = Policy::built_in().unwrap();
+        p.enrolment = enrolment;
+        p
+    }
+
+    fn enrolled() -> Policy {
+        policy(Enrolment {
             accounts: vec![AccountId::parse("222233334444").unwrap()],
             regions: vec![Region::parse("eu-west-1").unwrap()],
-        }
+        })
+    }
+
+    fn none() -> Policy {
+        policy(Enrolment::default())
     }
 
     fn req(f: impl FnOnce(&mut ReleaseRequest)) -> ReleaseRequest {
@@ -273,10 +322,10 @@ mod tests {
     #[test]
     fn an_instance_is_released_in_firebreaks_own_place_by_default() {
         let r = req(|r| r.instance = Some("i-0a1b2c3d4e5f60718".into()));
-        let p = verify(&r, Some(&home()), &Enrolment::default(), false, None).unwrap();
+        let p = verify(&r, Some(&home()), &none(), false, None).unwrap();
         assert_eq!(p.account_id.as_str(), "111122223333");
         assert_eq!(p.region.as_str(), "us-east-1");
-        assert!(p.releases_instances && !p.releases_blocks && !p.dry_run);
+        assert!(p.releases_instances && !p.releases_blocks && !p.releases_sessions && !p.dry_run);
         assert_eq!(p.target(), "instance i-0a1b2c3d4e5f60718");
     }
 
@@ -289,6 +338,18 @@ mod tests {
             ("222233334444", "eu-west-1")
         );
         assert!(p.releases_instances && p.releases_blocks);
+        assert!(
+            !p.releases_sessions,
+            "a finding's release never lifts a revocation"
+        );
+        let role = req(|r| r.role = Some("web-instance-role".into()));
+        let p = verify(&role, Some(&home()), &enrolled(), false, None).unwrap();
+        assert!(p.releases_sessions && !p.releases_instances && !p.releases_blocks);
+        assert_eq!(p.target(), "role web-instance-role");
+        let protected = req(|r| r.role = Some("BreakGlassAdmin".into()));
+        let e = verify(&protected, Some(&home()), &enrolled(), false, None).unwrap_err();
+        assert_eq!(e.path(), Some("$.release.role"));
+        assert!(e.to_string().contains("protected"), "{e}");
     }
 
     #[test]
@@ -362,7 +423,7 @@ mod tests {
         assert!(e.to_string().contains("in account 222233334444"), "{e}");
         // A member's finding is not released when the member is not enrolled.
         let gd = req(|r| r.finding = Some(GD.into()));
-        assert!(verify(&gd, Some(&home()), &Enrolment::default(), false, None).is_err());
+        assert!(verify(&gd, Some(&home()), &none(), false, None).is_err());
         // Without its own place, Firebreak releases nowhere.
         assert!(verify(&gd, None, &enrolled(), false, None).is_err());
     }

@@ -6,13 +6,15 @@
 mod revoke;
 
 use aws_sdk_iam::Client;
-use firebreak::error::RunbookError;
+use firebreak::error::{InputError, RunbookError};
 use firebreak::ids::{AccessKeyId, IamName};
 use firebreak::outcome::{ActionOutcome, ActionRequest, Change, OutcomeStatus, RunbookOutput};
 use firebreak::plan::PlannedAction;
 use firebreak::policy::ActionKind;
 use firebreak::reach::Reach;
+use firebreak::release::{ReleaseOutcome, ReleaseOutput, ReleasePlan};
 use revoke::KeyState;
+use serde_json::Value;
 use time::OffsetDateTime;
 
 struct Step {
@@ -190,18 +192,102 @@ pub async fn revoke_credentials(
     Ok(RunbookOutput { outcomes })
 }
 
+/// The release machine's lift of a revocation: the role's `AWSRevokeOlderSessions` goes,
+/// only if it is the bare revocation (anything more in it is someone else's, and stays).
+/// Never a key: a deactivated key is replaced, never reactivated.
+pub async fn lift_revocation(
+    plan: &ReleasePlan,
+    iam: &Client,
+) -> Result<ReleaseOutput, RunbookError> {
+    let Some(role) = &plan.role else {
+        return Ok(ReleaseOutput::default());
+    };
+    let outcome = |status: OutcomeStatus, summary: String, changes: Vec<Change>| ReleaseOutcome {
+        release: "session-revocation".into(),
+        status,
+        target: format!("role {role}"),
+        summary,
+        changes,
+    };
+    let out = match revoke::revocation_on(iam, role).await? {
+        None => outcome(
+            OutcomeStatus::AlreadyDone,
+            format!("role {role} has no {} policy: nothing to lift", revoke::POLICY_NAME),
+            vec![],
+        ),
+        Some(doc) if !revoke::is_revocation_only(&doc) => outcome(
+            OutcomeStatus::Refused,
+            format!("role {role}'s {} says more than a revocation: it is not Firebreak's as written, so it stays; lift it by hand", revoke::POLICY_NAME),
+            vec![],
+        ),
+        Some(doc) => {
+            let change = Change {
+                resource: format!("role {role}"),
+                what: format!("inline policy {}", revoke::POLICY_NAME),
+                before: match revoke::existing_cutoff(&doc) {
+                    Some(c) => format!("denies tokens issued before {c}"),
+                    None => "present".into(),
+                },
+                after: "deleted".into(),
+            };
+            if plan.dry_run {
+                outcome(OutcomeStatus::DryRun, format!("dry run: would lift the session revocation of role {role}"), vec![change])
+            } else {
+                revoke::delete_revocation(iam, role).await?;
+                outcome(OutcomeStatus::Done, format!("lifted the session revocation of role {role}: its older sessions work again"), vec![change])
+            }
+        }
+    };
+    tracing::info!(
+        execution_id = plan.execution_id.as_deref().unwrap_or(""),
+        action = "release-session-revocation",
+        role = %role,
+        status = out.status.as_str(),
+        "{}",
+        out.summary
+    );
+    Ok(ReleaseOutput {
+        outcomes: vec![out],
+    })
+}
+
+/// What the release machine hands revoke-role-sessions: the plan triage verified.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseEvent {
+    release: ReleasePlan,
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
     let reach = Reach::from_env(sdk, "revoke-role-sessions");
-    firebreak::runtime::serve("revoke-role-sessions", |req: ActionRequest| async {
-        // IAM of the finding's account: a member's role, never a same-named one here.
-        let iam = Client::new(
-            &reach
-                .for_plan(&req.plan, req.execution_id.as_deref())
-                .await?,
-        );
-        revoke_credentials(req, &iam).await
+    let reach = &reach;
+    firebreak::runtime::serve("revoke-role-sessions", |event: Value| async move {
+        let out = if event.get("release").is_some() {
+            let req: ReleaseEvent = InputError::read(event)?;
+            let plan = &req.release;
+            let iam = Client::new(
+                &reach
+                    .config_for(&plan.account_id, &plan.region, plan.execution_id.as_deref())
+                    .await?,
+            );
+            serde_json::to_value(lift_revocation(plan, &iam).await?)
+        } else {
+            let req: ActionRequest = InputError::read(event)?;
+            // IAM of the finding's account: a member's role, never a same-named one here.
+            let iam = Client::new(
+                &reach
+                    .for_plan(&req.plan, req.execution_id.as_deref())
+                    .await?,
+            );
+            serde_json::to_value(revoke_credentials(req, &iam).await?)
+        };
+        out.map_err(|e| RunbookError::Aws {
+            operation: "serialise result",
+            message: e.to_string(),
+            transient: false,
+        })
     })
     .await
 }

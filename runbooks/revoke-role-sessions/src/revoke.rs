@@ -61,6 +61,71 @@ pub fn existing_cutoff(document: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Whether a document is the revocation and nothing else: one statement that denies every
+/// action on every resource to tokens issued before a time. A policy of that name saying
+/// anything more is not Firebreak's (or was changed), and a release leaves it. Pure.
+pub fn is_revocation_only(document: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(document) else {
+        return false;
+    };
+    let statements = match v.get("Statement") {
+        Some(serde_json::Value::Array(a)) => a.clone(),
+        Some(one) => vec![one.clone()],
+        None => return false,
+    };
+    let everything = |x: Option<&serde_json::Value>| match x {
+        Some(serde_json::Value::String(s)) => s == "*",
+        Some(serde_json::Value::Array(a)) => a.len() == 1 && a[0] == "*",
+        _ => false,
+    };
+    let [st] = statements.as_slice() else {
+        return false;
+    };
+    let only_cutoff = st
+        .get("Condition")
+        .and_then(|c| c.as_object())
+        .is_some_and(|c| {
+            c.len() == 1
+                && c.get("DateLessThan")
+                    .and_then(|d| d.as_object())
+                    .is_some_and(|d| {
+                        d.len() == 1 && d.get("aws:TokenIssueTime").is_some_and(|t| t.is_string())
+                    })
+        });
+    st.get("Effect").and_then(|e| e.as_str()) == Some("Deny")
+        && everything(st.get("Action"))
+        && everything(st.get("Resource"))
+        && st.get("NotAction").is_none()
+        && st.get("NotResource").is_none()
+        && only_cutoff
+}
+
+/// The revocation policy's document on the role, decoded; `None` when there is none (or
+/// no role).
+pub async fn revocation_on(iam: &Client, name: &IamName) -> Result<Option<String>, RunbookError> {
+    match iam
+        .get_role_policy()
+        .role_name(name.as_str())
+        .policy_name(POLICY_NAME)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(url_decode(&out.policy_document))),
+        Err(e) if error_code(&e) == Some("NoSuchEntity") => Ok(None),
+        Err(e) => Err(aws_error("iam:GetRolePolicy", e)),
+    }
+}
+
+pub async fn delete_revocation(iam: &Client, name: &IamName) -> Result<(), RunbookError> {
+    iam.delete_role_policy()
+        .role_name(name.as_str())
+        .policy_name(POLICY_NAME)
+        .send()
+        .await
+        .map_err(|e| aws_error("iam:DeleteRolePolicy", e))?;
+    Ok(())
+}
+
 /// IAM returns policy documents URL-encoded (RFC 3986); decodes `%XX` and leaves the rest.
 pub fn url_decode(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -240,6 +305,25 @@ pub async fn deactivate_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_bare_revocation_is_lifted() {
+        assert!(is_revocation_only(&revocation_document(
+            "2026-12-02T10:00:00Z"
+        )));
+        let console = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-12-02T10:00:00Z"}}}}"#;
+        assert!(is_revocation_only(console), "the IAM console's form");
+        for other in [
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"t"}}},{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+            r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"t"}}}}"#,
+            r#"{"Statement":{"Effect":"Deny","Action":"s3:*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"t"}}}}"#,
+            r#"{"Statement":{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"t"},"Bool":{"aws:SecureTransport":"false"}}}}"#,
+            r#"{"Statement":{"Effect":"Deny","Action":"*","Resource":"*"}}"#,
+            "not json",
+        ] {
+            assert!(!is_revocation_only(other), "{other}");
+        }
+    }
     use time::macros::datetime;
 
     #[test]

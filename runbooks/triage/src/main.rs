@@ -324,7 +324,7 @@ pub async fn verify_release(
     let plan = firebreak::release::verify(
         &ev.release,
         config.deployment.as_ref(),
-        &policy.enrolment,
+        &policy,
         config.force_dry_run,
         ev.execution_id,
     )?;
