@@ -1,7 +1,8 @@
 """`make bench`, the local-account part: for the release build of each runbook, process
 start to first response under the Lambda runtime API and peak memory; for the EC2
 response (EC2 + IP, IP alone, credentials), end-to-end time (event put to finding
-RESOLVED, median of several runs) and AWS API calls per response, from the request log.
+RESOLVED, median of several runs) and AWS API calls per response, from the request log; and
+the release of the first scenario's finding.
 
 Timings here are measurements to report, never assertions.
 """
@@ -50,6 +51,29 @@ SCENARIOS = {
 }
 
 
+# The scenario whose finding is then released (the release machine, started as
+# `firebreak release FINDING` starts it).
+RELEASED = "ec2-compromise + malicious-remote-ip (SSH brute force, HIGH)"
+
+
+def release_of(acct: LocalAccount, finding_id: str, keys: dict[str, str]) -> dict:
+    before = len(acct.request_log())
+    sfn = acct.client("stepfunctions")
+    start = time.perf_counter()
+    run = sfn.start_execution(stateMachineArn=acct.deployed["stateMachines"]["release"], input=json.dumps({"finding": finding_id}))
+    while sfn.describe_execution(executionArn=run["executionArn"])["status"] == "RUNNING":
+        time.sleep(0.01)
+    took = time.perf_counter() - start
+    status = sfn.describe_execution(executionArn=run["executionArn"])["status"]
+    if status != "SUCCEEDED":
+        raise RuntimeError(f"release {status}")
+    calls: dict[str, int] = {}
+    for r in acct.request_log()[before:]:
+        if r["accessKeyId"] in keys:
+            calls[keys[r["accessKeyId"]]] = calls.get(keys[r["accessKeyId"]], 0) + 1
+    return {"s": took, "calls": calls}
+
+
 def one_run(bin_dir: Path, scenario: str) -> dict:
     # Security Hub's copy of the finding at once: the time measured is Firebreak's own.
     acct = LocalAccount(ROOT, bin_dir, import_delay=0).start()
@@ -88,7 +112,8 @@ def one_run(bin_dir: Path, scenario: str) -> dict:
             }
             for name, fn in acct.host.functions.items()
         }
-        return {"contained_s": contained, "calls": calls, "operations": operations, "transitions": transitions, "functions": functions}
+        released = release_of(acct, ident["Id"], keys) if scenario == RELEASED else None
+        return {"contained_s": contained, "calls": calls, "operations": operations, "transitions": transitions, "functions": functions, "release": released}
     finally:
         acct.stop()
 
@@ -112,6 +137,12 @@ def main() -> int:
             ops = ", ".join(f"{op} {n}" for op, n in sorted(runs[0]["operations"][name].items()))
             print(f"  {name:<20} {runs[0]['calls'][name]:3}   {ops}")
         print(f"  {'total':<20} {sum(runs[0]['calls'].values())}")
+        if runs[0]["release"]:
+            took = [r["release"]["s"] for r in runs]
+            print(f"release of that finding (release machine, start to SUCCEEDED): median {statistics.median(took) * 1000:.0f} ms "
+                  f"(min {min(took) * 1000:.0f}, max {max(took) * 1000:.0f}); AWS calls: "
+                  + ", ".join(f"{n} {c}" for n, c in sorted(runs[0]["release"]["calls"].items()))
+                  + f", total {sum(runs[0]['release']['calls'].values())}")
     runs = every
     print("per runbook, median over runs: cold start (process start to ready for its first event),")
     print("first invocation (event handed over to response, real calls into the local account), peak memory")
