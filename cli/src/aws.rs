@@ -12,6 +12,7 @@ use aws_sdk_eventbridge::Client as EventsClient;
 use aws_sdk_securityhub::types::{AwsSecurityFindingFilters, StringFilter, StringFilterComparison};
 use aws_sdk_securityhub::Client as HubClient;
 use aws_sdk_sfn::Client as SfnClient;
+use aws_sdk_sts::Client as StsClient;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use serde_json::Value;
 
@@ -40,6 +41,7 @@ pub struct Aws {
     pub events: EventsClient,
     pub hub: HubClient,
     pub logs: LogsClient,
+    pub sts: StsClient,
     pub region: String,
 }
 
@@ -67,6 +69,7 @@ pub async fn connect() -> Result<Aws, AwsError> {
         events: EventsClient::new(&conf),
         hub: HubClient::new(&conf),
         logs: LogsClient::new(&conf),
+        sts: StsClient::new(&conf),
         region,
     })
 }
@@ -252,6 +255,91 @@ pub async fn describe_execution(aws: &Aws, arn: &str) -> Result<Execution, AwsEr
         error: out.error,
         cause: out.cause,
     })
+}
+
+/// Who is calling, as STS says: the approver or denier the audit names.
+pub async fn caller_arn(aws: &Aws) -> Result<String, AwsError> {
+    let me = aws
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| sdk("sts:GetCallerIdentity", e))?;
+    me.arn()
+        .map(str::to_owned)
+        .ok_or_else(|| AwsError("sts:GetCallerIdentity: no ARN in the answer".into()))
+}
+
+/// The parameters of every `.waitForTaskToken` task the execution scheduled, oldest first.
+pub async fn scheduled_parameters(aws: &Aws, arn: &str) -> Result<Vec<String>, AwsError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = aws
+            .sfn
+            .get_execution_history()
+            .execution_arn(arn)
+            .max_results(1000)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| sdk("states:GetExecutionHistory", e))?;
+        for e in page.events() {
+            if let Some(d) = e.task_scheduled_event_details() {
+                if d.resource().ends_with(".waitForTaskToken") {
+                    out.push(d.parameters().to_owned());
+                }
+            }
+        }
+        token = page.next_token;
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// `false`: the token's task is closed already (answered, timed out, or a retry's).
+fn closed_token<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(e: &E) -> bool {
+    matches!(
+        e.code(),
+        Some("TaskTimedOut" | "InvalidToken" | "TaskDoesNotExist")
+    )
+}
+
+pub async fn send_task_success(aws: &Aws, token: &str, output: &str) -> Result<bool, AwsError> {
+    match aws
+        .sfn
+        .send_task_success()
+        .task_token(token)
+        .output(output)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(closed_token) => Ok(false),
+        Err(e) => Err(sdk("states:SendTaskSuccess", e)),
+    }
+}
+
+pub async fn send_task_failure(
+    aws: &Aws,
+    token: &str,
+    error: &str,
+    cause: &str,
+) -> Result<bool, AwsError> {
+    match aws
+        .sfn
+        .send_task_failure()
+        .task_token(token)
+        .error(error)
+        .cause(cause)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(closed_token) => Ok(false),
+        Err(e) => Err(sdk("states:SendTaskFailure", e)),
+    }
 }
 
 /// Every history event (with the outputs of the states, for the plans and outcomes).

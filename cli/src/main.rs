@@ -5,6 +5,7 @@
 //! - `firebreak drill FILE | --sample NAME` runs a response on the deployed suite and says
 //!   what it came to; `firebreak report EXECUTION_ARN -o FILE.html` draws it.
 //! - `firebreak release INSTANCE | IP | FINDING` puts back what a response changed.
+//! - `firebreak approve EXECUTION` / `deny EXECUTION --reason …` answer an approval gate.
 //! - `firebreak samples` lists the bundled samples; `firebreak validate` checks policy,
 //!   state machine and rule files offline.
 
@@ -14,6 +15,7 @@ mod drill;
 mod exit;
 mod history;
 mod outcome;
+mod approve;
 mod release;
 mod render;
 mod report;
@@ -78,6 +80,15 @@ enum Command {
     /// release), 1 something was refused or failed, 2 bad input or a place Firebreak may
     /// not act in, 4 AWS problem.
     Release(release::ReleaseOptions),
+    /// Let a response that waits for approval go on: its planned actions run.
+    ///
+    /// Reads the gate's task token from the execution's history and answers it as the
+    /// caller STS names. Exit codes: 0 approved, 1 nothing waits, 2 bad input, 4 AWS
+    /// problem (AccessDenied: your role may not answer approvals).
+    Approve(approve::ApproveOptions),
+    /// Refuse a response that waits for approval: nothing runs, the finding ends
+    /// NOTIFIED with the reason. Exit codes as for approve.
+    Deny(approve::DenyOptions),
     /// Write the report of an execution: its graph and path, times, plan, changes, note.
     Report {
         execution_arn: String,
@@ -113,6 +124,8 @@ fn main() -> ExitCode {
         ),
         Command::Drill(options) => drill::run(options),
         Command::Release(options) => release::run(options),
+        Command::Approve(options) => approve::run_approve(options),
+        Command::Deny(options) => approve::run_deny(options),
         Command::Report {
             execution_arn,
             output,

@@ -214,6 +214,31 @@ export class FirebreakStack extends Stack {
     // Started by an operator (`firebreak release`), never by a rule.
     const release = this.stateMachines.get(repo.names.releaseMachine);
     if (release) new CfnOutput(this, 'ReleaseMachineArn', { value: release.stateMachineArn });
+    const response = this.stateMachines.get(repo.names.responseMachine);
+    if (response) this.approversPolicy();
+  }
+
+  /**
+   * What `firebreak approve` and `deny` need, for the people who may answer an approval
+   * gate (attach it to their role; operators who only start executions do not get it).
+   * IAM cannot scope SendTaskSuccess/Failure for a service integration's task token, so
+   * they are on `*`; the token itself is only in the response machine's history, which
+   * this policy and the operators' may read.
+   */
+  private approversPolicy(): void {
+    const executions = `arn:\${Partition}:states:\${Region}:\${Account}:execution:${this.machineName(this.repo.names.responseMachine)}:*`;
+    const policy = new iam.ManagedPolicy(this, 'ApproversPolicy', {
+      description: 'Answer Firebreak approval gates: firebreak approve / deny EXECUTION',
+      statements: [
+        new iam.PolicyStatement({ sid: 'ReadTheGate', actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: [resolveArn(executions)] }),
+        new iam.PolicyStatement({ sid: 'AnswerTheGate', actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: ['*'] }),
+      ],
+    });
+    Validations.of(policy).acknowledge(
+      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'SendTaskSuccess/Failure cannot be scoped to the task token of a service integration' },
+      { id: `AwsSolutions-IAM5[Resource::${nagArn(executions)}]`, reason: 'the executions of the response machine, whose names are per run' },
+    );
+    new CfnOutput(this, 'ApproversPolicyArn', { value: policy.managedPolicyArn });
   }
 
   /** An alarm to the alarm topic when an audit record's metric counts one in 5 minutes. */

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FirebreakStack, FirebreakStackProps, ACTION_TARGET_NAME } from '../lib/firebreak-stack';
 import { FirebreakMemberStack } from '../lib/member-stack';
@@ -216,6 +216,20 @@ test('the release machine: no rule starts it, it invokes only triage, isolate-in
   const fnId = (name: string) => stack.getLogicalId(stack.functions.get(name)!.node.defaultChild as any);
   assert.deepEqual([...invoked].sort(), ['audit-log', 'block-remote-ip', 'isolate-instance', 'revoke-role-sessions', 'triage'].map(fnId).sort());
   assert.ok(template.toJSON().Outputs.ReleaseMachineArn, 'the ARN an operator starts');
+});
+
+test('approvers get a policy of their own: read the response executions, answer task tokens, nothing else', () => {
+  const { template } = synth(REPO);
+  const policies = template.findResources('AWS::IAM::ManagedPolicy', { Properties: { Description: Match.stringLikeRegexp('approval gates') } });
+  const [policy] = Object.values(policies) as any[];
+  assert.ok(policy, 'an ApproversPolicy');
+  const statements = policy.Properties.PolicyDocument.Statement;
+  assert.deepEqual(statements.map((s: any) => [s.Sid, [s.Action].flat().sort()]), [
+    ['ReadTheGate', ['states:DescribeExecution', 'states:GetExecutionHistory']],
+    ['AnswerTheGate', ['states:SendTaskFailure', 'states:SendTaskSuccess']],
+  ]);
+  assert.match(JSON.stringify(statements[0].Resource), /:execution:Firebreak-response:\*/);
+  assert.ok(template.toJSON().Outputs.ApproversPolicyArn);
 });
 
 test('a placeholder with no function behind it fails the synth, naming file and placeholder', () => {

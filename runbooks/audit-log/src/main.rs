@@ -140,6 +140,16 @@ pub fn records(req: &CloseRequest, now: OffsetDateTime) -> Vec<AuditRecord> {
                 .as_ref()
                 .is_some_and(|n| n.failure.is_some()),
         ),
+        approval: req
+            .plan
+            .approval
+            .as_ref()
+            .map(|g| firebreak::audit::ApprovalAudit {
+                rule: g.rule.clone(),
+                because: g.because.clone(),
+                timeout_seconds: g.timeout_seconds,
+                decision: req.approval_decision(),
+            }),
         emf: Emf {
             timestamp: (now.unix_timestamp_nanos() / 1_000_000) as i64,
             cloud_watch_metrics: vec![
@@ -350,6 +360,7 @@ mod tests {
                 }],
                 failure: None,
             }),
+            approval: None,
         }
     }
 
@@ -418,6 +429,38 @@ mod tests {
         let alarmed = &e["_aws"]["CloudWatchMetrics"][1];
         assert_eq!(alarmed["Dimensions"], serde_json::json!([[]]));
         assert_eq!(alarmed["Metrics"][0]["Name"], "NotificationsFailed");
+    }
+
+    #[test]
+    fn the_gate_is_audited_with_who_denied_it_when_and_why() {
+        let mut req = request(None);
+        req.results.clear();
+        req.mark = None;
+        req.plan.approval = Some(firebreak::approval::Gate {
+            rule: "production".into(),
+            because: "policy rule production: the resource's environment is production".into(),
+            actions: vec!["isolate-instance i-0a1b2c3d4e5f60718".into()],
+            timeout_seconds: 600,
+        });
+        let cause = serde_json::json!({"by": "arn:aws:iam::111122223333:user/ana",
+            "at": "2026-12-02T10:00:00Z", "reason": "change freeze"});
+        req.approval = Some(firebreak::approval::GateRecord {
+            outcome: firebreak::approval::GateOutcome::Denied,
+            answer: None,
+            error: Some(serde_json::json!({"Error": "Firebreak.Denied", "Cause": cause.to_string()})),
+        });
+        let r = records(&req, OffsetDateTime::UNIX_EPOCH);
+        let e = serde_json::to_value(r.last().unwrap()).unwrap();
+        assert_eq!(e["resolution"], "not-contained");
+        assert_eq!(e["approval"]["rule"], "production");
+        assert_eq!(e["approval"]["timeoutSeconds"], 600);
+        assert_eq!(e["approval"]["decision"]["outcome"], "denied");
+        assert_eq!(e["approval"]["decision"]["by"], "arn:aws:iam::111122223333:user/ana");
+        assert_eq!(e["approval"]["decision"]["at"], "2026-12-02T10:00:00Z");
+        assert_eq!(e["approval"]["decision"]["reason"], "change freeze");
+        // Without a gate there is no approval field at all.
+        let plain = serde_json::to_value(records(&request(None), OffsetDateTime::UNIX_EPOCH).pop().unwrap()).unwrap();
+        assert!(plain.get("approval").is_none());
     }
 
     #[test]

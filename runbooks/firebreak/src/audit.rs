@@ -119,8 +119,23 @@ pub struct ExecutionRecord {
     /// on), else 0.
     #[serde(rename = "NotificationsFailed", default)]
     pub notifications_failed: u8,
+    /// The approval gate, when the plan had one: why it asked, and who decided what, when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalAudit>,
     #[serde(rename = "_aws")]
     pub emf: Emf,
+}
+
+/// The gate and its decision, as the execution record keeps them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalAudit {
+    pub rule: String,
+    pub because: String,
+    pub timeout_seconds: u32,
+    /// `None` only when the closing steps got no word of the gate (a defect, recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<crate::approval::Decision>,
 }
 
 /// Records written before `Responses` existed were one response each too.

@@ -68,6 +68,7 @@ pub fn fixture_close(
         failure: None,
         execution_id: Some("exec-1".into()),
         notifications: None,
+        approval: None,
     })
 }
 

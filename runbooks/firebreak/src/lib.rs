@@ -11,6 +11,7 @@
 //! - [`aws`] and [`logging`]: SDK configuration and JSON logs.
 
 pub mod account;
+pub mod approval;
 pub mod audit;
 pub mod aws;
 pub mod error;

@@ -106,7 +106,7 @@ fn release_step(action: &PlannedAction) -> Option<String> {
                 .join("; ")
         ),
         PlannedAction::RevokeRoleSessions { role_name, .. } => format!(
-            "role {role_name}: delete its AWSRevokeOlderSessions inline policy once the credentials are rotated"
+            "role {role_name}: firebreak release role/{role_name} lifts the revocation, once the credentials are rotated"
         ),
         PlannedAction::DisableAccessKey { access_key_id, .. } => format!(
             "access key {access_key_id}: do not reactivate it; issue a new key"
@@ -210,6 +210,10 @@ pub fn messages(req: &CloseRequest) -> Vec<Message> {
             body.push('\n');
         }
     }
+    if let Some(line) = req.approval_line() {
+        body.push_str(&line);
+        body.push('\n');
+    }
     body.push_str(&format!("What to do next: {}\n", next_steps(resolution)));
     let done_kinds: Vec<&PlannedAction> = plan
         .actions
@@ -239,6 +243,7 @@ pub fn messages(req: &CloseRequest) -> Vec<Message> {
     ));
 
     let attributes = vec![
+        ("kind".to_owned(), "response".to_owned()),
         ("severity".to_owned(), f.severity.band.to_string()),
         ("resolution".to_owned(), resolution.as_str().to_owned()),
         ("accountId".to_owned(), f.account_id.to_string()),
@@ -270,6 +275,99 @@ pub fn messages(req: &CloseRequest) -> Vec<Message> {
         });
     }
     out
+}
+
+/// What the response machine's approval gate hands notify: the plan waiting, and the
+/// task token the machine waits on (the CLI reads it from the execution's history; it is
+/// never put in a message).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApprovalRequest {
+    pub plan: crate::plan::Plan,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+    pub token: String,
+}
+
+/// The ask, to the owning team and the response team: what was found, what Firebreak
+/// will do once approved, why a person decides, and how to approve or deny.
+pub fn approval_messages(req: &ApprovalRequest, now: time::OffsetDateTime) -> Vec<Message> {
+    let plan = &req.plan;
+    let f = &plan.finding;
+    let Some(gate) = &plan.approval else {
+        return Vec::new();
+    };
+    let execution = req.execution_id.as_deref().unwrap_or("EXECUTION");
+    let target = plan
+        .actions
+        .iter()
+        .find(|a| a.kind() != ActionKind::MarkResolved)
+        .map(|a| {
+            let t = a.target();
+            t.split(" (").next().unwrap_or(&t).to_owned()
+        })
+        .unwrap_or_else(|| "the resource".into());
+    let drill = if plan.dry_run { "[drill] " } else { "" };
+    let subject = cut(
+        &format!(
+            "{drill}Firebreak asks for approval ({}): {} on {target}",
+            f.severity.band, f.finding_type.name
+        ),
+        SUBJECT_MAX,
+    );
+    let deadline = (now + time::Duration::seconds(i64::from(gate.timeout_seconds)))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| format!("{} seconds from now", gate.timeout_seconds));
+    let mut body = String::new();
+    body.push_str(&format!(
+        "What was found: {} (severity {:.1}, {}) in account {}, {}, on {target}.\n",
+        f.finding_type.name, f.severity.score, f.severity.band, f.account_id, f.region
+    ));
+    body.push_str(&format!(
+        "Why it matters: {}\n",
+        why_it_matters(&f.finding_type.name)
+    ));
+    body.push_str(&format!("Why a person decides: {}.\n", gate.because));
+    body.push_str(if plan.dry_run {
+        "What Firebreak will rehearse once approved (a dry run: nothing changes):\n"
+    } else {
+        "What Firebreak will do once approved:\n"
+    });
+    for a in &gate.actions {
+        body.push_str(&format!("  - {a}\n"));
+    }
+    body.push_str(&format!(
+        "How to decide:\n  - approve: firebreak approve {execution}\n  - deny: firebreak deny {execution} --reason \"...\"\n"
+    ));
+    body.push_str(&format!(
+        "Without a decision by {deadline}, nothing is done and the finding is NOTIFIED.\nFinding: {}\nExecution: {execution}\n",
+        f.security_hub.id
+    ));
+    let attributes = vec![
+        ("kind".to_owned(), "approval-request".to_owned()),
+        ("severity".to_owned(), f.severity.band.to_string()),
+        ("accountId".to_owned(), f.account_id.to_string()),
+        (
+            "team".to_owned(),
+            plan.context.team.clone().unwrap_or_else(|| "none".into()),
+        ),
+    ];
+    vec![
+        Message {
+            audience: Audience::Owners,
+            topic: plan.notify.owners_topic.clone(),
+            subject: subject.clone(),
+            body: body.clone(),
+            attributes: attributes.clone(),
+        },
+        Message {
+            audience: Audience::ResponseTeam,
+            topic: None,
+            subject,
+            body,
+            attributes,
+        },
+    ]
 }
 
 #[cfg(test)]
@@ -349,5 +447,40 @@ mod tests {
             Some("firebreak-payments")
         );
         assert_eq!(messages(&req)[1].topic, None);
+    }
+
+    #[test]
+    fn an_approval_request_says_what_will_run_and_how_to_decide_and_never_carries_the_token() {
+        let mut plan = crate::fixtures::fixture_plan("ec2-network-backdoor.json", false).unwrap();
+        let policy: crate::approval::ApprovalPolicy = serde_json::from_value(serde_json::json!({
+            "rules": [{"name": "prod", "environment": "production"}], "timeoutSeconds": 600
+        }))
+        .unwrap();
+        plan.context.environment = Some("production".into());
+        plan.approval = crate::approval::gate(&policy, &plan, false);
+        let req = ApprovalRequest {
+            plan,
+            execution_id: Some("arn:aws:states:us-east-1:123456789012:execution:response:e1".into()),
+            token: "SECRET-TOKEN".into(),
+        };
+        let now = time::macros::datetime!(2026-12-02 10:00 UTC);
+        let m = approval_messages(&req, now);
+        assert_eq!(
+            m.iter().map(|x| x.audience).collect::<Vec<_>>(),
+            [Audience::Owners, Audience::ResponseTeam]
+        );
+        let body = &m[0].body;
+        for part in [
+            "Why a person decides: policy rule prod: the resource's environment is production.",
+            "  - isolate-instance i-",
+            "firebreak approve arn:aws:states:us-east-1:123456789012:execution:response:e1",
+            "firebreak deny arn:aws:states:us-east-1:123456789012:execution:response:e1 --reason",
+            "Without a decision by 2026-12-02T10:10:00Z, nothing is done",
+        ] {
+            assert!(body.contains(part), "{part:?} not in\n{body}");
+        }
+        assert!(m[0].subject.starts_with("Firebreak asks for approval (HIGH)"), "{}", m[0].subject);
+        assert!(m.iter().all(|x| !x.body.contains("SECRET-TOKEN") && !x.subject.contains("SECRET-TOKEN")));
+        assert!(m[0].attributes.contains(&("kind".into(), "approval-request".into())));
     }
 }

@@ -242,9 +242,25 @@ pub struct CloseRequest {
     /// Who was told (notify's output, or why nobody could be), handed to audit-log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<crate::notify::NotifyOutput>,
+    /// How the approval gate ended, when the plan had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approval::GateRecord>,
 }
 
 impl CloseRequest {
+    /// The gate's line for the note and the message, when the plan had a gate.
+    pub fn approval_line(&self) -> Option<String> {
+        self.plan
+            .approval
+            .as_ref()
+            .map(|g| crate::approval::describe(g, self.approval.as_ref()))
+    }
+
+    /// Who decided, when, and what, for the audit record.
+    pub fn approval_decision(&self) -> Option<crate::approval::Decision> {
+        self.approval.as_ref().map(|r| r.decision())
+    }
+
     /// Every outcome: each playbook's, in the order they ran, then the closing note's.
     pub fn all_outcomes(&self) -> Vec<ActionOutcome> {
         self.results

@@ -361,6 +361,10 @@ pub struct Plan {
     /// Who is told, decided here from the policy's routing table.
     #[serde(default)]
     pub notify: NotifyRoute,
+    /// Set by triage when the policy (or a drill) wants a person's yes before any action
+    /// runs; the response machine waits on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approval::Gate>,
 }
 
 /// The owning team's topic (a name in Firebreak's account; `None`: the deployment's
@@ -951,6 +955,7 @@ pub fn plan_in(
         skipped,
         account,
         notify,
+        approval: None,
     }
 }
 

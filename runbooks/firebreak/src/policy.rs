@@ -316,6 +316,9 @@ pub struct Policy {
     pub attack_sequences: AttackSequences,
     #[serde(default)]
     pub notifications: Notifications,
+    /// Which responses wait for a person's yes before acting.
+    #[serde(default)]
+    pub approval: crate::approval::ApprovalPolicy,
 }
 
 /// Who is told of a response: the owning team's topic (the first route that matches the
@@ -508,6 +511,17 @@ impl Policy {
     fn validate(&self) -> Result<(), (String, String)> {
         if self.policy_version.trim().is_empty() {
             return Err(("$.policyVersion".into(), "must not be empty".into()));
+        }
+        self.approval.check()?;
+        for (i, r) in self.approval.rules.iter().enumerate() {
+            for (field, c) in [
+                ("environment", &r.environment),
+                ("accountClassification", &r.account_classification),
+            ] {
+                if let Some(p) = c {
+                    check_pattern(p).map_err(|e| (format!("$.approval.rules[{i}].{field}"), e))?;
+                }
+            }
         }
         for (i, r) in self.notifications.routes.iter().enumerate() {
             let at = |field: &str| format!("$.notifications.routes[{i}].{field}");

@@ -5,7 +5,9 @@
 
 use schemars::{schema_for, Schema};
 
+use crate::approval::{Approval, Denial};
 use crate::audit::AuditRecord;
+use crate::notify::ApprovalRequest;
 use crate::outcome::{
     ActionRequest, AuditOutput, CloseRequest, MarkOutput, MarkRequest, RunbookOutput, TriageOutput,
 };
@@ -15,6 +17,9 @@ use crate::release::{ReleaseOutput, ReleasePlan, ReleaseRequest};
 pub fn all() -> Vec<(&'static str, Schema)> {
     vec![
         ("triage-output", schema_for!(TriageOutput)),
+        ("approval-request", schema_for!(ApprovalRequest)),
+        ("approval-answer", schema_for!(Approval)),
+        ("denial-cause", schema_for!(Denial)),
         ("action-request", schema_for!(ActionRequest)),
         ("runbook-output", schema_for!(RunbookOutput)),
         ("close-request", schema_for!(CloseRequest)),

@@ -86,6 +86,7 @@ pub async fn mark(
         resolution,
         &req.all_outcomes(),
         &req.all_failures(),
+        req.approval_line().as_deref(),
     );
     let target = finding.id.to_string();
     let after = format!(
@@ -157,7 +158,7 @@ pub async fn mark(
             );
         }
         // Whose account it is, as fields an analyst can filter and sort on.
-        for (key, value) in account_fields(&req.plan) {
+        for (key, value) in account_fields(&req.plan).into_iter().chain(approval_fields(&req)) {
             call = call.user_defined_fields(key, value.chars().take(1024).collect::<String>());
         }
         // Until the finding has reached Security Hub it comes back unprocessed as
@@ -267,6 +268,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 /// The account's facts as Security Hub user-defined fields (`firebreak:account-name`, …).
+/// How the approval gate ended and who decided, for a filter on the finding.
+fn approval_fields(req: &CloseRequest) -> Vec<(&'static str, String)> {
+    let Some(d) = req.approval_decision() else {
+        return Vec::new();
+    };
+    let outcome = serde_json::to_value(d.outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut out = vec![("firebreak:approval", outcome)];
+    if let Some(by) = d.by {
+        out.push(("firebreak:decided-by", by));
+    }
+    out
+}
+
 fn account_fields(plan: &firebreak::plan::Plan) -> Vec<(&'static str, String)> {
     let Some(a) = &plan.account else {
         return Vec::new();
@@ -492,6 +509,7 @@ mod tests {
             failure: None,
             execution_id: Some("exec-9".into()),
             notifications: None,
+            approval: None,
         }
     }
 

@@ -63,6 +63,7 @@ pub fn compose(
     resolution: Resolution,
     outcomes: &[ActionOutcome],
     failures: &[Failure],
+    approval: Option<&str>,
 ) -> String {
     let done: Vec<String> = outcomes
         .iter()
@@ -122,6 +123,9 @@ pub fn compose(
         )),
         Resolution::NothingToDo => parts.push("Firebreak took no action.".to_owned()),
     }
+    if let Some(line) = approval {
+        parts.push(line.to_owned());
+    }
     let skips = skipped(plan);
     if !skips.is_empty() {
         parts.push(format!("Skipped: {}.", skips.join("; ")));
@@ -148,7 +152,7 @@ mod tests {
         _ran: &[()],
     ) -> (Option<Workflow>, String) {
         let r = Resolution::of(plan, outcomes, failures);
-        (r.workflow(), compose(plan, r, outcomes, failures))
+        (r.workflow(), compose(plan, r, outcomes, failures, None))
     }
 
     fn plan_for(fixture: &str, dry_run: bool) -> Plan {

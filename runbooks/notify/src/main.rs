@@ -8,8 +8,34 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
 use firebreak::aws::aws_error;
 use firebreak::error::RunbookError;
-use firebreak::notify::{messages, Audience, Message, NotifyOutput, Sent};
+use firebreak::notify::{
+    approval_messages, messages, ApprovalRequest, Audience, Message, NotifyOutput, Sent,
+};
 use firebreak::outcome::CloseRequest;
+
+/// What notify is asked: to tell of a closed response, or (the approval gate, whose task
+/// waits on the token) to ask for a yes. Chosen by the `approvalRequest` key, so a
+/// malformed request is refused naming its own field.
+#[derive(Debug)]
+pub enum NotifyRequest {
+    Approval(Box<ApprovalRequest>),
+    Close(Box<CloseRequest>),
+}
+
+impl<'de> serde::Deserialize<'de> for NotifyRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(d)?;
+        match value.get("approvalRequest") {
+            Some(ask) => serde_json::from_value(ask.clone())
+                .map(|a| NotifyRequest::Approval(Box::new(a)))
+                .map_err(|e| D::Error::custom(format!("approvalRequest: {e}"))),
+            None => serde_json::from_value(value)
+                .map(|c| NotifyRequest::Close(Box::new(c)))
+                .map_err(D::Error::custom),
+        }
+    }
+}
 
 /// Where each audience's messages go: the deployment's two topics. A route names a topic
 /// of the same account and region, so its ARN is the owners topic's with its name.
@@ -65,10 +91,45 @@ pub async fn notify(
     sns: &Client,
     topics: &Topics,
 ) -> Result<NotifyOutput, RunbookError> {
+    let ids = Ids {
+        execution_id: req.execution_id.as_deref().unwrap_or(""),
+        finding_id: req.plan.finding.security_hub.id.as_str(),
+    };
+    publish(messages(req), !req.plan.dry_run, ids, sns, topics).await
+}
+
+/// Asks for a yes. Sent in a drill's dry run too: the drill asked to exercise the gate,
+/// and a person must answer it. The token stays out of every message and log line.
+pub async fn ask_approval(
+    req: &ApprovalRequest,
+    sns: &Client,
+    topics: &Topics,
+) -> Result<NotifyOutput, RunbookError> {
+    let ids = Ids {
+        execution_id: req.execution_id.as_deref().unwrap_or(""),
+        finding_id: req.plan.finding.security_hub.id.as_str(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    publish(approval_messages(req, now), true, ids, sns, topics).await
+}
+
+#[derive(Clone, Copy)]
+struct Ids<'a> {
+    execution_id: &'a str,
+    finding_id: &'a str,
+}
+
+async fn publish(
+    all: Vec<Message>,
+    send: bool,
+    ids: Ids<'_>,
+    sns: &Client,
+    topics: &Topics,
+) -> Result<NotifyOutput, RunbookError> {
     let mut sent = Vec::new();
-    for m in messages(req) {
+    for m in all {
         let topic_arn = topics.arn_for(&m);
-        let message_id = if req.plan.dry_run {
+        let message_id = if !send {
             None
         } else {
             let mut call = sns
@@ -83,8 +144,8 @@ pub async fn notify(
             out.message_id().map(str::to_owned)
         };
         tracing::info!(
-            execution_id = req.execution_id.as_deref().unwrap_or(""),
-            finding_id = req.plan.finding.security_hub.id.as_str(),
+            execution_id = ids.execution_id,
+            finding_id = ids.finding_id,
             action = "notify",
             audience = ?m.audience,
             topic_arn = %topic_arn,
@@ -109,9 +170,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
     let sns = Client::new(&sdk);
     let sns = &sns;
-    firebreak::runtime::serve("notify", |req: CloseRequest| async move {
+    firebreak::runtime::serve("notify", |req: NotifyRequest| async move {
         let topics = Topics::from_env()?;
-        notify(&req, sns, &topics).await
+        match req {
+            NotifyRequest::Approval(ask) => ask_approval(&ask, sns, &topics).await,
+            NotifyRequest::Close(req) => notify(&req, sns, &topics).await,
+        }
     })
     .await
 }

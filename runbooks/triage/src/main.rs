@@ -269,6 +269,9 @@ pub async fn triage(
         if let Some(why) = &outside {
             p.hold_outside(why);
         }
+        // Decided last, on the actions that will run: a filter or a hold can only take
+        // actions away, and the gate names exactly what a yes lets run.
+        p.approval = firebreak::approval::gate(&policy.approval, &p, parsed.require_approval);
         tracing::info!(
             execution_id = execution_id.as_deref().unwrap_or(""),
             finding_id = %finding.security_hub.id,
@@ -277,6 +280,7 @@ pub async fn triage(
             dry_run,
             actions = ?p.actions.iter().map(|a| a.kind().name()).collect::<Vec<_>>(),
             skipped = p.skipped.len(),
+            approval = p.approval.as_ref().map_or("", |g| g.rule.as_str()),
             "planned"
         );
         plans.push(p);

@@ -37,7 +37,7 @@ from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from . import autoscaling_checks, aws_sources, ec2_checks, event_patterns, guardduty_import, events_to_sfn, faults, iam_enforcement, lambda_host, organization, securityhub, securityhub_v2
+from . import autoscaling_checks, aws_sources, ec2_checks, event_patterns, guardduty_import, events_to_sfn, faults, iam_enforcement, lambda_host, organization, securityhub, securityhub_v2, stepfunctions_callbacks
 
 PREFIX = "/firebreak-api/"
 
@@ -138,6 +138,7 @@ def install() -> None:
     lambda_host.install()
     ec2_checks.install()
     autoscaling_checks.install()
+    stepfunctions_callbacks.install()
     organization.install()
     original = DomainDispatcherApplication.__call__
     if getattr(original, "_firebreak", False):

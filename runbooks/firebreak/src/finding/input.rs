@@ -37,7 +37,14 @@ const HUB_V2_IMPORTED: &str = "Findings Imported V2";
 /// the response's rules also match.
 pub const DRILL_SOURCE: &str = "firebreak.drill";
 pub const DRILL_DETAIL_TYPE: &str = "Firebreak Drill";
-const DRILL_KEYS: [&str; 5] = ["finding", "event", "dryRun", "reason", "playbooks"];
+const DRILL_KEYS: [&str; 6] = [
+    "finding",
+    "event",
+    "dryRun",
+    "reason",
+    "playbooks",
+    "requireApproval",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -95,6 +102,9 @@ pub struct ParsedInput {
     /// A drill's filter: only these playbooks' actions run. It narrows, never adds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playbooks: Option<Vec<Playbook>>,
+    /// A drill's ask to exercise the approval gate: it can only add a wait, never lift one.
+    #[serde(default)]
+    pub require_approval: bool,
     pub findings: Vec<Finding>,
     /// Findings of a batch that could not be identified (no id, account or region): each
     /// refuses only itself, the others are handled.
@@ -251,7 +261,7 @@ fn drill(root: &Node<'_>) -> Result<ParsedInput, InputError> {
             return Err(InputError::InvalidValue {
                 path: format!("$.{unknown}"),
                 reason: format!(
-                    "unknown drill input field {}; a drill input has finding or event, dryRun and reason",
+                    "unknown drill input field {}; a drill input has finding or event, dryRun, reason, playbooks and requireApproval",
                     Shown(unknown)
                 ),
             });
@@ -260,6 +270,7 @@ fn drill(root: &Node<'_>) -> Result<ParsedInput, InputError> {
     let dry_run = strict_bool(root, "dryRun")?.unwrap_or(false);
     let reason = root.text("reason")?;
     let playbooks = playbook_filter(root)?;
+    let require_approval = strict_bool(root, "requireApproval")?.unwrap_or(false);
     let body = match (root.get("finding"), root.get("event")) {
         (Some(f), None) => f,
         (None, Some(e)) => e,
@@ -290,6 +301,7 @@ fn drill(root: &Node<'_>) -> Result<ParsedInput, InputError> {
     parsed.dry_run = dry_run;
     parsed.reason = reason;
     parsed.playbooks = playbooks;
+    parsed.require_approval = require_approval;
     Ok(parsed)
 }
 
@@ -302,6 +314,7 @@ fn inner(node: &Node<'_>) -> Result<ParsedInput, InputError> {
         event_id: None,
         custom_action_arn: None,
         playbooks: None,
+        require_approval: false,
         findings: Vec::new(),
         refused: Vec::new(),
     };
