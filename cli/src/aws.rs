@@ -298,6 +298,17 @@ pub async fn scheduled_parameters(aws: &Aws, arn: &str) -> Result<Vec<String>, A
     }
 }
 
+/// A refusal in the service's words (`AccessDeniedException: …`), else the SDK's chain.
+fn refused<E>(what: &str, e: aws_sdk_sfn::error::SdkError<E>) -> AwsError
+where
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
+{
+    match e.as_service_error().and_then(|s| s.code().map(|c| (c.to_owned(), s.message().unwrap_or("").to_owned()))) {
+        Some((code, message)) => AwsError(format!("{what}: {code}: {message}")),
+        None => sdk(what, e),
+    }
+}
+
 /// `false`: the token's task is closed already (answered, timed out, or a retry's).
 fn closed_token<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(e: &E) -> bool {
     matches!(
@@ -317,7 +328,7 @@ pub async fn send_task_success(aws: &Aws, token: &str, output: &str) -> Result<b
     {
         Ok(_) => Ok(true),
         Err(e) if e.as_service_error().is_some_and(closed_token) => Ok(false),
-        Err(e) => Err(sdk("states:SendTaskSuccess", e)),
+        Err(e) => Err(refused("states:SendTaskSuccess", e)),
     }
 }
 
@@ -338,7 +349,7 @@ pub async fn send_task_failure(
     {
         Ok(_) => Ok(true),
         Err(e) if e.as_service_error().is_some_and(closed_token) => Ok(false),
-        Err(e) => Err(sdk("states:SendTaskFailure", e)),
+        Err(e) => Err(refused("states:SendTaskFailure", e)),
     }
 }
 

@@ -49,6 +49,10 @@ pub struct DrillOptions {
     /// only narrows what triage plans. Actions left out keep the finding from RESOLVED.
     #[arg(long, value_parser = ["ec2-compromise", "credential-compromise", "malicious-remote-ip"])]
     pub playbook: Vec<String>,
+    /// Exercise the approval gate: the response waits for `firebreak approve EXECUTION`
+    /// (or deny, or the policy's timeout) before anything runs, dry run or not.
+    #[arg(long)]
+    pub require_approval: bool,
     /// Put the drill on EventBridge (a `firebreak.drill` event, which the response's rule
     /// matches) instead of StartExecution; its dryRun and playbooks travel with it.
     #[arg(long)]
@@ -134,13 +138,14 @@ fn fail(code: u8, message: &str) -> ExitCode {
 }
 
 /// The drill input the response takes (`{"event"|"finding", "dryRun", "reason",
-/// "playbooks"}`) from a finding, an event or a drill input, as the library reads it. The
-/// options only add restraint: `--dry-run` sets dryRun, `--playbook` narrows (a file's own
-/// filter stays).
+/// "playbooks", "requireApproval"}`) from a finding, an event or a drill input, as the
+/// library reads it. The options only add restraint: `--dry-run` sets dryRun,
+/// `--playbook` narrows (a file's own filter stays), `--require-approval` adds a wait.
 pub fn drill_input(
     doc: &Value,
     dry_run: bool,
     playbooks: &[String],
+    require_approval: bool,
     source: &str,
 ) -> Result<Value, firebreak::error::InputError> {
     let parsed = firebreak::finding::parse_input(doc)?;
@@ -159,6 +164,9 @@ pub fn drill_input(
         o.entry("reason").or_insert(json!(reason));
         if !playbooks.is_empty() {
             o.entry("playbooks").or_insert(json!(playbooks));
+        }
+        if require_approval {
+            o.insert("requireApproval".into(), json!(true));
         }
     }
     Ok(d)
@@ -423,7 +431,13 @@ fn print_outcome(g: &Gathered, arn: &str, expect: Option<Resolution>, report: Op
 
 pub async fn run_drill(input: Value, source: String, args: DrillOptions) -> ExitCode {
     // What triage will read: the same checks before any AWS call.
-    let input = match drill_input(&input, args.dry_run, &args.playbook, &source) {
+    let input = match drill_input(
+        &input,
+        args.dry_run,
+        &args.playbook,
+        args.require_approval,
+        &source,
+    ) {
         Ok(i) => i,
         Err(e) => return fail(EXIT_INPUT, &format!("{source}: {e}")),
     };
@@ -474,6 +488,9 @@ pub async fn run_drill(input: Value, source: String, args: DrillOptions) -> Exit
         Err(e) => return fail(EXIT_AWS, &e.0),
     };
     eprintln!("execution {arn}");
+    if args.require_approval {
+        eprintln!("it waits for approval: firebreak approve {arn} (or deny {arn} --reason ...)");
+    }
     if let Err(e) = follow(&aws, &arn).await {
         return fail(EXIT_AWS, &e.0);
     }
@@ -570,7 +587,7 @@ mod tests {
     fn a_bundled_sample_is_placed_in_the_machines_account_and_region() {
         let sample = crate::samples::find("ec2-network-backdoor").unwrap();
         let doc: Value = serde_json::from_str(sample.text).unwrap();
-        let input = drill_input(&doc, true, &[], "sample").unwrap();
+        let input = drill_input(&doc, true, &[], false, "sample").unwrap();
         let placed = place_in(&input, "123456789012", "eu-west-1");
         let f = &firebreak::finding::parse_input(&placed).unwrap().findings[0];
         assert_eq!(f.account_id.as_str(), "123456789012");
@@ -593,20 +610,20 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
         };
         let event = fixture("ec2-network-backdoor.json");
-        let input = drill_input(&event, true, &[], "f.json").unwrap();
+        let input = drill_input(&event, true, &[], false, "f.json").unwrap();
         assert_eq!(input["dryRun"], true);
         assert_eq!(input["event"], event);
         assert!(input.get("playbooks").is_none());
 
         let finding = event["detail"].clone();
-        let input = drill_input(&finding, false, &["ec2-compromise".into()], "f.json").unwrap();
+        let input = drill_input(&finding, false, &["ec2-compromise".into()], false, "f.json").unwrap();
         assert_eq!(input["finding"], finding);
         assert!(input.get("dryRun").is_none(), "no option, no override");
         assert_eq!(input["playbooks"], json!(["ec2-compromise"]));
 
         // A drill file's own dryRun and filter are kept: options only add restraint.
         let drill = json!({"event": event, "reason": "quarterly", "dryRun": true, "playbooks": ["malicious-remote-ip"]});
-        let input = drill_input(&drill, false, &["ec2-compromise".into()], "f").unwrap();
+        let input = drill_input(&drill, false, &["ec2-compromise".into()], false, "f").unwrap();
         assert_eq!(input["reason"], "quarterly");
         assert_eq!(input["dryRun"], true);
         assert_eq!(input["playbooks"], json!(["malicious-remote-ip"]));
@@ -623,6 +640,6 @@ mod tests {
         );
 
         // What the library refuses is refused here too, before any AWS call.
-        assert!(drill_input(&json!({"hello": 1}), false, &[], "f").is_err());
+        assert!(drill_input(&json!({"hello": 1}), false, &[], false, "f").is_err());
     }
 }

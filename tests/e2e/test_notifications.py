@@ -54,7 +54,7 @@ def test_the_owning_team_is_told_once_per_response_and_the_response_team_of_the_
     assert first["Subject"].startswith(f"Firebreak contained (HIGH): UnauthorizedAccess:EC2/SSHBruteForce on {web}"), first["Subject"]
     for part in ("What was found:", "Why it matters:", "What Firebreak did:", "What to do next:", "How to release:", f"instance {web}: firebreak release {web}", "Resolution: contained"):
         assert part in first["Message"], (part, first["Message"])
-    assert attrs(first) == {"severity": "HIGH", "resolution": "contained", "accountId": provision.ACCOUNT, "team": "payments"}
+    assert attrs(first) == {"kind": "response", "severity": "HIGH", "resolution": "contained", "accountId": provision.ACCOUNT, "team": "payments"}
     alerts = received(account, response, at_least=1)
     assert len(alerts) == 1 and alerts[0]["Subject"].startswith(f"[alert] Firebreak contained (HIGH): UnauthorizedAccess:EC2/SSHBruteForce on {web}"), "the HIGH one only: the MEDIUM one was contained"
     record = execution_records(account, run["executionArn"])[0]
