@@ -303,7 +303,10 @@ fn refused<E>(what: &str, e: aws_sdk_sfn::error::SdkError<E>) -> AwsError
 where
     E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
 {
-    match e.as_service_error().and_then(|s| s.code().map(|c| (c.to_owned(), s.message().unwrap_or("").to_owned()))) {
+    match e.as_service_error().and_then(|s| {
+        s.code()
+            .map(|c| (c.to_owned(), s.message().unwrap_or("").to_owned()))
+    }) {
         Some((code, message)) => AwsError(format!("{what}: {code}: {message}")),
         None => sdk(what, e),
     }

@@ -616,7 +616,8 @@ mod tests {
         assert!(input.get("playbooks").is_none());
 
         let finding = event["detail"].clone();
-        let input = drill_input(&finding, false, &["ec2-compromise".into()], false, "f.json").unwrap();
+        let input =
+            drill_input(&finding, false, &["ec2-compromise".into()], false, "f.json").unwrap();
         assert_eq!(input["finding"], finding);
         assert!(input.get("dryRun").is_none(), "no option, no override");
         assert_eq!(input["playbooks"], json!(["ec2-compromise"]));

@@ -9,13 +9,13 @@
 //! - `firebreak samples` lists the bundled samples; `firebreak validate` checks policy,
 //!   state machine and rule files offline.
 
+mod approve;
 mod asl;
 mod aws;
 mod drill;
 mod exit;
 mod history;
 mod outcome;
-mod approve;
 mod release;
 mod render;
 mod report;

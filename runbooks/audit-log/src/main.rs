@@ -447,7 +447,9 @@ mod tests {
         req.approval = Some(firebreak::approval::GateRecord {
             outcome: firebreak::approval::GateOutcome::Denied,
             answer: None,
-            error: Some(serde_json::json!({"Error": "Firebreak.Denied", "Cause": cause.to_string()})),
+            error: Some(
+                serde_json::json!({"Error": "Firebreak.Denied", "Cause": cause.to_string()}),
+            ),
         });
         let r = records(&req, OffsetDateTime::UNIX_EPOCH);
         let e = serde_json::to_value(r.last().unwrap()).unwrap();
@@ -455,11 +457,19 @@ mod tests {
         assert_eq!(e["approval"]["rule"], "production");
         assert_eq!(e["approval"]["timeoutSeconds"], 600);
         assert_eq!(e["approval"]["decision"]["outcome"], "denied");
-        assert_eq!(e["approval"]["decision"]["by"], "arn:aws:iam::111122223333:user/ana");
+        assert_eq!(
+            e["approval"]["decision"]["by"],
+            "arn:aws:iam::111122223333:user/ana"
+        );
         assert_eq!(e["approval"]["decision"]["at"], "2026-12-02T10:00:00Z");
         assert_eq!(e["approval"]["decision"]["reason"], "change freeze");
         // Without a gate there is no approval field at all.
-        let plain = serde_json::to_value(records(&request(None), OffsetDateTime::UNIX_EPOCH).pop().unwrap()).unwrap();
+        let plain = serde_json::to_value(
+            records(&request(None), OffsetDateTime::UNIX_EPOCH)
+                .pop()
+                .unwrap(),
+        )
+        .unwrap();
         assert!(plain.get("approval").is_none());
     }
 

@@ -86,8 +86,7 @@ impl ApprovalPolicy {
             if r.actions.contains(&ActionKind::MarkResolved) {
                 return Err((
                     format!("$.approval.rules[{i}].actions"),
-                    "mark-resolved changes only the finding; approval is for containment"
-                        .into(),
+                    "mark-resolved changes only the finding; approval is for containment".into(),
                 ));
             }
         }
@@ -281,7 +280,10 @@ impl GateRecord {
                     .clone()
                     .and_then(|v| serde_json::from_value::<Approval>(v).ok())
                     .filter(|a| a.decision == APPROVED);
-                match read.as_ref().and_then(|a| identity(&a.by).map(|by| (a, by))) {
+                match read
+                    .as_ref()
+                    .and_then(|a| identity(&a.by).map(|by| (a, by)))
+                {
                     Some((a, by)) => {
                         d.by = Some(by);
                         d.at = timestamp(&a.at);
@@ -336,7 +338,10 @@ pub fn describe(gate: &Gate, record: Option<&GateRecord>) -> String {
     };
     let d = record.decision();
     let by = d.by.as_deref().unwrap_or("an unnamed caller");
-    let at = d.at.as_deref().map(|t| format!(" at {t}")).unwrap_or_default();
+    let at =
+        d.at.as_deref()
+            .map(|t| format!(" at {t}"))
+            .unwrap_or_default();
     match d.outcome {
         GateOutcome::Approved => format!("{asked}: approved by {by}{at}."),
         GateOutcome::Denied => format!(
@@ -349,7 +354,9 @@ pub fn describe(gate: &Gate, record: Option<&GateRecord>) -> String {
         ),
         GateOutcome::Unreadable => format!(
             "{asked}: {}. Nothing was done.",
-            d.reason.as_deref().unwrap_or("the answer could not be read")
+            d.reason
+                .as_deref()
+                .unwrap_or("the answer could not be read")
         ),
         GateOutcome::Failed => format!(
             "{asked}: {}. Nothing was done.",
@@ -383,17 +390,33 @@ mod tests {
         let g = gate(&production(), &plan(false, Some("Production")), false).unwrap();
         assert_eq!(g.rule, "production-isolation");
         assert_eq!(g.timeout_seconds, 900);
-        assert!(g.because.contains("environment is Production"), "{}", g.because);
-        assert!(g.actions.iter().any(|a| a.starts_with("isolate-instance i-")), "{:?}", g.actions);
+        assert!(
+            g.because.contains("environment is Production"),
+            "{}",
+            g.because
+        );
+        assert!(
+            g.actions
+                .iter()
+                .any(|a| a.starts_with("isolate-instance i-")),
+            "{:?}",
+            g.actions
+        );
         assert!(!g.actions.iter().any(|a| a.starts_with("mark-resolved")));
-        assert_eq!(gate(&production(), &plan(false, Some("staging")), false), None);
+        assert_eq!(
+            gate(&production(), &plan(false, Some("staging")), false),
+            None
+        );
         // No tag: the rule names an environment, so it does not match.
         assert_eq!(gate(&production(), &plan(false, None), false), None);
     }
 
     #[test]
     fn a_rehearsal_passes_unless_the_drill_asks_for_the_gate() {
-        assert_eq!(gate(&production(), &plan(true, Some("production")), false), None);
+        assert_eq!(
+            gate(&production(), &plan(true, Some("production")), false),
+            None
+        );
         let g = gate(&ApprovalPolicy::default(), &plan(true, None), true).unwrap();
         assert_eq!(g.rule, "drill");
     }
@@ -429,8 +452,10 @@ mod tests {
     fn an_approval_is_read_with_its_approver_and_time() {
         let r = GateRecord {
             outcome: GateOutcome::Approved,
-            answer: Some(json!({"decision": "approved", "by": "arn:aws:iam::111122223333:user/ana",
-                                "at": "2026-12-02T10:00:00Z"})),
+            answer: Some(
+                json!({"decision": "approved", "by": "arn:aws:iam::111122223333:user/ana",
+                                "at": "2026-12-02T10:00:00Z"}),
+            ),
             error: None,
         };
         let d = r.decision();
@@ -458,9 +483,10 @@ mod tests {
 
     #[test]
     fn a_denial_keeps_who_and_why_and_a_garbled_one_is_still_a_denial() {
-        let cause = json!({"by": "arn:aws:iam::111122223333:user/ana", "at": "2026-12-02T10:00:00Z",
+        let cause =
+            json!({"by": "arn:aws:iam::111122223333:user/ana", "at": "2026-12-02T10:00:00Z",
                            "reason": "change freeze\n\u{7}tonight"})
-        .to_string();
+            .to_string();
         let r = GateRecord {
             outcome: GateOutcome::Denied,
             answer: None,

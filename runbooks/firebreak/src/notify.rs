@@ -460,7 +460,9 @@ mod tests {
         plan.approval = crate::approval::gate(&policy, &plan, false);
         let req = ApprovalRequest {
             plan,
-            execution_id: Some("arn:aws:states:us-east-1:123456789012:execution:response:e1".into()),
+            execution_id: Some(
+                "arn:aws:states:us-east-1:123456789012:execution:response:e1".into(),
+            ),
             token: "SECRET-TOKEN".into(),
         };
         let now = time::macros::datetime!(2026-12-02 10:00 UTC);
@@ -479,8 +481,17 @@ mod tests {
         ] {
             assert!(body.contains(part), "{part:?} not in\n{body}");
         }
-        assert!(m[0].subject.starts_with("Firebreak asks for approval (HIGH)"), "{}", m[0].subject);
-        assert!(m.iter().all(|x| !x.body.contains("SECRET-TOKEN") && !x.subject.contains("SECRET-TOKEN")));
-        assert!(m[0].attributes.contains(&("kind".into(), "approval-request".into())));
+        assert!(
+            m[0].subject
+                .starts_with("Firebreak asks for approval (HIGH)"),
+            "{}",
+            m[0].subject
+        );
+        assert!(m
+            .iter()
+            .all(|x| !x.body.contains("SECRET-TOKEN") && !x.subject.contains("SECRET-TOKEN")));
+        assert!(m[0]
+            .attributes
+            .contains(&("kind".into(), "approval-request".into())));
     }
 }

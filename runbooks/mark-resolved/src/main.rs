@@ -158,7 +158,10 @@ pub async fn mark(
             );
         }
         // Whose account it is, as fields an analyst can filter and sort on.
-        for (key, value) in account_fields(&req.plan).into_iter().chain(approval_fields(&req)) {
+        for (key, value) in account_fields(&req.plan)
+            .into_iter()
+            .chain(approval_fields(&req))
+        {
             call = call.user_defined_fields(key, value.chars().take(1024).collect::<String>());
         }
         // Until the finding has reached Security Hub it comes back unprocessed as
