@@ -150,6 +150,7 @@ pub fn records(req: &CloseRequest, now: OffsetDateTime) -> Vec<AuditRecord> {
                 timeout_seconds: g.timeout_seconds,
                 decision: req.approval_decision(),
             }),
+        ticket: req.ticket.clone(),
         emf: Emf {
             timestamp: (now.unix_timestamp_nanos() / 1_000_000) as i64,
             cloud_watch_metrics: vec![
@@ -361,6 +362,7 @@ mod tests {
                 failure: None,
             }),
             approval: None,
+            ticket: None,
         }
     }
 

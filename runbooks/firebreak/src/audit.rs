@@ -122,6 +122,9 @@ pub struct ExecutionRecord {
     /// The approval gate, when the plan had one: why it asked, and who decided what, when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalAudit>,
+    /// The response's Jira issue (key, URL, created or commented), or why none was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<crate::ticket::TicketOutput>,
     #[serde(rename = "_aws")]
     pub emf: Emf,
 }

@@ -69,6 +69,7 @@ pub fn fixture_close(
         execution_id: Some("exec-1".into()),
         notifications: None,
         approval: None,
+        ticket: None,
     })
 }
 

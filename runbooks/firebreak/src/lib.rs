@@ -32,3 +32,4 @@ pub mod release;
 pub mod resolution;
 pub mod runtime;
 pub mod schemas;
+pub mod ticket;

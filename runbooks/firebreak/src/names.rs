@@ -21,6 +21,9 @@ pub const ACCOUNT_CACHE_TABLE: &str = "firebreak-accounts";
 /// team's: the notify runbook publishes there.
 pub const OWNERS_TOPIC: &str = "firebreak-owners";
 pub const RESPONSE_TOPIC: &str = "firebreak-response";
+/// The Secrets Manager secret with Jira Cloud's credentials (`{"baseUrl", "email",
+/// "apiToken"}`), which the operator creates; the ticket runbook reads it.
+pub const JIRA_SECRET: &str = "firebreak/jira";
 
 /// The deployed name of a machine (`Firebreak-response`).
 pub fn machine_name(machine: &str) -> String {
@@ -47,6 +50,7 @@ mod tests {
             ("ownersTopic", OWNERS_TOPIC),
             ("responseTopic", RESPONSE_TOPIC),
             ("accountCacheTable", ACCOUNT_CACHE_TABLE),
+            ("jiraSecret", JIRA_SECRET),
         ] {
             assert_eq!(v[key], value, "names.json {key}");
         }

@@ -210,7 +210,11 @@ pub fn messages(req: &CloseRequest) -> Vec<Message> {
             body.push('\n');
         }
     }
-    if let Some(line) = req.approval_line() {
+    for line in req
+        .approval_line()
+        .into_iter()
+        .chain(req.ticket.as_ref().and_then(|t| t.line()))
+    {
         body.push_str(&line);
         body.push('\n');
     }

@@ -245,6 +245,9 @@ pub struct CloseRequest {
     /// How the approval gate ended, when the plan had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<crate::approval::GateRecord>,
+    /// The ticket runbook's output (or why it failed), when the plan has a ticket route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<crate::ticket::TicketOutput>,
 }
 
 impl CloseRequest {

@@ -365,6 +365,9 @@ pub struct Plan {
     /// runs; the response machine waits on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<crate::approval::Gate>,
+    /// Set by triage when the policy opens tickets: the Jira project this response's goes to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<crate::ticket::TicketRoute>,
 }
 
 /// The owning team's topic (a name in Firebreak's account; `None`: the deployment's
@@ -956,6 +959,7 @@ pub fn plan_in(
         account,
         notify,
         approval: None,
+        ticket: None,
     }
 }
 

@@ -319,6 +319,9 @@ pub struct Policy {
     /// Which responses wait for a person's yes before acting.
     #[serde(default)]
     pub approval: crate::approval::ApprovalPolicy,
+    /// Whether responses open Jira tickets, and where.
+    #[serde(default)]
+    pub tickets: crate::ticket::TicketPolicy,
 }
 
 /// Who is told of a response: the owning team's topic (the first route that matches the
@@ -513,6 +516,7 @@ impl Policy {
             return Err(("$.policyVersion".into(), "must not be empty".into()));
         }
         self.approval.check()?;
+        self.tickets.check()?;
         for (i, r) in self.approval.rules.iter().enumerate() {
             for (field, c) in [
                 ("environment", &r.environment),

@@ -12,6 +12,7 @@ use crate::outcome::{
     ActionRequest, AuditOutput, CloseRequest, MarkOutput, MarkRequest, RunbookOutput, TriageOutput,
 };
 use crate::release::{ReleaseOutput, ReleasePlan, ReleaseRequest};
+use crate::ticket::TicketOutput;
 
 /// `(file stem, schema)` for each boundary, in the order a response crosses them.
 pub fn all() -> Vec<(&'static str, Schema)> {
@@ -22,6 +23,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("denial-cause", schema_for!(Denial)),
         ("action-request", schema_for!(ActionRequest)),
         ("runbook-output", schema_for!(RunbookOutput)),
+        ("ticket-output", schema_for!(TicketOutput)),
         ("close-request", schema_for!(CloseRequest)),
         ("mark-request", schema_for!(MarkRequest)),
         ("mark-output", schema_for!(MarkOutput)),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use firebreak::permissions::{declared_actions, iam_actions, sdk_calls_in_source};
 
 /// The client variable names the runbooks use, and the IAM service prefix of each.
-const CLIENTS: [(&str, &str); 14] = [
+const CLIENTS: [(&str, &str); 15] = [
     ("ec2", "ec2"),
     ("iam", "iam"),
     ("ssm", "ssm"),
@@ -24,6 +24,7 @@ const CLIENTS: [(&str, &str); 14] = [
     ("elb", "elasticloadbalancing"),
     ("sns", "sns"),
     ("classic", "elasticloadbalancing"),
+    ("secrets", "secretsmanager"),
 ];
 
 #[test]
@@ -66,6 +67,7 @@ fn every_runbook_declares_exactly_the_calls_its_code_makes() {
             "notify",
             "revoke-role-sessions",
             "throttle-function",
+            "ticket",
             "triage"
         ]
     );

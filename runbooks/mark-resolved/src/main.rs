@@ -86,7 +86,10 @@ pub async fn mark(
         resolution,
         &req.all_outcomes(),
         &req.all_failures(),
-        req.approval_line().as_deref(),
+        &req.approval_line()
+            .into_iter()
+            .chain(req.ticket.as_ref().and_then(|t| t.line()))
+            .collect::<Vec<_>>(),
     );
     let target = finding.id.to_string();
     let after = format!(
@@ -161,6 +164,7 @@ pub async fn mark(
         for (key, value) in account_fields(&req.plan)
             .into_iter()
             .chain(approval_fields(&req))
+            .chain(ticket_fields(&req))
         {
             call = call.user_defined_fields(key, value.chars().take(1024).collect::<String>());
         }
@@ -283,6 +287,21 @@ fn approval_fields(req: &CloseRequest) -> Vec<(&'static str, String)> {
     let mut out = vec![("firebreak:approval", outcome)];
     if let Some(by) = d.by {
         out.push(("firebreak:decided-by", by));
+    }
+    out
+}
+
+/// The response's Jira issue, for a filter on the finding and a link from it.
+fn ticket_fields(req: &CloseRequest) -> Vec<(&'static str, String)> {
+    let Some(t) = &req.ticket else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(key) = &t.key {
+        out.push(("firebreak:ticket", key.clone()));
+    }
+    if let Some(url) = &t.url {
+        out.push(("firebreak:ticket-url", url.clone()));
     }
     out
 }
@@ -513,6 +532,7 @@ mod tests {
             execution_id: Some("exec-9".into()),
             notifications: None,
             approval: None,
+            ticket: None,
         }
     }
 

@@ -63,7 +63,7 @@ pub fn compose(
     resolution: Resolution,
     outcomes: &[ActionOutcome],
     failures: &[Failure],
-    approval: Option<&str>,
+    extra: &[String],
 ) -> String {
     let done: Vec<String> = outcomes
         .iter()
@@ -123,9 +123,9 @@ pub fn compose(
         )),
         Resolution::NothingToDo => parts.push("Firebreak took no action.".to_owned()),
     }
-    if let Some(line) = approval {
-        parts.push(line.to_owned());
-    }
+    // The approval and the ticket right after what was done: a long note is cut at its
+    // end, and the ticket key must survive.
+    parts.extend(extra.iter().cloned());
     let skips = skipped(plan);
     if !skips.is_empty() {
         parts.push(format!("Skipped: {}.", skips.join("; ")));
@@ -152,7 +152,7 @@ mod tests {
         _ran: &[()],
     ) -> (Option<Workflow>, String) {
         let r = Resolution::of(plan, outcomes, failures);
-        (r.workflow(), compose(plan, r, outcomes, failures, None))
+        (r.workflow(), compose(plan, r, outcomes, failures, &[]))
     }
 
     fn plan_for(fixture: &str, dry_run: bool) -> Plan {

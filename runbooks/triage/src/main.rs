@@ -272,6 +272,7 @@ pub async fn triage(
         // Decided last, on the actions that will run: a filter or a hold can only take
         // actions away, and the gate names exactly what a yes lets run.
         p.approval = firebreak::approval::gate(&policy.approval, &p, parsed.require_approval);
+        p.ticket = firebreak::ticket::route(&policy.tickets, &p);
         tracing::info!(
             execution_id = execution_id.as_deref().unwrap_or(""),
             finding_id = %finding.security_hub.id,

@@ -44,7 +44,7 @@ _CREDENTIALS: dict[tuple[str, str], dict[str, str]] = {}
 # Every refusal since the last reset: {principal, action, resource, why}.
 REFUSALS: list[dict[str, str]] = []
 
-_JSON_SERVICES = {"securityhub", "ssm", "logs", "states", "lambda", "events", "guardduty", "monitoring", "cloudwatch", "dynamodb", "organizations", "account"}
+_JSON_SERVICES = {"securityhub", "ssm", "logs", "states", "lambda", "events", "guardduty", "monitoring", "cloudwatch", "dynamodb", "organizations", "account", "secretsmanager"}
 
 
 def enforce(on: bool) -> None:
@@ -350,6 +350,19 @@ def _asg_arn(account: str, region: str, name: str) -> str:
     return str(arn) if arn else f"arn:{PARTITION}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{name}"
 
 
+def _secret_arn(account: str, region: str, secret_id: str) -> str:
+    """The secret's ARN as Secrets Manager has it (its six random characters included),
+    whether the request names it or its ARN; an unknown secret's name with `-??????`
+    matches only a policy that allows any suffix."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    if secret_id.startswith("arn:"):
+        return secret_id
+    secret = secretsmanager_backends[account][region].secrets.get(secret_id)
+    arn = getattr(secret, "arn", None)
+    return str(arn) if arn else f"arn:{PARTITION}:secretsmanager:{region}:{account}:secret:{secret_id}-??????"
+
+
 def resources(service: str, operation: str, params: dict[str, Any], account: str, region: str, hint: str, path: str = "") -> list[tuple[str, dict[str, str]]]:
     """(ARN, resource tags) for each resource the request acts on."""
     ec2 = lambda rid: (_ec2_arn(region, account, rid), _ec2_tags(account, region, rid))  # noqa: E731
@@ -392,6 +405,8 @@ def resources(service: str, operation: str, params: dict[str, Any], account: str
         for param in ("stateMachineArn", "executionArn"):
             if param in params:
                 return [(str(params[param]), {})]
+    if service == "secretsmanager" and "SecretId" in params:
+        return [(_secret_arn(account, region, str(params["SecretId"])), {})]
     if service == "sns" and "TopicArn" in params:
         return [(str(params["TopicArn"]), {})]
     if service == "autoscaling" and "AutoScalingGroupName" in params:
