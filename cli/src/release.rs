@@ -95,7 +95,7 @@ pub fn render(output: &Value) -> String {
         plan["accountId"].as_str().unwrap_or("?"),
         plan["region"].as_str().unwrap_or("?")
     );
-    let outcomes: Vec<ReleaseOutcome> = ["instances", "blocks", "sessions"]
+    let outcomes: Vec<ReleaseOutcome> = ["instances", "blocks", "sessions", "notes"]
         .iter()
         .filter_map(|k| output[*k]["outcomes"].as_array())
         .flatten()

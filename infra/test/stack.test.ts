@@ -214,7 +214,7 @@ test('the release machine: no rule starts it, it invokes only triage, isolate-in
     }
   }
   const fnId = (name: string) => stack.getLogicalId(stack.functions.get(name)!.node.defaultChild as any);
-  assert.deepEqual([...invoked].sort(), ['audit-log', 'block-remote-ip', 'isolate-instance', 'revoke-role-sessions', 'triage'].map(fnId).sort());
+  assert.deepEqual([...invoked].sort(), ['audit-log', 'block-remote-ip', 'isolate-instance', 'mark-resolved', 'revoke-role-sessions', 'ticket', 'triage'].map(fnId).sort());
   assert.ok(template.toJSON().Outputs.ReleaseMachineArn, 'the ARN an operator starts');
 });
 

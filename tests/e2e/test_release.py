@@ -87,7 +87,11 @@ def test_a_finding_released_puts_its_fleet_instance_and_its_ip_back_and_a_second
     # Groups first, then back in service: never serving while isolated.
     calls = writes_by(account, "isolate-instance")
     assert calls.index("ModifyNetworkInterfaceAttribute") < calls.index("ExitStandby") < calls.index("RegisterTargets"), calls
-    assert finding(account, ident)["Workflow"]["Status"] == "RESOLVED", "a release does not reopen the finding"
+    noted = finding(account, ident)
+    assert noted["Workflow"]["Status"] == "RESOLVED", "a release does not reopen the finding"
+    assert noted["Note"]["Text"].startswith("Firebreak released this finding's containment: released " + instance), noted["Note"]["Text"]
+    assert noted["UserDefinedFields"]["firebreak:release-execution"] == run["executionArn"]
+    assert "finding-note" in [o["release"] for o in record["outcomes"]]
 
     # Again: nothing of Firebreak's is left, so nothing is written.
     writes = writes_by(account, "isolate-instance") + writes_by(account, "block-remote-ip")
@@ -96,6 +100,7 @@ def test_a_finding_released_puts_its_fleet_instance_and_its_ip_back_and_a_second
     assert writes_by(account, "isolate-instance") + writes_by(account, "block-remote-ip") == writes
     _, again = release_record(account, 1)
     assert again["changed"] == 0 and {o["status"] for o in again["outcomes"]} == {"already-done"}, again
+    assert finding(account, ident)["Note"]["Text"] == noted["Note"]["Text"], "the note stays as the release wrote it"
     assert_calls_declared(account)
 
 

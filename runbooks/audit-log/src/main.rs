@@ -180,6 +180,7 @@ pub fn release_record(r: &ReleaseAuditRequest, now: OffsetDateTime) -> AuditReco
         outcomes: r.outcomes(),
         failures: r.failure.iter().cloned().collect(),
         changed: r.changed(),
+        ticket: r.ticket.clone(),
         finished_at: rfc3339(now),
     }))
 }

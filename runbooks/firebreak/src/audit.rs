@@ -47,6 +47,9 @@ pub struct ReleaseRecord {
     pub failures: Vec<Failure>,
     /// How many resources were changed back.
     pub changed: usize,
+    /// The comment on the finding's Jira issue, when tickets are on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<crate::ticket::TicketOutput>,
     pub finished_at: String,
 }
 

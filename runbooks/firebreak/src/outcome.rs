@@ -324,6 +324,11 @@ pub enum MarkRequest {
         #[serde(rename = "triageFailed")]
         triage_failed: TriageFailureNotice,
     },
+    /// The release machine's: write on a finding's note what its release put back.
+    ReleaseNote {
+        #[serde(rename = "releaseNote")]
+        release_note: Box<crate::release::ReleaseAuditRequest>,
+    },
     Close(Box<CloseRequest>),
 }
 
@@ -331,6 +336,13 @@ impl<'de> Deserialize<'de> for MarkRequest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let value = serde_json::Value::deserialize(d)?;
+        if let Some(note) = value.get("releaseNote") {
+            return serde_json::from_value(note.clone())
+                .map(|r| MarkRequest::ReleaseNote {
+                    release_note: Box::new(r),
+                })
+                .map_err(|e| D::Error::custom(format!("releaseNote: {e}")));
+        }
         match value.get("triageFailed") {
             Some(notice) => serde_json::from_value(notice.clone())
                 .map(|triage_failed| MarkRequest::TriageFailed { triage_failed })

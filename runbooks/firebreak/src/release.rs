@@ -72,6 +72,14 @@ pub struct ReleasePlan {
     /// Whether revoke-role-sessions lifts a revocation (a role, named).
     #[serde(default)]
     pub releases_sessions: bool,
+    /// The finding's Security Hub product, when the release is a GuardDuty finding's and
+    /// not a dry run: mark-resolved writes the release on its note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note_product: Option<String>,
+    /// The policy's Jira project, for a finding's release that is not a dry run: the
+    /// ticket runbook comments on the finding's issue, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<crate::ticket::TicketRoute>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<String>,
 }
@@ -123,8 +131,14 @@ pub struct ReleaseAuditRequest {
     /// revoke-role-sessions' (a role named).
     #[serde(default)]
     pub sessions: Vec<ReleaseOutcome>,
+    /// mark-resolved's note on the finding (a finding's release).
+    #[serde(default)]
+    pub notes: Vec<ReleaseOutcome>,
     #[serde(default)]
     pub failure: Option<Failure>,
+    /// The comment on the finding's Jira issue (or why none could be written).
+    #[serde(default)]
+    pub ticket: Option<crate::ticket::TicketOutput>,
 }
 
 impl ReleaseAuditRequest {
@@ -133,13 +147,72 @@ impl ReleaseAuditRequest {
             .iter()
             .chain(&self.blocks)
             .chain(&self.sessions)
+            .chain(&self.notes)
             .cloned()
             .collect()
+    }
+
+    /// What the release runbooks reported (not the note about it).
+    fn releases(&self) -> impl Iterator<Item = &ReleaseOutcome> {
+        self.instances
+            .iter()
+            .chain(&self.blocks)
+            .chain(&self.sessions)
+    }
+
+    /// Whether this release put anything back. A second release puts nothing back, and
+    /// then neither the note nor the ticket is written again.
+    pub fn put_back(&self) -> bool {
+        self.releases().any(|o| o.status == OutcomeStatus::Done)
+    }
+
+    /// The note a finding's release writes: what was put back, in the words of each
+    /// outcome. The workflow status stays: a person decides whether the finding is closed.
+    pub fn note(&self) -> String {
+        let outcomes: Vec<&ReleaseOutcome> = self.releases().collect();
+        let done: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| o.status == OutcomeStatus::Done)
+            .map(|o| o.summary.as_str())
+            .collect();
+        let refused: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| o.status == OutcomeStatus::Refused)
+            .map(|o| o.summary.as_str())
+            .collect();
+        let mut parts = vec![if done.is_empty() {
+            "Firebreak release: nothing of Firebreak's was left to put back.".to_owned()
+        } else {
+            format!(
+                "Firebreak released this finding's containment: {}.",
+                done.join("; ")
+            )
+        }];
+        if !refused.is_empty() {
+            parts.push(format!("Left to a person: {}.", refused.join("; ")));
+        }
+        if let Some(e) = &self.release.execution_id {
+            parts.push(format!("Release execution {e}."));
+        }
+        parts.join(" ")
     }
 
     pub fn changed(&self) -> usize {
         self.outcomes().iter().map(|o| o.changes.len()).sum()
     }
+}
+
+/// The Security Hub product of a GuardDuty finding's ARN
+/// (`arn:aws:securityhub:REGION::product/aws/guardduty`); `None` for any other id.
+pub fn guardduty_product(id: &FindingId) -> Option<String> {
+    let arn = Arn::parse(id.as_str()).ok()?;
+    (arn.service() == "guardduty" && id.as_str().contains(":detector/")).then(|| {
+        format!(
+            "arn:{}:securityhub:{}::product/aws/guardduty",
+            arn.partition(),
+            arn.region()
+        )
+    })
 }
 
 fn invalid(path: &str, reason: impl Into<String>) -> InputError {
@@ -267,6 +340,19 @@ pub fn verify(
         releases_instances: instance.is_some() || finding.is_some(),
         releases_blocks: ip.is_some() || finding.is_some(),
         releases_sessions: role.is_some(),
+        note_product: finding
+            .as_ref()
+            .filter(|_| !(req.dry_run || force_dry_run))
+            .and_then(guardduty_product),
+        ticket: policy
+            .tickets
+            .jira
+            .as_ref()
+            .filter(|_| finding.is_some() && !(req.dry_run || force_dry_run))
+            .map(|j| crate::ticket::TicketRoute {
+                project_key: j.project_key.clone(),
+                issue_type: j.issue_type.clone(),
+            }),
         instance,
         role,
         ip,
@@ -319,6 +405,69 @@ mod tests {
         e.path().unwrap_or("").to_owned()
     }
 
+    fn outcome(status: OutcomeStatus, summary: &str) -> ReleaseOutcome {
+        ReleaseOutcome {
+            release: "instance".into(),
+            status,
+            target: "i-0123456789abcdef0".into(),
+            summary: summary.into(),
+            changes: vec![],
+        }
+    }
+
+    #[test]
+    fn the_release_note_says_what_was_put_back_and_what_was_left() {
+        let plan = verify(
+            &req(|r| r.finding = Some(GD.into())),
+            Some(&home()),
+            &enrolled(),
+            false,
+            None,
+        )
+        .unwrap();
+        let mut audit = ReleaseAuditRequest {
+            release: ReleasePlan {
+                execution_id: Some("exec-1".into()),
+                ..plan
+            },
+            instances: vec![outcome(OutcomeStatus::Done, "groups restored on eni-1")],
+            blocks: vec![outcome(
+                OutcomeStatus::Refused,
+                "rule 90 on acl-1 is not Firebreak's",
+            )],
+            sessions: vec![],
+            notes: vec![],
+            failure: None,
+            ticket: None,
+        };
+        assert!(audit.put_back());
+        assert_eq!(
+            audit.note(),
+            "Firebreak released this finding's containment: groups restored on eni-1. \
+             Left to a person: rule 90 on acl-1 is not Firebreak's. Release execution exec-1."
+        );
+        audit.instances = vec![outcome(OutcomeStatus::AlreadyDone, "nothing left")];
+        audit.blocks = vec![];
+        assert!(!audit.put_back(), "a second release puts nothing back");
+        // The note's own outcome is not something the release put back.
+        audit.notes = vec![outcome(OutcomeStatus::Done, "the note")];
+        assert!(!audit.put_back());
+    }
+
+    #[test]
+    fn only_a_guardduty_finding_has_a_note_product() {
+        let gd = FindingId::parse(GD).unwrap();
+        assert_eq!(
+            guardduty_product(&gd).as_deref(),
+            Some("arn:aws:securityhub:eu-west-1::product/aws/guardduty")
+        );
+        let other = FindingId::parse(
+            "arn:aws:securityhub:eu-west-1:222233334444:subscription/cis/v/1.2.0/1.1/finding/x",
+        )
+        .unwrap();
+        assert_eq!(guardduty_product(&other), None);
+    }
+
     #[test]
     fn an_instance_is_released_in_firebreaks_own_place_by_default() {
         let r = req(|r| r.instance = Some("i-0a1b2c3d4e5f60718".into()));
@@ -342,6 +491,15 @@ mod tests {
             !p.releases_sessions,
             "a finding's release never lifts a revocation"
         );
+        assert_eq!(
+            p.note_product.as_deref(),
+            Some("arn:aws:securityhub:eu-west-1::product/aws/guardduty"),
+            "the finding's note says it was released"
+        );
+        let mut dry = r.clone();
+        dry.dry_run = true;
+        let p = verify(&dry, Some(&home()), &enrolled(), false, None).unwrap();
+        assert_eq!(p.note_product, None, "a dry run writes no note");
         let role = req(|r| r.role = Some("web-instance-role".into()));
         let p = verify(&role, Some(&home()), &enrolled(), false, None).unwrap();
         assert!(p.releases_sessions && !p.releases_instances && !p.releases_blocks);

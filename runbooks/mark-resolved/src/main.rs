@@ -20,6 +20,7 @@ use firebreak::outcome::{
     TriageFailureNotice,
 };
 use firebreak::policy::ActionKind;
+use firebreak::release::{ReleaseAuditRequest, ReleaseOutcome, ReleaseOutput};
 use firebreak::resolution::Resolution;
 use firebreak::resolution::Workflow;
 use std::time::{Duration, Instant};
@@ -264,9 +265,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let hub = &hub;
         async move {
             match req {
-                MarkRequest::Close(req) => mark(*req, hub, finding_wait).await,
+                MarkRequest::Close(req) => mark(*req, hub, finding_wait).await.map(Answer::Mark),
                 MarkRequest::TriageFailed { triage_failed } => {
-                    notify_triage_failure(triage_failed, hub, finding_wait, force_dry_run).await
+                    notify_triage_failure(triage_failed, hub, finding_wait, force_dry_run)
+                        .await
+                        .map(Answer::Mark)
+                }
+                MarkRequest::ReleaseNote { release_note } => {
+                    note_release(&release_note, hub).await.map(Answer::Release)
                 }
             }
         }
@@ -274,7 +280,92 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The account's facts as Security Hub user-defined fields (`firebreak:account-name`, …).
+/// A response's close, or a release's note.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Answer {
+    Mark(MarkOutput),
+    Release(ReleaseOutput),
+}
+
+/// Writes on a finding's note what its release put back; the workflow status stays (a
+/// person decides whether it is closed). Only for the finding triage verified, with the
+/// product triage derived from its ARN.
+pub async fn note_release(
+    req: &ReleaseAuditRequest,
+    hub: &Client,
+) -> Result<ReleaseOutput, RunbookError> {
+    let plan = &req.release;
+    let (Some(finding), Some(product)) = (&plan.finding, &plan.note_product) else {
+        return Ok(ReleaseOutput::default());
+    };
+    // A second release put nothing back: the note stays as the first one wrote it.
+    if !req.put_back() {
+        return Ok(ReleaseOutput::default());
+    }
+    let text = note::fit(&req.note());
+    let mut call = hub
+        .batch_update_findings()
+        .finding_identifiers(
+            AwsSecurityFindingIdentifier::builder()
+                .id(finding.as_str())
+                .product_arn(product)
+                .build(),
+        )
+        .note(
+            NoteUpdate::builder()
+                .text(&text)
+                .updated_by(UPDATED_BY)
+                .build(),
+        )
+        .user_defined_fields(
+            "firebreak:released-at",
+            OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        );
+    if let Some(e) = &plan.execution_id {
+        call = call.user_defined_fields(
+            "firebreak:release-execution",
+            e.chars().take(1024).collect::<String>(),
+        );
+    }
+    let out = call
+        .send()
+        .await
+        .map_err(|e| aws_error("securityhub:BatchUpdateFindings", e))?;
+    if let Some(u) = out.unprocessed_findings().first() {
+        return Err(RunbookError::TargetGone {
+            error_type: "FindingNotUpdated",
+            message: format!(
+                "Security Hub did not write the release on finding {finding}: {} {}",
+                u.error_code().unwrap_or("unknown"),
+                u.error_message().unwrap_or("")
+            ),
+        });
+    }
+    tracing::info!(
+        execution_id = plan.execution_id.as_deref().unwrap_or(""),
+        finding_id = %finding,
+        action = "note-release",
+        "{text}"
+    );
+    Ok(ReleaseOutput {
+        outcomes: vec![ReleaseOutcome {
+            release: "finding-note".into(),
+            status: OutcomeStatus::Done,
+            target: finding.to_string(),
+            summary: "the release written on the finding's note".into(),
+            changes: vec![Change {
+                resource: finding.to_string(),
+                what: "note".into(),
+                before: "the response's note".into(),
+                after: text,
+            }],
+        }],
+    })
+}
+
 /// How the approval gate ended and who decided, for a filter on the finding.
 fn approval_fields(req: &CloseRequest) -> Vec<(&'static str, String)> {
     let Some(d) = req.approval_decision() else {
@@ -306,6 +397,7 @@ fn ticket_fields(req: &CloseRequest) -> Vec<(&'static str, String)> {
     out
 }
 
+/// The account's facts as Security Hub user-defined fields (`firebreak:account-name`, …).
 fn account_fields(plan: &firebreak::plan::Plan) -> Vec<(&'static str, String)> {
     let Some(a) = &plan.account else {
         return Vec::new();
@@ -854,6 +946,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("plan"), "{e}");
+    }
+
+    fn release_request(status: OutcomeStatus) -> ReleaseAuditRequest {
+        let release: firebreak::release::ReleasePlan = serde_json::from_value(serde_json::json!({
+            "finding": "arn:aws:guardduty:eu-west-1:222233334444:detector/d1/finding/f1",
+            "accountId": "222233334444",
+            "region": "eu-west-1",
+            "dryRun": false,
+            "releasesInstances": true,
+            "releasesBlocks": true,
+            "noteProduct": "arn:aws:securityhub:eu-west-1::product/aws/guardduty",
+            "executionId": "release-1"
+        }))
+        .unwrap();
+        serde_json::from_value(serde_json::json!({
+            "release": release,
+            "instances": [{"release": "instance", "status": status, "target": "i-0123456789abcdef0",
+                           "summary": "groups restored on eni-1"}]
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_release_writes_what_it_put_back_on_the_note_once() {
+        let update = mock!(Client::batch_update_findings)
+            .match_requests(|r| {
+                r.workflow().is_none()
+                    && r.note().and_then(|n| n.text())
+                        == Some("Firebreak released this finding's containment: groups restored on eni-1. Release execution release-1.")
+                    && r.user_defined_fields().and_then(|u| u.get("firebreak:release-execution")).map(String::as_str) == Some("release-1")
+                    && r.finding_identifiers()[0].product_arn() == Some("arn:aws:securityhub:eu-west-1::product/aws/guardduty")
+            })
+            .then_output(processed);
+        let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&update]);
+        let out = note_release(&release_request(OutcomeStatus::Done), &hub)
+            .await
+            .unwrap();
+        assert_eq!(update.num_calls(), 1);
+        assert_eq!(out.outcomes.len(), 1);
+        assert_eq!(out.outcomes[0].release, "finding-note");
+        let again = note_release(&release_request(OutcomeStatus::AlreadyDone), &hub)
+            .await
+            .unwrap();
+        assert_eq!(update.num_calls(), 1, "a second release leaves the note be");
+        assert!(again.outcomes.is_empty());
     }
 
     #[tokio::test]
