@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from conftest import assert_calls_declared, calls_by, execution_records, finding, put, set_policy, ssh_brute_force
+from conftest import assert_calls_declared, audit_records, calls_by, execution_records, finding, put, set_policy, ssh_brute_force
 from firebreak_localaws import provision
 from firebreak_localaws.jira_standin import JiraStandIn
+from test_drill import firebreak
 from test_notifications import received, subscribe
 
 TICKETS = {"jira": {"projectKey": "SEC", "issueType": "Task"}}
@@ -89,6 +90,22 @@ def test_jira_refusing_the_credentials_is_noted_and_audited_and_contains_all_the
     record = execution_records(account, run["executionArn"])[0]
     assert "HTTP 401" in record["ticket"]["failure"]["Cause"], record["ticket"]
     assert "revoked" not in json.dumps(record), "the token is never written down"
+
+
+def test_a_findings_release_comments_on_its_issue(account, jira):
+    set_policy(account, lambda p: p.update(tickets=TICKETS))
+    event = ssh_brute_force(account)
+    respond(account, event)
+    code = firebreak(account, "release", provision.finding_ident(event)["Id"])
+    assert code.returncode == 0, code.stdout + code.stderr
+    run = account.wait_for_execution("release", timeout=60)
+    comments = jira.accepted("/rest/api/3/issue/SEC-1/comment")
+    assert len(comments) == 1, jira.requests
+    text = " ".join(n["text"] for p in comments[0]["body"]["body"]["content"] for n in p["content"])
+    assert text.startswith("Firebreak released this finding's containment: released " + account.demo["webInstance"]), text
+    record = [r for r in audit_records(account, run["executionArn"]) if r["record"] == "release"][0]
+    assert record["ticket"] == {"key": "SEC-1", "url": f"{jira.url}/browse/SEC-1", "action": "commented"}
+    assert len(jira.accepted("/rest/api/3/issue")) == 1, "a release opens no issue"
 
 
 def test_without_the_policy_no_secret_is_read_and_jira_is_not_called(account, jira):

@@ -11,9 +11,33 @@ use aws_sdk_secretsmanager::Client as SecretsClient;
 use firebreak::aws::aws_error;
 use firebreak::error::RunbookError;
 use firebreak::outcome::CloseRequest;
+use firebreak::release::ReleaseAuditRequest;
 use firebreak::ticket::{self, JiraCredentials, TicketAction, TicketOutput, TicketRoute};
 
 use crate::jira::Jira;
+
+/// What the ticket runbook is asked: a response's close, or (the release machine) a
+/// finding's release, chosen by the `releaseNote` key.
+#[derive(Debug)]
+pub enum TicketRequest {
+    Close(Box<CloseRequest>),
+    Release(Box<ReleaseAuditRequest>),
+}
+
+impl<'de> serde::Deserialize<'de> for TicketRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(d)?;
+        match value.get("releaseNote") {
+            Some(r) => serde_json::from_value(r.clone())
+                .map(|r| TicketRequest::Release(Box::new(r)))
+                .map_err(|e| D::Error::custom(format!("releaseNote: {e}"))),
+            None => serde_json::from_value(value)
+                .map(|c| TicketRequest::Close(Box::new(c)))
+                .map_err(D::Error::custom),
+        }
+    }
+}
 
 /// Jira's credentials from Secrets Manager, checked before any call to Jira.
 pub async fn credentials(secrets: &SecretsClient) -> Result<JiraCredentials, RunbookError> {
@@ -78,6 +102,40 @@ pub async fn file(
     })
 }
 
+/// A finding's release, on its issue: a comment, when it has an issue; none is opened for
+/// a release alone.
+pub async fn comment_release(
+    req: &ReleaseAuditRequest,
+    route: &TicketRoute,
+    jira: &Jira,
+) -> Result<TicketOutput, RunbookError> {
+    let Some(finding) = &req.release.finding else {
+        return Ok(TicketOutput::default());
+    };
+    // A second release put nothing back: nothing new to say on the issue.
+    if !req.put_back() {
+        return Ok(TicketOutput::default());
+    }
+    let label = ticket::label(finding.as_str());
+    let Some(key) = jira.find(&ticket::search(route, &label)).await? else {
+        return Ok(TicketOutput::default());
+    };
+    jira.comment(&key, &ticket::comment(&req.note())).await?;
+    tracing::info!(
+        execution_id = req.release.execution_id.as_deref().unwrap_or(""),
+        finding_id = %finding,
+        action = "ticket",
+        ticket = %key,
+        "commented on {key}: the release"
+    );
+    Ok(TicketOutput {
+        url: Some(jira.browse_url(&key)),
+        key: Some(key),
+        action: Some(TicketAction::Commented),
+        failure: None,
+    })
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = firebreak::aws::load_config().await;
@@ -85,13 +143,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let secrets = &secrets;
     let connector = jira::https_connector();
     let connector = &connector;
-    firebreak::runtime::serve("ticket", |req: CloseRequest| async move {
+    firebreak::runtime::serve("ticket", |req: TicketRequest| async move {
         // No route, no ticket: the secret is not even read.
-        let Some(route) = req.plan.ticket.clone() else {
+        let route = match &req {
+            TicketRequest::Close(c) => c.plan.ticket.clone(),
+            TicketRequest::Release(r) => r.release.ticket.clone(),
+        };
+        let Some(route) = route else {
             return Ok(TicketOutput::default());
         };
         let jira = Jira::new(credentials(secrets).await?, connector.clone());
-        file(&req, &route, &jira).await
+        match &req {
+            TicketRequest::Close(c) => file(c, &route, &jira).await,
+            TicketRequest::Release(r) => comment_release(r, &route, &jira).await,
+        }
     })
     .await
 }
