@@ -334,24 +334,36 @@ pub enum MarkRequest {
 
 impl<'de> Deserialize<'de> for MarkRequest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
         let value = serde_json::Value::deserialize(d)?;
-        if let Some(note) = value.get("releaseNote") {
-            return serde_json::from_value(note.clone())
-                .map(|r| MarkRequest::ReleaseNote {
-                    release_note: Box::new(r),
-                })
-                .map_err(|e| D::Error::custom(format!("releaseNote: {e}")));
+        if let Some(r) = keyed(&value, "releaseNote") {
+            return r.map(|r| MarkRequest::ReleaseNote {
+                release_note: Box::new(r),
+            });
         }
-        match value.get("triageFailed") {
-            Some(notice) => serde_json::from_value(notice.clone())
-                .map(|triage_failed| MarkRequest::TriageFailed { triage_failed })
-                .map_err(|e| D::Error::custom(format!("triageFailed: {e}"))),
-            None => serde_json::from_value(value)
-                .map(|c| MarkRequest::Close(Box::new(c)))
-                .map_err(D::Error::custom),
+        if let Some(r) = keyed(&value, "triageFailed") {
+            return r.map(|triage_failed| MarkRequest::TriageFailed { triage_failed });
         }
+        unkeyed(value).map(|c| MarkRequest::Close(Box::new(c)))
     }
+}
+
+/// A Lambda's request that is chosen by a key (`{"releaseNote": {…}}`): its body, read as
+/// `T`, with an error that names the key; `None` when the key is absent. Choosing by key,
+/// not by trying each shape, keeps a malformed request's error about its own field.
+pub fn keyed<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    value: &serde_json::Value,
+    key: &str,
+) -> Option<Result<T, E>> {
+    value
+        .get(key)
+        .map(|body| T::deserialize(body).map_err(|e| E::custom(format!("{key}: {e}"))))
+}
+
+/// The request no key chose (a response's close), read whole.
+pub fn unkeyed<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    value: serde_json::Value,
+) -> Result<T, E> {
+    serde_json::from_value(value).map_err(E::custom)
 }
 
 /// mark-resolved's answer: how the response ended, and the note's outcome.

@@ -6,6 +6,7 @@
 mod note;
 mod ocsf;
 
+use aws_sdk_securityhub::operation::batch_update_findings::builders::BatchUpdateFindingsFluentBuilder;
 use aws_sdk_securityhub::types::{
     AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
 };
@@ -133,21 +134,13 @@ pub async fn mark(
         }
         OutcomeStatus::Done
     } else {
-        let mut call = hub
-            .batch_update_findings()
-            .finding_identifiers(
-                AwsSecurityFindingIdentifier::builder()
-                    .id(finding.id.as_str())
-                    .product_arn(finding.product_arn.as_str())
-                    .build(),
-            )
-            .note(
-                NoteUpdate::builder()
-                    .text(&text)
-                    .updated_by(UPDATED_BY)
-                    .build(),
-            )
-            .user_defined_fields("firebreak:resolution", resolution.as_str());
+        let mut call = note_call(
+            hub,
+            finding.id.as_str(),
+            finding.product_arn.as_str(),
+            &text,
+        )
+        .user_defined_fields("firebreak:resolution", resolution.as_str());
         if let Some(w) = workflow {
             call = call.workflow(
                 WorkflowUpdate::builder()
@@ -288,6 +281,28 @@ enum Answer {
     Release(ReleaseOutput),
 }
 
+/// A BatchUpdateFindings call that writes `text` on one ASFF finding's note, as Firebreak.
+fn note_call(
+    hub: &Client,
+    id: &str,
+    product: &str,
+    text: &str,
+) -> BatchUpdateFindingsFluentBuilder {
+    hub.batch_update_findings()
+        .finding_identifiers(
+            AwsSecurityFindingIdentifier::builder()
+                .id(id)
+                .product_arn(product)
+                .build(),
+        )
+        .note(
+            NoteUpdate::builder()
+                .text(text)
+                .updated_by(UPDATED_BY)
+                .build(),
+        )
+}
+
 /// Writes on a finding's note what its release put back; the workflow status stays (a
 /// person decides whether it is closed). Only for the finding triage verified, with the
 /// product triage derived from its ARN.
@@ -304,26 +319,12 @@ pub async fn note_release(
         return Ok(ReleaseOutput::default());
     }
     let text = note::fit(&req.note());
-    let mut call = hub
-        .batch_update_findings()
-        .finding_identifiers(
-            AwsSecurityFindingIdentifier::builder()
-                .id(finding.as_str())
-                .product_arn(product)
-                .build(),
-        )
-        .note(
-            NoteUpdate::builder()
-                .text(&text)
-                .updated_by(UPDATED_BY)
-                .build(),
-        )
-        .user_defined_fields(
-            "firebreak:released-at",
-            OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-        );
+    let mut call = note_call(hub, finding.as_str(), product, &text).user_defined_fields(
+        "firebreak:released-at",
+        OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    );
     if let Some(e) = &plan.execution_id {
         call = call.user_defined_fields(
             "firebreak:release-execution",

@@ -11,7 +11,7 @@ use firebreak::error::RunbookError;
 use firebreak::notify::{
     approval_messages, messages, ApprovalRequest, Audience, Message, NotifyOutput, Sent,
 };
-use firebreak::outcome::CloseRequest;
+use firebreak::outcome::{keyed, unkeyed, CloseRequest};
 
 /// What notify is asked: to tell of a closed response, or (the approval gate, whose task
 /// waits on the token) to ask for a yes. Chosen by the `approvalRequest` key, so a
@@ -24,15 +24,10 @@ pub enum NotifyRequest {
 
 impl<'de> serde::Deserialize<'de> for NotifyRequest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
         let value = serde_json::Value::deserialize(d)?;
-        match value.get("approvalRequest") {
-            Some(ask) => serde_json::from_value(ask.clone())
-                .map(|a| NotifyRequest::Approval(Box::new(a)))
-                .map_err(|e| D::Error::custom(format!("approvalRequest: {e}"))),
-            None => serde_json::from_value(value)
-                .map(|c| NotifyRequest::Close(Box::new(c)))
-                .map_err(D::Error::custom),
+        match keyed(&value, "approvalRequest") {
+            Some(r) => r.map(|r| NotifyRequest::Approval(Box::new(r))),
+            None => unkeyed(value).map(|c| NotifyRequest::Close(Box::new(c))),
         }
     }
 }

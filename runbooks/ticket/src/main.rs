@@ -10,7 +10,7 @@ mod jira;
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use firebreak::aws::aws_error;
 use firebreak::error::RunbookError;
-use firebreak::outcome::CloseRequest;
+use firebreak::outcome::{keyed, unkeyed, CloseRequest};
 use firebreak::release::ReleaseAuditRequest;
 use firebreak::ticket::{self, JiraCredentials, TicketAction, TicketOutput, TicketRoute};
 
@@ -26,15 +26,10 @@ pub enum TicketRequest {
 
 impl<'de> serde::Deserialize<'de> for TicketRequest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
         let value = serde_json::Value::deserialize(d)?;
-        match value.get("releaseNote") {
-            Some(r) => serde_json::from_value(r.clone())
-                .map(|r| TicketRequest::Release(Box::new(r)))
-                .map_err(|e| D::Error::custom(format!("releaseNote: {e}"))),
-            None => serde_json::from_value(value)
-                .map(|c| TicketRequest::Close(Box::new(c)))
-                .map_err(D::Error::custom),
+        match keyed(&value, "releaseNote") {
+            Some(r) => r.map(|r| TicketRequest::Release(Box::new(r))),
+            None => unkeyed(value).map(|c| TicketRequest::Close(Box::new(c))),
         }
     }
 }
