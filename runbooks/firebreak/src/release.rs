@@ -160,41 +160,33 @@ impl ReleaseAuditRequest {
             .chain(&self.sessions)
     }
 
-    /// Whether this release put anything back. A second release puts nothing back, and
-    /// then neither the note nor the ticket is written again.
-    pub fn put_back(&self) -> bool {
-        self.releases().any(|o| o.status == OutcomeStatus::Done)
-    }
-
     /// The note a finding's release writes: what was put back, in the words of each
-    /// outcome. The workflow status stays: a person decides whether the finding is closed.
-    pub fn note(&self) -> String {
-        let outcomes: Vec<&ReleaseOutcome> = self.releases().collect();
-        let done: Vec<&str> = outcomes
-            .iter()
-            .filter(|o| o.status == OutcomeStatus::Done)
-            .map(|o| o.summary.as_str())
-            .collect();
-        let refused: Vec<&str> = outcomes
-            .iter()
-            .filter(|o| o.status == OutcomeStatus::Refused)
-            .map(|o| o.summary.as_str())
-            .collect();
-        let mut parts = vec![if done.is_empty() {
-            "Firebreak release: nothing of Firebreak's was left to put back.".to_owned()
-        } else {
-            format!(
-                "Firebreak released this finding's containment: {}.",
-                done.join("; ")
-            )
-        }];
+    /// outcome. `None` when nothing was put back (a second release): then neither the
+    /// note nor the ticket is written again. The workflow status stays: a person decides
+    /// whether the finding is closed.
+    pub fn note(&self) -> Option<String> {
+        let summaries = |status: OutcomeStatus| -> Vec<&str> {
+            self.releases()
+                .filter(|o| o.status == status)
+                .map(|o| o.summary.as_str())
+                .collect()
+        };
+        let done = summaries(OutcomeStatus::Done);
+        if done.is_empty() {
+            return None;
+        }
+        let refused = summaries(OutcomeStatus::Refused);
+        let mut parts = vec![format!(
+            "Firebreak released this finding's containment: {}.",
+            done.join("; ")
+        )];
         if !refused.is_empty() {
             parts.push(format!("Left to a person: {}.", refused.join("; ")));
         }
         if let Some(e) = &self.release.execution_id {
             parts.push(format!("Release execution {e}."));
         }
-        parts.join(" ")
+        Some(parts.join(" "))
     }
 
     pub fn changed(&self) -> usize {
@@ -440,18 +432,19 @@ mod tests {
             failure: None,
             ticket: None,
         };
-        assert!(audit.put_back());
         assert_eq!(
-            audit.note(),
-            "Firebreak released this finding's containment: groups restored on eni-1. \
+            audit.note().as_deref(),
+            Some(
+                "Firebreak released this finding's containment: groups restored on eni-1. \
              Left to a person: rule 90 on acl-1 is not Firebreak's. Release execution exec-1."
+            )
         );
         audit.instances = vec![outcome(OutcomeStatus::AlreadyDone, "nothing left")];
         audit.blocks = vec![];
-        assert!(!audit.put_back(), "a second release puts nothing back");
+        assert_eq!(audit.note(), None, "a second release puts nothing back");
         // The note's own outcome is not something the release put back.
         audit.notes = vec![outcome(OutcomeStatus::Done, "the note")];
-        assert!(!audit.put_back());
+        assert_eq!(audit.note(), None);
     }
 
     #[test]

@@ -149,10 +149,7 @@ pub async fn mark(
             );
         }
         if let Some(exec) = &req.execution_id {
-            call = call.user_defined_fields(
-                "firebreak:execution",
-                exec.chars().take(1024).collect::<String>(),
-            );
+            call = call.user_defined_fields("firebreak:execution", field_value(exec));
         }
         // Whose account it is, as fields an analyst can filter and sort on.
         for (key, value) in account_fields(&req.plan)
@@ -160,7 +157,7 @@ pub async fn mark(
             .chain(approval_fields(&req))
             .chain(ticket_fields(&req))
         {
-            call = call.user_defined_fields(key, value.chars().take(1024).collect::<String>());
+            call = call.user_defined_fields(key, field_value(&value));
         }
         // Until the finding has reached Security Hub it comes back unprocessed as
         // FindingNotFound: wait with backoff, within the budget, then say so.
@@ -281,6 +278,11 @@ enum Answer {
     Release(ReleaseOutput),
 }
 
+/// A user-defined field's value as Security Hub takes it: at most 1024 characters.
+fn field_value(value: &str) -> String {
+    value.chars().take(1024).collect()
+}
+
 /// A BatchUpdateFindings call that writes `text` on one ASFF finding's note, as Firebreak.
 fn note_call(
     hub: &Client,
@@ -315,10 +317,10 @@ pub async fn note_release(
         return Ok(ReleaseOutput::default());
     };
     // A second release put nothing back: the note stays as the first one wrote it.
-    if !req.put_back() {
+    let Some(text) = req.note() else {
         return Ok(ReleaseOutput::default());
-    }
-    let text = note::fit(&req.note());
+    };
+    let text = note::fit(&text);
     let mut call = note_call(hub, finding.as_str(), product, &text).user_defined_fields(
         "firebreak:released-at",
         OffsetDateTime::now_utc()
@@ -326,10 +328,7 @@ pub async fn note_release(
             .unwrap_or_default(),
     );
     if let Some(e) = &plan.execution_id {
-        call = call.user_defined_fields(
-            "firebreak:release-execution",
-            e.chars().take(1024).collect::<String>(),
-        );
+        call = call.user_defined_fields("firebreak:release-execution", field_value(e));
     }
     let out = call
         .send()

@@ -97,25 +97,22 @@ pub async fn file(
     })
 }
 
-/// A finding's release, on its issue: a comment, when it has an issue; none is opened for
-/// a release alone.
+/// A finding's release, on its issue: `note` (what it put back) as a comment, when it has
+/// an issue; none is opened for a release alone.
 pub async fn comment_release(
     req: &ReleaseAuditRequest,
+    note: &str,
     route: &TicketRoute,
     jira: &Jira,
 ) -> Result<TicketOutput, RunbookError> {
     let Some(finding) = &req.release.finding else {
         return Ok(TicketOutput::default());
     };
-    // A second release put nothing back: nothing new to say on the issue.
-    if !req.put_back() {
-        return Ok(TicketOutput::default());
-    }
     let label = ticket::label(finding.as_str());
     let Some(key) = jira.find(&ticket::search(route, &label)).await? else {
         return Ok(TicketOutput::default());
     };
-    jira.comment(&key, &ticket::comment(&req.note())).await?;
+    jira.comment(&key, &ticket::comment(note)).await?;
     tracing::info!(
         execution_id = req.release.execution_id.as_deref().unwrap_or(""),
         finding_id = %finding,
@@ -139,18 +136,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let connector = jira::https_connector();
     let connector = &connector;
     firebreak::runtime::serve("ticket", |req: TicketRequest| async move {
-        // No route, no ticket: the secret is not even read.
-        let route = match &req {
-            TicketRequest::Close(c) => c.plan.ticket.clone(),
-            TicketRequest::Release(r) => r.release.ticket.clone(),
+        // No route, or a release that put nothing back (a second one): no ticket, and
+        // the secret is not even read.
+        let jira = || async {
+            Ok::<_, RunbookError>(Jira::new(credentials(secrets).await?, connector.clone()))
         };
-        let Some(route) = route else {
-            return Ok(TicketOutput::default());
-        };
-        let jira = Jira::new(credentials(secrets).await?, connector.clone());
-        match &req {
-            TicketRequest::Close(c) => file(c, &route, &jira).await,
-            TicketRequest::Release(r) => comment_release(r, &route, &jira).await,
+        match req {
+            TicketRequest::Close(c) => match c.plan.ticket.clone() {
+                Some(route) => file(&c, &route, &jira().await?).await,
+                None => Ok(TicketOutput::default()),
+            },
+            TicketRequest::Release(r) => match (r.release.ticket.clone(), r.note()) {
+                (Some(route), Some(note)) => {
+                    comment_release(&r, &note, &route, &jira().await?).await
+                }
+                _ => Ok(TicketOutput::default()),
+            },
         }
     })
     .await
