@@ -104,6 +104,48 @@ def test_a_finding_released_puts_its_fleet_instance_and_its_ip_back_and_a_second
     assert_calls_declared(account)
 
 
+def test_two_releases_of_one_finding_at_once_both_succeed_and_it_is_put_back_once(account):
+    """Two operators release the same finding at the same moment, and Auto Scaling is slow
+    to answer: both read the instance in Standby, one ExitStandby is carried out and the
+    other refused. The refused one must read again and finish, not fail the release."""
+    import subprocess
+
+    from samples import bin_dir
+
+    instance, tg = web_fleet(account)
+    before = group_ids(account, instance)
+    event = ssh_brute_force(account, instance_id=instance)
+    ident = provision.finding_ident(event)
+    contained(account, event)
+    account.fault(service="autoscaling", operation="ExitStandby", delaySeconds=4, count=2)
+
+    command = [str(bin_dir() / "firebreak"), "release", ident["Id"]]
+    procs = [subprocess.Popen(command, env=account.cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    try:
+        outs = [p.communicate(timeout=180)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], outs
+    exits = calls_by(account, "isolate-instance", {"ExitStandby"})
+    assert len(exits) == 2, "both releases asked Auto Scaling: they overlapped"
+
+    assert group_ids(account, instance) == before
+    assert lifecycle(account, instance) == "InService"
+    assert registered(account, tg, instance) and behind_classic(account, instance)
+    assert blocks_of(account, REMOTE) == ([], [])
+    assert [k for k in instance_tags(account, instance) if k.startswith("firebreak:")] == []
+    runs = account.wait_for_executions("release", count=2, timeout=60)
+    assert [r["status"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"], runs
+    records = [r for run in runs for r in audit_records(account, run["executionArn"]) if r["record"] == "release"]
+    assert len(records) == 2, records
+    # One of them took the instance out of Standby; the other says nothing of it.
+    claims = [c for r in records for o in r["outcomes"] for c in o.get("changes", []) if c["what"] == f"Auto Scaling group {FLEET}"]
+    assert len(claims) == 1, claims
+    assert finding(account, ident)["Note"]["Text"].startswith("Firebreak released this finding's containment")
+    assert_calls_declared(account)
+
+
 def test_an_ip_is_released_alone_and_a_dry_run_of_it_changes_nothing(account):
     contained(account, ssh_brute_force(account))
     web = account.demo["webInstance"]

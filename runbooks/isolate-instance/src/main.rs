@@ -1027,4 +1027,104 @@ mod tests {
         assert_eq!(out.status, OutcomeStatus::NotPlanned);
         assert_eq!(m.calls(DESCRIBE), 0);
     }
+
+    /// A fleet instance as isolation left it: in the isolation group, its web group and
+    /// its Auto Scaling group recorded; the group's answers `Standby`, then `after`.
+    fn isolated_in_a_fleet(after: &'static str) -> Mocks {
+        let recorded = format!("{}:{ENI}", isolate::ORIGINAL_GROUPS_TAG);
+        let mut m = mocks(
+            instance(
+                &[ISOLATION_SG],
+                &[
+                    (recorded.as_str(), WEB_SG),
+                    (service::AUTO_SCALING_GROUP_TAG, "web-fleet"),
+                    ("firebreak:isolated-by", "firebreak"),
+                ],
+            ),
+            true,
+        );
+        m.rules.push(mock!(Client::delete_tags).then_output(|| {
+            aws_sdk_ec2::operation::delete_tags::DeleteTagsOutput::builder().build()
+        }));
+        let details = |state: &'static str| {
+            move || {
+                DescribeAutoScalingInstancesOutput::builder()
+                    .auto_scaling_instances(
+                        AutoScalingInstanceDetails::builder()
+                            .instance_id(INSTANCE)
+                            .auto_scaling_group_name("web-fleet")
+                            .lifecycle_state(state)
+                            .build(),
+                    )
+                    .build()
+            }
+        };
+        m.autoscaling = vec![
+            mock!(AutoScaling::describe_auto_scaling_instances)
+                .sequence()
+                .output(details("Standby"))
+                .output(details(after))
+                .build(),
+            mock!(AutoScaling::exit_standby).then_error(|| {
+                aws_sdk_autoscaling::operation::exit_standby::ExitStandbyError::generic(
+                    ErrorMetadata::builder()
+                        .code("ValidationError")
+                        .message("The instance i-0a1b2c3d4e5f60718 is not in Standby.")
+                        .build(),
+                )
+            }),
+        ];
+        m
+    }
+
+    fn release_plan() -> ReleasePlan {
+        serde_json::from_value(serde_json::json!({
+            "instance": INSTANCE, "accountId": "123456789012", "region": "us-east-1",
+            "dryRun": false, "releasesInstances": true, "releasesBlocks": false,
+            "executionId": "exec-release-2"
+        }))
+        .unwrap()
+    }
+
+    /// Two releases of one fleet instance at once: both read it in Standby, the other one
+    /// takes it out first, and Auto Scaling refuses this one's ExitStandby. This run reads
+    /// again, finds it on its way back (`Pending`), and finishes without claiming it.
+    #[tokio::test]
+    async fn an_instance_another_release_took_out_of_standby_meanwhile_is_not_an_error() {
+        let m = isolated_in_a_fleet("Pending");
+        let out = release::release_planned(&release_plan(), &m.client())
+            .await
+            .unwrap();
+        let [o] = out.outcomes.as_slice() else {
+            panic!("one outcome: {out:?}")
+        };
+        assert_eq!(o.status, OutcomeStatus::Done, "{}", o.summary);
+        assert_eq!(
+            m.autoscaling[0].num_calls(),
+            2,
+            "read again after the refusal"
+        );
+        let what: Vec<&str> = o.changes.iter().map(|c| c.what.as_str()).collect();
+        assert_eq!(
+            what,
+            ["security groups", "Firebreak isolation record"],
+            "{o:?}"
+        );
+        assert!(!o.summary.contains("not in Standby"), "{}", o.summary);
+    }
+
+    /// Refused and still in Standby: a real failure, and the record stays for a re-run.
+    #[tokio::test]
+    async fn a_refused_exit_of_an_instance_still_in_standby_fails_and_keeps_the_record() {
+        let m = isolated_in_a_fleet("Standby");
+        let err = release::release_planned(&release_plan(), &m.client())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("autoscaling:ExitStandby failed: ValidationError"),
+            "{err}"
+        );
+        assert_eq!(m.rules.last().map(|r| r.num_calls()), Some(0), "DeleteTags");
+    }
 }

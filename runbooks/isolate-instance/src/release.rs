@@ -421,6 +421,43 @@ async fn put_back(
     Ok(false)
 }
 
+/// In service, or on its way there: ExitStandby moves an instance through `Pending` (and
+/// `Pending:Wait` / `Pending:Proceed` with a launch lifecycle hook) to `InService`.
+fn on_its_way_back(lifecycle_state: &str) -> bool {
+    matches!(
+        lifecycle_state,
+        "InService" | "Pending" | "Pending:Wait" | "Pending:Proceed"
+    )
+}
+
+/// Whether this run took the instance out of Standby. Another release of the same
+/// instance may have done it since the read: Auto Scaling then refuses (`ValidationError`,
+/// only a Standby instance can exit it), and a second read tells which it was.
+async fn exit_standby(run: &Run<'_>, id: &InstanceId, group: &str) -> Result<bool, RunbookError> {
+    if run.dry_run {
+        return Ok(true);
+    }
+    let refused = match run
+        .autoscaling
+        .exit_standby()
+        .auto_scaling_group_name(group)
+        .instance_ids(id.as_str())
+        .send()
+        .await
+    {
+        Ok(_) => return Ok(true),
+        Err(e) if error_code(&e) == Some("ValidationError") => e,
+        Err(e) => return Err(aws_error("autoscaling:ExitStandby", e)),
+    };
+    match service::membership(run.autoscaling, id).await? {
+        Some(m) if m.group == group && on_its_way_back(&m.lifecycle_state) => {
+            tracing::info!(instance_id = %id, group, "out of Standby already: another release put it back");
+            Ok(false)
+        }
+        _ => Err(aws_error("autoscaling:ExitStandby", refused)),
+    }
+}
+
 /// The Auto Scaling group, the target groups and the Classic Load Balancers, as recorded.
 /// Auto Scaling and ELB have no DryRun: a dry run only reads.
 async fn back_in_service(
@@ -432,23 +469,16 @@ async fn back_in_service(
     if let Some(group) = &record.auto_scaling_group {
         match service::membership(run.autoscaling, id).await? {
             Some(m) if &m.group == group && m.lifecycle_state == "Standby" => {
-                if !run.dry_run {
-                    run.autoscaling
-                        .exit_standby()
-                        .auto_scaling_group_name(group)
-                        .instance_ids(id.as_str())
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("autoscaling:ExitStandby", e))?;
+                if exit_standby(run, id, group).await? {
+                    run.changes.push(Change {
+                        resource: id.to_string(),
+                        what: format!("Auto Scaling group {group}"),
+                        before: "Standby".into(),
+                        after: "InService".into(),
+                    });
                 }
-                run.changes.push(Change {
-                    resource: id.to_string(),
-                    what: format!("Auto Scaling group {group}"),
-                    before: "Standby".into(),
-                    after: "InService".into(),
-                });
             }
-            Some(m) if &m.group == group && m.lifecycle_state == "InService" => {}
+            Some(m) if &m.group == group && on_its_way_back(&m.lifecycle_state) => {}
             other => run.warnings.push(format!(
                 "{id} is {} in Auto Scaling group {group}, not in Standby: left as it is",
                 other

@@ -246,8 +246,6 @@ async fn enter_standby(run: &Run<'_>, id: &InstanceId, group: &str) -> Result<bo
     }
 }
 
-/// Standby, then out of every target group. Returns what could not be done and why (an
-/// instance still launching cannot enter Standby): isolation goes on, the outcome says it.
 /// Whether the target is still registered with the group (not draining or unused).
 async fn still_registered(
     run: &Run<'_>,
@@ -303,6 +301,8 @@ async fn deregister(
     Ok(false)
 }
 
+/// Standby, then out of every target group. Returns what could not be done and why (an
+/// instance still launching cannot enter Standby): isolation goes on, the outcome says it.
 pub async fn leave(
     run: &mut Run<'_>,
     id: &InstanceId,

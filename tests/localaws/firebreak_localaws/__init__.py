@@ -3,7 +3,9 @@ meet. `install()` patches moto in this process; `python -m firebreak_localaws` r
 server with it on 127.0.0.1:$MOTO_PORT.
 
 Control API (beside moto's own /moto-api):
-  POST   /firebreak-api/faults    {"service", "operation", "code", "status", "count"}
+  POST   /firebreak-api/faults    {"service", "operation", "code", "status", "count"}: the next
+                                  `count` calls fail; or {"service", "operation",
+                                  "delaySeconds", "count"}: they are held that long first
   DELETE /firebreak-api/faults    clears faults and the request log
   GET    /firebreak-api/requests  the request log: [{service, operation, accessKeyId, time}]
   POST   /firebreak-api/chaos     {"rate", "kinds", "roles", "seed"}: every request of a session
@@ -114,6 +116,9 @@ def control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     if path == PREFIX + "faults" and method == "POST":
         try:
             spec = _body(environ)
+            if "delaySeconds" in spec:
+                d = faults.add_delay(spec["service"], spec["operation"], float(spec["delaySeconds"]), int(spec.get("count", 1)))
+                return _respond(start_response, 200, {"service": d.service, "operation": d.operation, "remaining": d.remaining, "delaySeconds": d.seconds})
             f = faults.add_fault(
                 service=spec["service"],
                 operation=spec["operation"],

@@ -3,7 +3,9 @@
 Every AWS call that reaches the local account is logged with its service, operation and
 the access key that signed it (each Lambda runs with a key of its own, so the log says
 which function made which call). A test can make the next N calls of an operation fail
-with a chosen error code and HTTP status, as AWS would when it throttles or breaks.
+with a chosen error code and HTTP status, as AWS would when it throttles or breaks, or
+answer slowly: held `delaySeconds` before they are carried out, as a slow AWS would (two
+callers then overlap where they otherwise might not).
 """
 
 from __future__ import annotations
@@ -35,6 +37,19 @@ class Fault:
 
 FAULTS: list[Fault] = []
 
+
+@dataclass
+class Delay:
+    service: str
+    operation: str
+    seconds: float
+    remaining: int
+    hits: int = field(default=0)
+
+
+DELAYS: list[Delay] = []
+MAX_DELAY_SECONDS = 30.0
+
 # Protocol families: how each service spells an error on the wire.
 _EC2_XML = {"ec2"}
 _QUERY_XML = {"iam", "sts", "sns", "sqs", "cloudwatch"}
@@ -49,6 +64,27 @@ def add_fault(service: str, operation: str, code: str, status: int, count: int) 
     with _LOCK:
         FAULTS.append(fault)
     return fault
+
+
+def add_delay(service: str, operation: str, seconds: float, count: int) -> Delay:
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    if not 0 < seconds <= MAX_DELAY_SECONDS:
+        raise ValueError(f"delaySeconds must be within (0, {MAX_DELAY_SECONDS:g}]")
+    delay = Delay(service=service, operation=operation, seconds=seconds, remaining=count)
+    with _LOCK:
+        DELAYS.append(delay)
+    return delay
+
+
+def _take_delay(service: str, operation: str) -> float:
+    with _LOCK:
+        for delay in DELAYS:
+            if delay.service == service and delay.operation == operation and delay.remaining > 0:
+                delay.remaining -= 1
+                delay.hits += 1
+                return delay.seconds
+    return 0.0
 
 
 # Chaos: every request signed by a session of one of `roles` fails at `rate`, with one of
@@ -130,6 +166,7 @@ def clear() -> None:
     with _LOCK:
         _ROLE_OF.clear()
         FAULTS.clear()
+        DELAYS.clear()
         REQUEST_LOG.clear()
         CHAOS.update(rate=0.0, kinds=[], roles=[])
         CHAOS_HITS.clear()
@@ -200,6 +237,11 @@ def install() -> None:
             REQUEST_LOG.append(
                 {"time": time.time(), "service": service, "operation": operation, "accessKeyId": access_key, "account": account, "region": region, "role": role}
             )
+        held = _take_delay(service, operation)
+        if held:
+            # Held before moto carries it out (outside the lock: other callers go on), so
+            # what another caller does meanwhile is what this call finds.
+            time.sleep(held)
         fault = _take(service, operation) or (_chaos(service, operation, role) if CHAOS["rate"] > 0 else None)
         if fault is not None:
             headers, body = error_body(service, fault.code, fault.message)

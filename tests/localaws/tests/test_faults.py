@@ -58,3 +58,34 @@ def test_bad_fault_specs_are_refused(moto_url):
     assert r.status_code == 400
     r = requests.post(f"{moto_url}/firebreak-api/faults", json={"service": "ec2", "operation": "X", "code": "Y", "status": 200}, timeout=10)
     assert r.status_code == 400
+
+
+def test_a_held_call_is_carried_out_after_what_others_did_meanwhile(aws, moto_url):
+    """A slow AWS: the call waits before moto carries it out, so a write another caller
+    makes meanwhile is what it finds; the next call is not held."""
+    import threading
+    import time
+
+    ec2 = aws("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    inject(moto_url, service="ec2", operation="DescribeTags", delaySeconds=1.5, count=1)
+    seen: list = []
+    reader = threading.Thread(target=lambda: seen.append(ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vpc]}])["Tags"]))
+    reader.start()
+    # Once the reader's request has arrived (it is logged, then held), this write lands.
+    for _ in range(100):
+        log = requests.get(f"{moto_url}/firebreak-api/requests", timeout=10).json()
+        if any(r["operation"] == "DescribeTags" for r in log):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the held DescribeTags never arrived")
+    aws("ec2").create_tags(Resources=[vpc], Tags=[{"Key": "written", "Value": "meanwhile"}])
+    reader.join(timeout=20)
+    assert [t["Key"] for t in seen[0]] == ["written"]
+
+
+def test_bad_delay_specs_are_refused(moto_url):
+    for spec in ({"delaySeconds": 0}, {"delaySeconds": 31}, {"delaySeconds": 1, "count": 0}, {"delaySeconds": "slow"}):
+        r = requests.post(f"{moto_url}/firebreak-api/faults", json={"service": "ec2", "operation": "DescribeTags", **spec}, timeout=10)
+        assert r.status_code == 400, spec
