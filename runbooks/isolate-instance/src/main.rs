@@ -513,21 +513,29 @@ mod tests {
     const TG: &str =
         "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067";
 
+    /// Auto Scaling's answer to DescribeAutoScalingInstances: the instance in `web-fleet`,
+    /// in `state`.
+    fn in_fleet_as(
+        state: &'static str,
+    ) -> impl Fn() -> DescribeAutoScalingInstancesOutput + Send + Sync + 'static {
+        move || {
+            DescribeAutoScalingInstancesOutput::builder()
+                .auto_scaling_instances(
+                    AutoScalingInstanceDetails::builder()
+                        .instance_id(INSTANCE)
+                        .auto_scaling_group_name("web-fleet")
+                        .lifecycle_state(state)
+                        .build(),
+                )
+                .build()
+        }
+    }
+
     /// The instance in Auto Scaling group `web-fleet` (in `state`) and registered with one
     /// target group on port 8080 (in `health`).
     fn in_a_fleet(m: &mut Mocks, state: &'static str, health: &'static str) {
         m.autoscaling = vec![
-            mock!(AutoScaling::describe_auto_scaling_instances).then_output(move || {
-                DescribeAutoScalingInstancesOutput::builder()
-                    .auto_scaling_instances(
-                        AutoScalingInstanceDetails::builder()
-                            .instance_id(INSTANCE)
-                            .auto_scaling_group_name("web-fleet")
-                            .lifecycle_state(state)
-                            .build(),
-                    )
-                    .build()
-            }),
+            mock!(AutoScaling::describe_auto_scaling_instances).then_output(in_fleet_as(state)),
             mock!(AutoScaling::enter_standby).then_output(|| EnterStandbyOutput::builder().build()),
         ];
         m.elb = vec![
@@ -615,24 +623,11 @@ mod tests {
     async fn an_instance_another_response_put_in_standby_meanwhile_is_not_an_error() {
         let mut m = mocks(instance(&[WEB_SG], &[]), false);
         in_a_fleet(&mut m, "InService", "healthy");
-        let details = |state: &'static str| {
-            move || {
-                DescribeAutoScalingInstancesOutput::builder()
-                    .auto_scaling_instances(
-                        AutoScalingInstanceDetails::builder()
-                            .instance_id(INSTANCE)
-                            .auto_scaling_group_name("web-fleet")
-                            .lifecycle_state(state)
-                            .build(),
-                    )
-                    .build()
-            }
-        };
         m.autoscaling = vec![
             mock!(AutoScaling::describe_auto_scaling_instances)
                 .sequence()
-                .output(details("InService"))
-                .output(details("Standby"))
+                .output(in_fleet_as("InService"))
+                .output(in_fleet_as("Standby"))
                 .build(),
             mock!(AutoScaling::enter_standby).then_error(|| {
                 aws_sdk_autoscaling::operation::enter_standby::EnterStandbyError::generic(
@@ -1046,24 +1041,11 @@ mod tests {
         m.rules.push(mock!(Client::delete_tags).then_output(|| {
             aws_sdk_ec2::operation::delete_tags::DeleteTagsOutput::builder().build()
         }));
-        let details = |state: &'static str| {
-            move || {
-                DescribeAutoScalingInstancesOutput::builder()
-                    .auto_scaling_instances(
-                        AutoScalingInstanceDetails::builder()
-                            .instance_id(INSTANCE)
-                            .auto_scaling_group_name("web-fleet")
-                            .lifecycle_state(state)
-                            .build(),
-                    )
-                    .build()
-            }
-        };
         m.autoscaling = vec![
             mock!(AutoScaling::describe_auto_scaling_instances)
                 .sequence()
-                .output(details("Standby"))
-                .output(details(after))
+                .output(in_fleet_as("Standby"))
+                .output(in_fleet_as(after))
                 .build(),
             mock!(AutoScaling::exit_standby).then_error(|| {
                 aws_sdk_autoscaling::operation::exit_standby::ExitStandbyError::generic(
