@@ -77,16 +77,6 @@ def add_delay(service: str, operation: str, seconds: float, count: int) -> Delay
     return delay
 
 
-def _take_delay(service: str, operation: str) -> float:
-    with _LOCK:
-        for delay in DELAYS:
-            if delay.service == service and delay.operation == operation and delay.remaining > 0:
-                delay.remaining -= 1
-                delay.hits += 1
-                return delay.seconds
-    return 0.0
-
-
 # Chaos: every request signed by a session of one of `roles` fails at `rate`, with one of
 # the `kinds` (throttling, server errors, access denied) in the service's own words.
 CHAOS: dict = {"rate": 0.0, "kinds": [], "roles": [], "random": random.Random(0)}
@@ -182,13 +172,14 @@ def log_s3(access_key: str, operation: str, account: str, region: str) -> None:
         )
 
 
-def _take(service: str, operation: str) -> Fault | None:
+def _take(entries: list, service: str, operation: str):  # type: ignore[no-untyped-def]
+    """The first fault (or delay) of `entries` left for this operation, one use taken."""
     with _LOCK:
-        for fault in FAULTS:
-            if fault.service == service and fault.operation == operation and fault.remaining > 0:
-                fault.remaining -= 1
-                fault.hits += 1
-                return fault
+        for entry in entries:
+            if entry.service == service and entry.operation == operation and entry.remaining > 0:
+                entry.remaining -= 1
+                entry.hits += 1
+                return entry
     return None
 
 
@@ -237,12 +228,12 @@ def install() -> None:
             REQUEST_LOG.append(
                 {"time": time.time(), "service": service, "operation": operation, "accessKeyId": access_key, "account": account, "region": region, "role": role}
             )
-        held = _take_delay(service, operation)
-        if held:
+        held = _take(DELAYS, service, operation)
+        if held is not None:
             # Held before moto carries it out (outside the lock: other callers go on), so
             # what another caller does meanwhile is what this call finds.
-            time.sleep(held)
-        fault = _take(service, operation) or (_chaos(service, operation, role) if CHAOS["rate"] > 0 else None)
+            time.sleep(held.seconds)
+        fault = _take(FAULTS, service, operation) or (_chaos(service, operation, role) if CHAOS["rate"] > 0 else None)
         if fault is not None:
             headers, body = error_body(service, fault.code, fault.message)
             headers["status"] = str(fault.status)
